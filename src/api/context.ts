@@ -1,0 +1,34 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { Config } from '../config.js';
+import type { AppService } from '../domain/apps.js';
+import type { Clock } from '../domain/clock.js';
+import type { DomainService } from '../domain/domains.js';
+import type { Store } from '../store/store.js';
+
+/** The Fastify instance the routes see: TypeBox schemas give `request.body` etc. their types. */
+export type Api = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** What routes may use. Routes hold no logic of their own: they validate, call a service, present. */
+export interface ApiContext {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  apps: AppService;
+  domains: DomainService;
+}
+
+/** Every `/v1` operation is authenticated with a bearer API key. */
+export const bearerAuth = [{ HTTPBearer: [] }];

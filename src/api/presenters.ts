@@ -1,0 +1,53 @@
+import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
+import type { App, Domain, PageOf } from '../store/store.js';
+import type { AppResponse } from './schemas/apps.js';
+import type { DomainResponse } from './schemas/domains.js';
+
+/** Store records to API bodies. The only place that knows both shapes. */
+
+export function toAppResponse(app: App, appsDomain: string): AppResponse {
+  return {
+    app_id: app.id,
+    slug: app.slug,
+    meta: { title: app.title, description: app.description },
+    origin_url: app.originUrl,
+    default_hostname: `${app.slug}.${appsDomain}`,
+    created_at: app.createdAt,
+    updated_at: app.updatedAt,
+  };
+}
+
+export function toDomainResponse(domain: Domain, settings: DnsSettings): DomainResponse {
+  return {
+    domain: domain.name,
+    status: domain.status,
+    verification_token: domain.verificationToken,
+    cname_target: settings.cnameTarget,
+    is_primary: domain.isPrimary,
+    verified_at: domain.verifiedAt,
+    app_id: domain.appId,
+    created_at: domain.createdAt,
+    dns_records: requiredDnsRecords(domain.name, domain.verificationToken, settings),
+    last_checked_at: domain.lastCheckedAt,
+    next_check_at: domain.nextCheckAt,
+    verification_errors: domain.verificationErrors,
+    routing: { configured: routingTargets(domain.name, settings), observed: domain.routingObserved },
+    certificate: null,
+  };
+}
+
+export function toListResponse<T, R>(
+  page: PageOf<T>,
+  query: { limit: number; offset: number },
+  present: (row: T) => R,
+): { results: R[]; pagination: { total: number; limit: number; offset: number; has_next: boolean } } {
+  return {
+    results: page.rows.map(present),
+    pagination: {
+      total: page.total,
+      limit: query.limit,
+      offset: query.offset,
+      has_next: query.offset + page.rows.length < page.total,
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox';
+import type { Api, ApiContext } from '../../context.js';
+import { bearerAuth } from '../../context.js';
+import { toDomainResponse } from '../../presenters.js';
+import { AppIdParam, errorResponses } from '../../schemas/common.js';
+import { DomainParam, DomainResponse } from '../../schemas/domains.js';
+
+export function verifyDomain(api: Api, { domains, config }: ApiContext): void {
+  api.post(
+    '/v1/apps/:app_id/domains/:domain/verify',
+    {
+      schema: {
+        operationId: 'verify_domain_v1_apps__app_id__domains__domain__verify_post',
+        tags: ['Apps'],
+        summary: 'Verify a custom domain',
+        description:
+          'Starts polling DNS for the ownership record. Answers `verifying` (or the current status when the domain is already verified).',
+        security: bearerAuth,
+        params: Type.Object({ app_id: AppIdParam, domain: DomainParam }),
+        response: { 200: Type.Ref(DomainResponse, { description: 'The domain' }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { app_id, domain } = request.params;
+      return toDomainResponse(await domains.requestVerification(request.principal.orgId, app_id, domain), config);
+    },
+  );
+}

@@ -1,0 +1,103 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Pagination } from './common.js';
+
+const nullable = <T extends ReturnType<typeof Type.String>>(schema: T, title: string) =>
+  Type.Union([schema, Type.Null()], { title });
+
+/** Mixpeek's request, word for word (shared/spec/add-domain.openapi.md). */
+export const AddDomainRequest = Type.Object(
+  {
+    domain: Type.String({ title: 'Domain', description: "Customer domain (e.g. 'search.acme.com')" }),
+    is_primary: Type.Optional(
+      Type.Boolean({ title: 'Is Primary', description: 'Set as primary domain', default: false }),
+    ),
+  },
+  { $id: 'AddDomainRequest', title: 'AddDomainRequest' },
+);
+export type AddDomainRequest = Static<typeof AddDomainRequest>;
+
+export const UpdateDomainRequest = Type.Object(
+  { is_primary: Type.Boolean({ title: 'Is Primary', description: 'Set as primary domain' }) },
+  { $id: 'UpdateDomainRequest', title: 'UpdateDomainRequest' },
+);
+export type UpdateDomainRequest = Static<typeof UpdateDomainRequest>;
+
+export const DnsRecord = Type.Object(
+  {
+    type: Type.String({ description: 'TXT, CNAME, A or AAAA' }),
+    name: Type.String({ description: 'Fully qualified record name' }),
+    value: Type.String(),
+    purpose: Type.String({ description: 'ownership or routing' }),
+  },
+  { $id: 'DnsRecord', title: 'DnsRecord', description: 'A record the customer must create' },
+);
+
+export const VerificationErrorItem = Type.Object(
+  { code: Type.String(), message: Type.String() },
+  { $id: 'VerificationError', title: 'VerificationError' },
+);
+
+export const Routing = Type.Object(
+  {
+    configured: Type.Array(Type.String(), { description: 'What the routing record must point to' }),
+    observed: Type.Array(Type.String(), { description: 'What DNS answered on the last check' }),
+  },
+  { $id: 'Routing', title: 'Routing' },
+);
+
+export const CertificateInfo = Type.Object(
+  {
+    status: Type.String(),
+    issuer: Type.Union([Type.String(), Type.Null()]),
+    not_before: Type.Union([Type.String(), Type.Null()]),
+    not_after: Type.Union([Type.String(), Type.Null()]),
+    last_error: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'CertificateInfo', title: 'CertificateInfo' },
+);
+
+/**
+ * Mixpeek's response (the first six properties and `required`, word for word) plus Portico's
+ * diagnostics; clients ignore fields they do not know.
+ */
+export const DomainResponse = Type.Object(
+  {
+    domain: Type.String({ title: 'Domain' }),
+    status: Type.String({ title: 'Status' }),
+    verification_token: Type.Optional(nullable(Type.String(), 'Verification Token')),
+    cname_target: Type.Optional(nullable(Type.String(), 'Cname Target')),
+    is_primary: Type.Boolean({ title: 'Is Primary' }),
+    verified_at: Type.Optional(nullable(Type.String(), 'Verified At')),
+    app_id: Type.Optional(Type.String({ title: 'App Id' })),
+    created_at: Type.Optional(Type.String({ title: 'Created At' })),
+    dns_records: Type.Optional(Type.Array(Type.Ref(DnsRecord), { title: 'Dns Records' })),
+    last_checked_at: Type.Optional(nullable(Type.String(), 'Last Checked At')),
+    next_check_at: Type.Optional(nullable(Type.String(), 'Next Check At')),
+    verification_errors: Type.Optional(Type.Array(Type.Ref(VerificationErrorItem), { title: 'Verification Errors' })),
+    routing: Type.Optional(Type.Ref(Routing)),
+    certificate: Type.Optional(Type.Union([Type.Ref(CertificateInfo), Type.Null()], { title: 'Certificate' })),
+  },
+  { $id: 'DomainResponse', title: 'DomainResponse' },
+);
+export type DomainResponse = Static<typeof DomainResponse>;
+
+export const DomainListResponse = Type.Object(
+  { results: Type.Array(Type.Ref(DomainResponse)), pagination: Type.Ref(Pagination) },
+  { $id: 'DomainListResponse', title: 'DomainListResponse' },
+);
+
+export const DomainParam = Type.String({
+  title: 'Domain',
+  description: 'The domain, in any case, with or without a trailing dot (e.g. search.acme.com)',
+});
+
+export const domainSchemas = [
+  AddDomainRequest,
+  UpdateDomainRequest,
+  DnsRecord,
+  VerificationErrorItem,
+  Routing,
+  CertificateInfo,
+  DomainResponse,
+  DomainListResponse,
+];

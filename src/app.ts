@@ -1,0 +1,106 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { requireApiKey } from './api/auth.js';
+import type { Api, ApiContext } from './api/context.js';
+import { installErrorHandler } from './api/error-handler.js';
+import { createApp } from './api/routes/apps/create-app.js';
+import { deleteApp } from './api/routes/apps/delete-app.js';
+import { getApp } from './api/routes/apps/get-app.js';
+import { listApps } from './api/routes/apps/list-apps.js';
+import { updateApp } from './api/routes/apps/update-app.js';
+import { addDomain } from './api/routes/domains/add-domain.js';
+import { getDomain } from './api/routes/domains/get-domain.js';
+import { listDomains } from './api/routes/domains/list-domains.js';
+import { removeDomain } from './api/routes/domains/remove-domain.js';
+import { updateDomain } from './api/routes/domains/update-domain.js';
+import { verifyDomain } from './api/routes/domains/verify-domain.js';
+import { health } from './api/routes/system/health.js';
+import { appSchemas } from './api/schemas/apps.js';
+import { commonSchemas } from './api/schemas/common.js';
+import { domainSchemas } from './api/schemas/domains.js';
+import { createValidatorCompiler } from './api/validation.js';
+import type { Config } from './config.js';
+import { AppService } from './domain/apps.js';
+import type { Clock } from './domain/clock.js';
+import { DomainService } from './domain/domains.js';
+import type { Store } from './store/store.js';
+
+export interface ApiDeps {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  /** A pino logger; tests pass none and get silence. */
+  logger?: FastifyBaseLogger;
+}
+
+/** Request bodies are small JSON documents; anything larger is refused (413) before it is parsed. */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * Builds the API without listening, so tests drive it with `inject()` and `main.ts` decides where
+ * it listens.
+ */
+export async function buildApi({ config, store, clock, logger }: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger,
+    // Fastify's two lines per request are replaced by the one onResponse line below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Behind a load balancer the client address comes from X-Forwarded-For.
+    trustProxy: true,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>() as Api;
+
+  const schemas = [...commonSchemas, ...appSchemas, ...domainSchemas];
+  for (const schema of schemas) app.addSchema(schema);
+  app.setValidatorCompiler(createValidatorCompiler(schemas));
+  installErrorHandler(app);
+
+  // One line per request, at the end, with what an operator needs and nothing secret.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.routeOptions.url ?? request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Portico API',
+        description: "Custom domains for Apps, compatible with Mixpeek's Apps domains API.",
+        version: '1',
+      },
+      components: { securitySchemes: { HTTPBearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    // Component names are the schemas' $ids (AddDomainRequest, DomainResponse, …), as in Mixpeek's spec.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const context: ApiContext = {
+    config,
+    store,
+    clock,
+    apps: new AppService(store, config, clock),
+    domains: new DomainService(store, config, clock),
+  };
+
+  health(app, context);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
+
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', requireApiKey(store));
+    for (const route of [createApp, listApps, getApp, updateApp, deleteApp]) route(v1 as Api, context);
+    for (const route of [addDomain, listDomains, getDomain, updateDomain, removeDomain, verifyDomain]) {
+      route(v1 as Api, context);
+    }
+  });
+
+  return app;
+}

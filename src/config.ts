@@ -1,0 +1,132 @@
+import { getServers } from 'node:dns';
+import path from 'node:path';
+
+/** Roles one process can run; `portico serve` runs all of them by default. */
+export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
+export type Role = (typeof ALL_ROLES)[number];
+export type TlsIssuerKind = 'internal' | 'acme' | 'none';
+export type SqliteSynchronous = 'NORMAL' | 'FULL';
+
+/**
+ * Everything Portico reads from its environment, read once at start into a frozen object.
+ * The variable names are part of the contract (shared/DESIGN.md): operators' scripts rely on them.
+ */
+export interface Config {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  roles: readonly Role[];
+  host: string;
+  apiPort: number;
+  edgeHttpPort: number;
+  edgeHttpsPort: number;
+  appsDomain: string;
+  cnameTarget: string;
+  edgeIpv4: readonly string[];
+  edgeIpv6: readonly string[];
+  dnsServers: readonly string[];
+  verifyRecordName: string;
+  verifyValuePrefix: string;
+  tlsIssuer: TlsIssuerKind;
+  acmeDirectory: string;
+  acmeEmail: string | undefined;
+  acmeCaFile: string | undefined;
+  bootstrapKey: string | undefined;
+  allowPrivateOrigins: boolean;
+  logLevel: string;
+  /**
+   * SQLite durability. In WAL mode NORMAL keeps every committed transaction across a crash or
+   * `kill -9` of the process (the WAL is written before COMMIT returns); FULL also survives a
+   * power loss or kernel crash, at the price of an fsync per commit.
+   */
+  sqliteSynchronous: SqliteSynchronous;
+  /** How long `verifying` keeps polling before the domain is `failed` (seconds). */
+  verifyDeadlineSeconds: number;
+  /** How often verified and active domains are checked again (seconds). */
+  reverifyIntervalSeconds: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string, fallback: string): string {
+  const value = env[name]?.trim();
+  return value ? value : fallback;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function list(env: Env, name: string): string[] {
+  return (optional(env, name) ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const match = allowed.find((candidate) => candidate.toLowerCase() === raw.toLowerCase());
+  if (!match) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return match;
+}
+
+function parseRoles(raw: string): Role[] {
+  const roles = raw
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean);
+  for (const role of roles) {
+    if (!(ALL_ROLES as readonly string[]).includes(role)) {
+      throw new ConfigError(`unknown role "${role}": roles are ${ALL_ROLES.join(', ')}`);
+    }
+  }
+  if (roles.length === 0) throw new ConfigError('at least one role is needed');
+  return [...new Set(roles)] as Role[];
+}
+
+/** Reads the configuration; `overrides` (CLI flags, tests) win over the environment. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const appsDomain = text(env, 'PORTICO_APPS_DOMAIN', 'apps.localhost').toLowerCase().replace(/\.$/, '');
+  const config: Config = {
+    dataDir: path.resolve(text(env, 'PORTICO_DATA_DIR', './data')),
+    databaseUrl: optional(env, 'DATABASE_URL'),
+    roles: parseRoles(text(env, 'PORTICO_ROLES', ALL_ROLES.join(','))),
+    host: text(env, 'PORTICO_HOST', '127.0.0.1'),
+    apiPort: integer(env, 'PORTICO_API_PORT', 3000, 0, 65535),
+    edgeHttpPort: integer(env, 'PORTICO_EDGE_HTTP_PORT', 8080, 0, 65535),
+    edgeHttpsPort: integer(env, 'PORTICO_EDGE_HTTPS_PORT', 8443, 0, 65535),
+    appsDomain,
+    cnameTarget: text(env, 'PORTICO_CNAME_TARGET', `cname.${appsDomain}`).toLowerCase().replace(/\.$/, ''),
+    edgeIpv4: list(env, 'PORTICO_EDGE_IPV4'),
+    edgeIpv6: list(env, 'PORTICO_EDGE_IPV6'),
+    dnsServers: list(env, 'PORTICO_DNS_SERVERS').length ? list(env, 'PORTICO_DNS_SERVERS') : getServers(),
+    verifyRecordName: text(env, 'PORTICO_VERIFY_RECORD_NAME', '_mixpeek-verify'),
+    verifyValuePrefix: text(env, 'PORTICO_VERIFY_VALUE_PREFIX', 'mixpeek-site-verification='),
+    tlsIssuer: oneOf(env, 'PORTICO_TLS_ISSUER', ['internal', 'acme', 'none'] as const, 'internal'),
+    acmeDirectory: text(env, 'PORTICO_ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
+    acmeEmail: optional(env, 'PORTICO_ACME_EMAIL'),
+    acmeCaFile: optional(env, 'PORTICO_ACME_CA_FILE'),
+    bootstrapKey: optional(env, 'PORTICO_BOOTSTRAP_KEY'),
+    allowPrivateOrigins: ['1', 'true', 'yes'].includes(text(env, 'PORTICO_ALLOW_PRIVATE_ORIGINS', '0').toLowerCase()),
+    logLevel: text(env, 'PORTICO_LOG_LEVEL', 'info'),
+    sqliteSynchronous: oneOf(env, 'PORTICO_SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
+    verifyDeadlineSeconds: integer(env, 'PORTICO_VERIFY_DEADLINE_SECONDS', 72 * 3600, 60, 365 * 86400),
+    reverifyIntervalSeconds: integer(env, 'PORTICO_REVERIFY_INTERVAL_SECONDS', 6 * 3600, 10, 30 * 86400),
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

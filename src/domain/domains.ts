@@ -1,0 +1,154 @@
+import type { Domain, Page, PageOf, Store } from '../store/store.js';
+import { UniqueViolation } from '../store/store.js';
+import { type Clock, iso } from './clock.js';
+import { errors } from './errors.js';
+import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
+import { newId, newVerificationToken } from './ids.js';
+import { statusOnVerifyRequest } from './lifecycle.js';
+
+/** The job that checks a domain's DNS; one per domain (its key), run by the worker. */
+export const verifyJobKey = (domainId: string) => `domain:verify:${domainId}`;
+
+/** Claims of customers' domains on apps: add, read, mark primary, remove, and ask for verification. */
+export class DomainService {
+  constructor(
+    private readonly store: Store,
+    private readonly policy: HostnamePolicy,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Adds a claim with a fresh token, `pending` until verification is asked for. A name sits on one
+   * app per organization; other organizations may hold their own claims on it (the one that proves
+   * DNS control wins, at verification).
+   */
+  async add(orgId: string, appId: string, input: { domain: string; isPrimary: boolean }): Promise<Domain> {
+    const name = parseCustomerHostname(input.domain, this.policy);
+    const now = iso(this.clock.now());
+    const domain: Domain = {
+      id: newId('dom'),
+      appId,
+      orgId,
+      name,
+      status: 'pending',
+      isPrimary: input.isPrimary,
+      verificationToken: newVerificationToken(),
+      createdAt: now,
+      updatedAt: now,
+      verifiedAt: null,
+      verifyingSince: null,
+      lastCheckedAt: null,
+      nextCheckAt: null,
+      verificationErrors: [],
+      routingObserved: [],
+      failureStreak: 0,
+    };
+    try {
+      await this.store.transaction(async (tx) => {
+        await this.lockApp(tx, orgId, appId);
+        const existing = await tx.findDomainInOrg(orgId, name);
+        if (existing) throw this.claimConflict(existing, appId);
+        if (domain.isPrimary) await tx.clearPrimary(appId, domain.id, now);
+        await tx.insertDomain(domain);
+      });
+    } catch (error) {
+      // Two requests for one name on different apps can both pass the check above; the unique
+      // index lets one win, and the loser is told which conflict it lost to.
+      if (error instanceof UniqueViolation && error.index === 'domains_org_name_key') {
+        const existing = await this.store.findDomainInOrg(orgId, name);
+        throw existing ? this.claimConflict(existing, appId) : errors.concurrentUpdate();
+      }
+      throw this.translate(error);
+    }
+    return domain;
+  }
+
+  async list(orgId: string, appId: string, page: Page): Promise<PageOf<Domain>> {
+    await this.requireApp(orgId, appId);
+    return this.store.listDomains(appId, page);
+  }
+
+  async get(orgId: string, appId: string, domainParam: string): Promise<Domain> {
+    await this.requireApp(orgId, appId);
+    return this.requireDomain(this.store, appId, domainParam);
+  }
+
+  /** Sets or unsets the primary flag; setting one unsets the app's other primary in the same transaction. */
+  async setPrimary(orgId: string, appId: string, domainParam: string, isPrimary: boolean): Promise<Domain> {
+    const now = iso(this.clock.now());
+    try {
+      return await this.store.transaction(async (tx) => {
+        await this.lockApp(tx, orgId, appId);
+        const domain = await this.requireDomain(tx, appId, domainParam);
+        if (isPrimary) await tx.clearPrimary(appId, domain.id, now);
+        return (await tx.updateDomain(domain.id, { isPrimary, updatedAt: now })) ?? domain;
+      });
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  /** Removes the claim and its pending checks; the edge stops serving it on its next lookup. */
+  async remove(orgId: string, appId: string, domainParam: string): Promise<Domain> {
+    return this.store.transaction(async (tx) => {
+      await this.lockApp(tx, orgId, appId);
+      const domain = await this.requireDomain(tx, appId, domainParam);
+      await tx.deleteJob(verifyJobKey(domain.id));
+      await tx.deleteDomain(domain.id);
+      return domain;
+    });
+  }
+
+  /**
+   * Starts (or restarts) verification: a pending, failed or moved domain becomes `verifying` and a
+   * check is queued now; a verified or active domain is answered as it is.
+   */
+  async requestVerification(orgId: string, appId: string, domainParam: string): Promise<Domain> {
+    const now = iso(this.clock.now());
+    return this.store.transaction(async (tx) => {
+      await this.lockApp(tx, orgId, appId);
+      const domain = await this.requireDomain(tx, appId, domainParam);
+      const next = statusOnVerifyRequest(domain.status);
+      if (!next) return domain;
+      await tx.enqueueJob(
+        { kind: 'domain:verify', key: verifyJobKey(domain.id), payload: { domainId: domain.id }, runAt: now },
+        newId('job'),
+        now,
+      );
+      const updated = await tx.updateDomain(domain.id, {
+        status: next,
+        verifyingSince: domain.status === 'verifying' ? domain.verifyingSince : now,
+        nextCheckAt: now,
+        failureStreak: 0,
+        updatedAt: now,
+      });
+      return updated ?? domain;
+    });
+  }
+
+  private async lockApp(tx: Store, orgId: string, appId: string): Promise<void> {
+    if (!(await tx.findAppForUpdate(orgId, appId))) throw errors.appNotFound(appId);
+  }
+
+  private async requireApp(orgId: string, appId: string): Promise<void> {
+    if (!(await this.store.findApp(orgId, appId))) throw errors.appNotFound(appId);
+  }
+
+  /** The app's domain named by a path parameter, normalized as on add (`Shop.Acme.com.` finds `shop.acme.com`). */
+  private async requireDomain(store: Store, appId: string, domainParam: string): Promise<Domain> {
+    const domain = await store.findDomain(appId, normalizeHostname(domainParam));
+    if (!domain) throw errors.domainNotFound(domainParam);
+    return domain;
+  }
+
+  private claimConflict(existing: Domain, appId: string) {
+    return existing.appId === appId ? errors.domainAlreadyAdded(existing.name) : errors.domainInUse(existing.name);
+  }
+
+  private translate(error: unknown): unknown {
+    if (error instanceof UniqueViolation && error.index === 'domains_one_primary_per_app') {
+      return errors.concurrentUpdate();
+    }
+    return error;
+  }
+}

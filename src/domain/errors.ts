@@ -1,0 +1,140 @@
+/**
+ * Every error Portico answers with, by stable code. Clients branch on `code` (and on `type`, which
+ * follows Mixpeek's names), so a code never changes meaning once released. Each code is listed in
+ * docs/errors.md; a test fails when one is missing there.
+ */
+export type ErrorType =
+  | 'ValidationError'
+  | 'AuthenticationError'
+  | 'PermissionDeniedError'
+  | 'NotFoundError'
+  | 'ConflictError'
+  | 'PayloadTooLargeError'
+  | 'RateLimitError'
+  | 'InternalServerError';
+
+export class PorticoError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: ErrorType,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'PorticoError';
+  }
+}
+
+const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
+  new PorticoError(400, 'ValidationError', code, message, details);
+
+export const errors = {
+  // Domain names (see domain/hostname.ts for the policy itself).
+  domainInvalid: (input: string, reason: string) => invalid('domain_invalid', reason, { domain: input }),
+  domainTooLong: (input: string) =>
+    invalid('domain_too_long', 'A domain name is at most 253 characters long.', { domain: input }),
+  domainLabelInvalid: (input: string, label: string, reason: string) =>
+    invalid('domain_label_invalid', `The label "${label}" ${reason}.`, { domain: input, label }),
+  domainNotBareHostname: (input: string, hostname: string) =>
+    invalid(
+      'domain_not_bare_hostname',
+      `Send the hostname alone, without scheme, port, path or credentials: "${hostname}".`,
+      { domain: input, suggestion: hostname },
+    ),
+  domainIsIp: (input: string) =>
+    invalid('domain_is_ip_address', 'An IP address cannot be added as a domain; send a hostname.', {
+      domain: input,
+    }),
+  domainSingleLabel: (input: string) =>
+    invalid('domain_single_label', 'A domain needs at least two labels, such as "shop.example.com".', {
+      domain: input,
+    }),
+  domainIsPublicSuffix: (domain: string) =>
+    invalid(
+      'domain_is_public_suffix',
+      `"${domain}" is a public suffix (anyone can register names under it), so it cannot be added itself.`,
+      { domain },
+    ),
+  domainWildcard: (input: string) =>
+    invalid('domain_wildcard_not_supported', 'Wildcard domains are not supported; add each hostname.', {
+      domain: input,
+    }),
+  domainReserved: (domain: string, reason: string) => invalid('domain_reserved', reason, { domain }),
+  domainUnderAppsDomain: (domain: string, appsDomain: string) =>
+    invalid(
+      'domain_under_apps_domain',
+      `"${domain}" is under the platform's own domain ${appsDomain}; apps already answer on their default hostname.`,
+      { domain },
+    ),
+
+  // Apps.
+  slugInvalid: (slug: string) =>
+    invalid(
+      'slug_invalid',
+      'A slug is 3 to 60 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit.',
+      { slug },
+    ),
+  originUrlInvalid: (url: string, reason: string) => invalid('origin_url_invalid', reason, { origin_url: url }),
+  originUrlPrivate: (url: string) =>
+    invalid(
+      'origin_url_private',
+      'origin_url points to a loopback, link-local or private address, which this server does not allow.',
+      { origin_url: url },
+    ),
+
+  // Authentication and permission.
+  unauthenticated: (message = 'Send an API key as "Authorization: Bearer <key>".') =>
+    new PorticoError(401, 'AuthenticationError', 'unauthenticated', message),
+  invalidApiKey: () =>
+    new PorticoError(401, 'AuthenticationError', 'invalid_api_key', 'The API key is not valid or was revoked.'),
+  readOnlyKey: () =>
+    new PorticoError(
+      403,
+      'PermissionDeniedError',
+      'insufficient_scope',
+      'This API key is read-only; use a key with write scope for this request.',
+    ),
+
+  // Not found: another organization's resources answer exactly like missing ones.
+  appNotFound: (appId: string) =>
+    new PorticoError(404, 'NotFoundError', 'app_not_found', `App ${appId} not found`, {
+      id: appId,
+      resource: 'app',
+    }),
+  domainNotFound: (domain: string) =>
+    new PorticoError(404, 'NotFoundError', 'domain_not_found', `Domain ${domain} not found on this app`, {
+      id: domain,
+      resource: 'domain',
+    }),
+  routeNotFound: (method: string, url: string) =>
+    new PorticoError(404, 'NotFoundError', 'route_not_found', `No route for ${method} ${url}`),
+
+  // Conflicts.
+  domainAlreadyAdded: (domain: string) =>
+    new PorticoError(409, 'ConflictError', 'domain_already_added', `${domain} is already added to this app.`, {
+      domain,
+    }),
+  domainInUse: (domain: string) =>
+    new PorticoError(
+      409,
+      'ConflictError',
+      'domain_in_use',
+      `${domain} is on another app of this organization; remove it there first.`,
+      { domain },
+    ),
+  slugTaken: (slug: string) =>
+    new PorticoError(409, 'ConflictError', 'slug_taken', `The slug "${slug}" is taken.`, { slug }),
+  concurrentUpdate: () =>
+    new PorticoError(409, 'ConflictError', 'concurrent_update', 'Another request changed this resource; retry.'),
+
+  // Transport.
+  payloadTooLarge: (limit: number) =>
+    new PorticoError(413, 'PayloadTooLargeError', 'payload_too_large', `The request body exceeds ${limit} bytes.`),
+  unsupportedMediaType: () =>
+    new PorticoError(415, 'ValidationError', 'unsupported_media_type', 'Send the request body as application/json.'),
+  internal: () =>
+    new PorticoError(500, 'InternalServerError', 'internal_error', 'Something went wrong on our side; it was logged.'),
+} as const;
+
+export type ErrorCode = ReturnType<(typeof errors)[keyof typeof errors]>['code'];

@@ -1,0 +1,131 @@
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { parse as parseDomain } from 'tldts';
+import { errors } from './errors.js';
+
+/**
+ * Hostname normalization and the policy of which names a customer may add. Pure: no I/O.
+ *
+ * A name is normalized the same way wherever it enters (add, the `{domain}` path parameter, the
+ * edge's Host and SNI), so `Search.Acme.com.` and `search.acme.com` are one name everywhere.
+ */
+
+/** Special-use names (RFC 6761, RFC 6762, RFC 7686, RFC 9476) that can never be proven on public DNS. */
+const RESERVED_SUFFIXES = ['localhost', 'local', 'invalid', 'onion', 'arpa', 'alt', 'internal', 'home.arpa'];
+
+/**
+ * TLDs that are not in the public suffix list but are accepted: RFC 6761 reserves them for
+ * testing, which is how staging platforms and Portico's own tests use them.
+ */
+const TESTING_TLDS = ['test', 'example'];
+
+const LABEL_CHARS = /^[a-z0-9-]+$/;
+
+export interface HostnamePolicy {
+  /** The platform's own domain: names under it are apps' default hostnames, never customers'. */
+  appsDomain: string;
+}
+
+/** Lowercases, drops one trailing dot and converts Unicode to its punycode A-label. Never throws. */
+export function normalizeHostname(input: string): string {
+  let name = input.trim().toLowerCase();
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  // domainToASCII also applies UTS #46 mapping (full-width dots, case folding); '' means invalid.
+  if (!/^[\x00-\x7f]*$/.test(name)) name = domainToASCII(name) || name;
+  return name;
+}
+
+/**
+ * When the input looks like a URL or has a port, the hostname the customer most likely meant, so
+ * the error can say what to send instead.
+ */
+function bareHostnameOf(input: string): string | undefined {
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
+  if (!hasScheme && !/[/?#@:\\]/.test(input)) return undefined;
+  try {
+    const url = new URL(hasScheme ? input : `http://${input}`);
+    return url.hostname ? normalizeHostname(url.hostname.replace(/^\[|\]$/g, '')) : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Normalizes `input` and checks it against the policy; returns the normalized name or throws a
+ * `PorticoError` (400) whose code says what is wrong.
+ */
+export function parseCustomerHostname(input: string, policy: HostnamePolicy): string {
+  const trimmed = input.trim();
+  if (trimmed === '') throw errors.domainInvalid(input, 'The domain is empty.');
+
+  const bare = bareHostnameOf(trimmed);
+  if (bare !== undefined) {
+    if (bare && isIP(bare)) throw errors.domainIsIp(input);
+    if (bare) throw errors.domainNotBareHostname(input, bare);
+    throw errors.domainInvalid(input, 'Send a hostname such as "shop.example.com", not a URL.');
+  }
+  if (trimmed.includes('*')) throw errors.domainWildcard(input);
+  if (/\s/.test(trimmed)) throw errors.domainInvalid(input, 'A domain cannot contain spaces.');
+
+  let name = trimmed.toLowerCase();
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  if (isIP(name) || isIP(name.replace(/^\[|\]$/g, ''))) throw errors.domainIsIp(input);
+
+  if (!/^[\x00-\x7f]*$/.test(name)) {
+    const ascii = domainToASCII(name);
+    if (!ascii) throw errors.domainInvalid(input, 'The domain is not a valid internationalized name.');
+    name = ascii;
+  }
+  if (name.length > 253) throw errors.domainTooLong(input);
+
+  const labels = name.split('.');
+  for (const label of labels) checkLabel(input, label);
+  if (labels.length < 2) throw errors.domainSingleLabel(input);
+  // A name whose last label is numeric is an IPv4 address in some notation (`1.2.3`, `0x7f.1`).
+  if (/^(0x[0-9a-f]*|[0-9]+)$/.test(labels.at(-1) ?? '')) throw errors.domainIsIp(input);
+
+  checkNotReserved(name, policy);
+  return name;
+}
+
+function checkLabel(input: string, label: string): void {
+  if (label === '') throw errors.domainLabelInvalid(input, label, 'is empty (two dots in a row)');
+  if (label.length > 63) throw errors.domainLabelInvalid(input, label, 'is longer than 63 characters');
+  if (!LABEL_CHARS.test(label)) {
+    throw errors.domainLabelInvalid(input, label, 'may contain only letters, digits and hyphens');
+  }
+  if (label.startsWith('-') || label.endsWith('-')) {
+    throw errors.domainLabelInvalid(input, label, 'cannot start or end with a hyphen');
+  }
+  if (label.slice(2, 4) === '--') {
+    // Only punycode ("xn--") may use hyphens in positions 3 and 4 (RFC 5891), and it must decode.
+    if (!label.startsWith('xn--') || domainToASCII(label) !== label) {
+      throw errors.domainLabelInvalid(input, label, 'is not a valid internationalized label');
+    }
+  }
+}
+
+function checkNotReserved(name: string, policy: HostnamePolicy): void {
+  for (const suffix of RESERVED_SUFFIXES) {
+    if (name === suffix || name.endsWith(`.${suffix}`)) {
+      throw errors.domainReserved(name, `Names under .${suffix} are reserved and cannot be proven on public DNS.`);
+    }
+  }
+  const apps = policy.appsDomain;
+  if (name === apps || name.endsWith(`.${apps}`)) throw errors.domainUnderAppsDomain(name, apps);
+
+  const parsed = parseDomain(name, { allowPrivateDomains: true });
+  if (parsed.publicSuffix === name) throw errors.domainIsPublicSuffix(name);
+  const tld = name.slice(name.lastIndexOf('.') + 1);
+  if (!parsed.isIcann && !parsed.isPrivate && !TESTING_TLDS.includes(tld)) {
+    throw errors.domainInvalid(name, `".${tld}" is not a top-level domain; check the spelling.`);
+  }
+}
+
+/**
+ * True when the name is a registrable domain itself (`acme.com`, `acme.co.uk`): DNS allows no CNAME
+ * there, so routing must use A/AAAA records (or the DNS host's CNAME flattening).
+ */
+export function isApexDomain(name: string): boolean {
+  return parseDomain(name, { allowPrivateDomains: true }).domain === name;
+}

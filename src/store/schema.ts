@@ -1,0 +1,84 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The tables as kysely sees them. Column types are chosen so one query layer runs unchanged on
+ * SQLite and PostgreSQL:
+ * - timestamps are ISO 8601 UTC text with milliseconds (`Date#toISOString()`), which sorts in
+ *   time order as text and round-trips without driver-specific Date handling;
+ * - booleans are integers 0/1 (SQLite has no boolean type);
+ * - structured values are JSON text.
+ */
+export interface Database {
+  organizations: OrganizationsTable;
+  api_keys: ApiKeysTable;
+  apps: AppsTable;
+  domains: DomainsTable;
+  jobs: JobsTable;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  name: string;
+  scope: 'read' | 'write';
+  /** First 16 hex characters of SHA-256(key): finds the row without comparing secrets in SQL. */
+  lookup: string;
+  /** SHA-256(key), hex; compared in constant time after the lookup. The key itself is never stored. */
+  hash: string;
+  created_at: string;
+}
+
+export interface AppsTable {
+  id: string;
+  org_id: string;
+  slug: string;
+  title: string;
+  description: string | null;
+  origin_url: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DomainsTable {
+  id: string;
+  app_id: string;
+  org_id: string;
+  name: string;
+  status: string;
+  is_primary: number;
+  verification_token: string;
+  created_at: string;
+  updated_at: string;
+  verified_at: string | null;
+  verifying_since: string | null;
+  last_checked_at: string | null;
+  next_check_at: string | null;
+  /** JSON: `[{code, message}]` from the last check. */
+  verification_errors: string;
+  /** JSON: what DNS answered for routing on the last check, e.g. `["CNAME cname.apps.example.net"]`. */
+  routing_observed: string;
+  /** Definitive failed re-checks in a row; three make an active domain `moved`. */
+  failure_streak: Generated<number>;
+}
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  /** Deduplication key: at most one pending job per key (e.g. `domain:verify:dom_…`). */
+  key: string;
+  payload: string;
+  run_at: string;
+  locked_by: string | null;
+  locked_at: string | null;
+  attempts: Generated<number>;
+  /** Bumped whenever the job is enqueued again, so a worker finishing an older run does not drop the new request. */
+  revision: Generated<number>;
+  last_error: string | null;
+  created_at: string;
+}

@@ -1,0 +1,95 @@
+import type { Selectable, Updateable } from 'kysely';
+import { writing } from '../errors.js';
+import type { AppsTable } from '../schema.js';
+import type { App, AppStore } from '../store.js';
+import { type SqlContext, toCount } from './context.js';
+
+const toApp = (row: Selectable<AppsTable>): App => ({
+  id: row.id,
+  orgId: row.org_id,
+  slug: row.slug,
+  title: row.title,
+  description: row.description,
+  originUrl: row.origin_url,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export function appQueries({ db, caps }: SqlContext): AppStore {
+  const byOrgAndId = (orgId: string, appId: string) =>
+    db.selectFrom('apps').selectAll().where('org_id', '=', orgId).where('id', '=', appId);
+
+  return {
+    async insertApp(app) {
+      await writing(() =>
+        db
+          .insertInto('apps')
+          .values({
+            id: app.id,
+            org_id: app.orgId,
+            slug: app.slug,
+            title: app.title,
+            description: app.description,
+            origin_url: app.originUrl,
+            created_at: app.createdAt,
+            updated_at: app.updatedAt,
+          })
+          .execute(),
+      );
+    },
+    async findApp(orgId, appId) {
+      const row = await byOrgAndId(orgId, appId).executeTakeFirst();
+      return row && toApp(row);
+    },
+    async findAppForUpdate(orgId, appId) {
+      const row = await byOrgAndId(orgId, appId)
+        .$if(caps.rowLocks, (q) => q.forUpdate())
+        .executeTakeFirst();
+      return row && toApp(row);
+    },
+    async findAppBySlug(slug) {
+      const row = await db.selectFrom('apps').selectAll().where('slug', '=', slug).executeTakeFirst();
+      return row && toApp(row);
+    },
+    async listApps(orgId, { limit, offset }) {
+      const [rows, count] = await Promise.all([
+        db
+          .selectFrom('apps')
+          .selectAll()
+          .where('org_id', '=', orgId)
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(limit)
+          .offset(offset)
+          .execute(),
+        db
+          .selectFrom('apps')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('org_id', '=', orgId)
+          .executeTakeFirst(),
+      ]);
+      return { rows: rows.map(toApp), total: toCount(count?.n as number | string | undefined) };
+    },
+    async updateApp(orgId, appId, patch) {
+      const values: Updateable<AppsTable> = { updated_at: patch.updatedAt };
+      if (patch.slug !== undefined) values.slug = patch.slug;
+      if (patch.title !== undefined) values.title = patch.title;
+      if (patch.description !== undefined) values.description = patch.description;
+      if (patch.originUrl !== undefined) values.origin_url = patch.originUrl;
+      const row = await writing(() =>
+        db
+          .updateTable('apps')
+          .set(values)
+          .where('org_id', '=', orgId)
+          .where('id', '=', appId)
+          .returningAll()
+          .executeTakeFirst(),
+      );
+      return row && toApp(row);
+    },
+    async deleteApp(orgId, appId) {
+      const result = await db.deleteFrom('apps').where('org_id', '=', orgId).where('id', '=', appId).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+  };
+}

@@ -1,0 +1,129 @@
+import type { Selectable, Updateable } from 'kysely';
+import type { DomainStatus } from '../../domain/lifecycle.js';
+import { writing } from '../errors.js';
+import type { DomainsTable } from '../schema.js';
+import type { Domain, DomainStore } from '../store.js';
+import { type SqlContext, toCount } from './context.js';
+
+const toDomain = (row: Selectable<DomainsTable>): Domain => ({
+  id: row.id,
+  appId: row.app_id,
+  orgId: row.org_id,
+  name: row.name,
+  status: row.status as DomainStatus,
+  isPrimary: row.is_primary === 1,
+  verificationToken: row.verification_token,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  verifiedAt: row.verified_at,
+  verifyingSince: row.verifying_since,
+  lastCheckedAt: row.last_checked_at,
+  nextCheckAt: row.next_check_at,
+  verificationErrors: JSON.parse(row.verification_errors),
+  routingObserved: JSON.parse(row.routing_observed),
+  failureStreak: row.failure_streak,
+});
+
+export function domainQueries({ db }: SqlContext): DomainStore {
+  return {
+    async insertDomain(domain) {
+      await writing(() =>
+        db
+          .insertInto('domains')
+          .values({
+            id: domain.id,
+            app_id: domain.appId,
+            org_id: domain.orgId,
+            name: domain.name,
+            status: domain.status,
+            is_primary: domain.isPrimary ? 1 : 0,
+            verification_token: domain.verificationToken,
+            created_at: domain.createdAt,
+            updated_at: domain.updatedAt,
+            verified_at: domain.verifiedAt,
+            verifying_since: domain.verifyingSince,
+            last_checked_at: domain.lastCheckedAt,
+            next_check_at: domain.nextCheckAt,
+            verification_errors: JSON.stringify(domain.verificationErrors),
+            routing_observed: JSON.stringify(domain.routingObserved),
+            failure_streak: domain.failureStreak,
+          })
+          .execute(),
+      );
+    },
+    async findDomain(appId, name) {
+      const row = await db
+        .selectFrom('domains')
+        .selectAll()
+        .where('app_id', '=', appId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      return row && toDomain(row);
+    },
+    async findDomainById(id) {
+      const row = await db.selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toDomain(row);
+    },
+    async findDomainInOrg(orgId, name) {
+      const row = await db
+        .selectFrom('domains')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      return row && toDomain(row);
+    },
+    async findClaims(name) {
+      const rows = await db.selectFrom('domains').selectAll().where('name', '=', name).orderBy('created_at').execute();
+      return rows.map(toDomain);
+    },
+    async listDomains(appId, { limit, offset }) {
+      const [rows, count] = await Promise.all([
+        db
+          .selectFrom('domains')
+          .selectAll()
+          .where('app_id', '=', appId)
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(limit)
+          .offset(offset)
+          .execute(),
+        db
+          .selectFrom('domains')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('app_id', '=', appId)
+          .executeTakeFirst(),
+      ]);
+      return { rows: rows.map(toDomain), total: toCount(count?.n as number | string | undefined) };
+    },
+    async updateDomain(id, patch) {
+      const values: Updateable<DomainsTable> = { updated_at: patch.updatedAt };
+      if (patch.status !== undefined) values.status = patch.status;
+      if (patch.isPrimary !== undefined) values.is_primary = patch.isPrimary ? 1 : 0;
+      if (patch.verifiedAt !== undefined) values.verified_at = patch.verifiedAt;
+      if (patch.verifyingSince !== undefined) values.verifying_since = patch.verifyingSince;
+      if (patch.lastCheckedAt !== undefined) values.last_checked_at = patch.lastCheckedAt;
+      if (patch.nextCheckAt !== undefined) values.next_check_at = patch.nextCheckAt;
+      if (patch.verificationErrors !== undefined) values.verification_errors = JSON.stringify(patch.verificationErrors);
+      if (patch.routingObserved !== undefined) values.routing_observed = JSON.stringify(patch.routingObserved);
+      if (patch.failureStreak !== undefined) values.failure_streak = patch.failureStreak;
+      const row = await writing(() =>
+        db.updateTable('domains').set(values).where('id', '=', id).returningAll().executeTakeFirst(),
+      );
+      return row && toDomain(row);
+    },
+    async clearPrimary(appId, exceptId, now) {
+      await db
+        .updateTable('domains')
+        .set({ is_primary: 0, updated_at: now })
+        .where('app_id', '=', appId)
+        .where('id', '!=', exceptId)
+        .where('is_primary', '=', 1)
+        .execute();
+    },
+    async deleteDomain(id) {
+      const result = await db.deleteFrom('domains').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import { type Selectable, sql } from 'kysely';
+import type { JobsTable } from '../schema.js';
+import type { Job, JobStore } from '../store.js';
+import { type SqlContext, toCount } from './context.js';
+
+const toJob = (row: Selectable<JobsTable>): Job => ({
+  id: row.id,
+  kind: row.kind,
+  key: row.key,
+  payload: JSON.parse(row.payload),
+  runAt: row.run_at,
+  lockedBy: row.locked_by,
+  lockedAt: row.locked_at,
+  attempts: row.attempts,
+  revision: row.revision,
+  lastError: row.last_error,
+  createdAt: row.created_at,
+});
+
+/** The lease protocol of docs/architecture.md, one function per SQL operation. */
+export function jobQueries({ db, caps }: SqlContext): JobStore {
+  return {
+    async enqueueJob(job, id, now) {
+      await db
+        .insertInto('jobs')
+        .values({
+          id,
+          kind: job.kind,
+          key: job.key,
+          payload: JSON.stringify(job.payload),
+          run_at: job.runAt,
+          created_at: now,
+        })
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet({
+            run_at: (eb) => eb.ref('excluded.run_at'),
+            payload: (eb) => eb.ref('excluded.payload'),
+            attempts: 0,
+            last_error: null,
+            revision: sql`jobs.revision + 1`,
+          }),
+        )
+        .execute();
+    },
+
+    async claimJobs(workerId, kinds, limit, now) {
+      if (kinds.length === 0 || limit <= 0) return [];
+      // PostgreSQL: concurrent claimers skip each other's locked rows instead of waiting or
+      // double-claiming. SQLite: the single UPDATE is one write transaction, so claims serialize.
+      const due = db
+        .selectFrom('jobs')
+        .select('id')
+        .where('locked_at', 'is', null)
+        .where('run_at', '<=', now)
+        .where('kind', 'in', kinds)
+        .orderBy('run_at')
+        .orderBy('id')
+        .limit(limit)
+        .$if(caps.rowLocks, (q) => q.forUpdate().skipLocked());
+      const rows = await db
+        .updateTable('jobs')
+        .set({ locked_by: workerId, locked_at: now, attempts: sql`attempts + 1` })
+        .where('id', 'in', due)
+        .where('locked_at', 'is', null)
+        .returningAll()
+        .execute();
+      return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : 0));
+    },
+
+    async completeJob(job, workerId) {
+      const deleted = await db
+        .deleteFrom('jobs')
+        .where('id', '=', job.id)
+        .where('locked_by', '=', workerId)
+        .where('revision', '=', job.revision)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) > 0) return true;
+      // Enqueued again while this run was in progress: keep it, unlocked, for its new run.
+      const unlocked = await db
+        .updateTable('jobs')
+        .set({ locked_by: null, locked_at: null })
+        .where('id', '=', job.id)
+        .where('locked_by', '=', workerId)
+        .executeTakeFirst();
+      return Number(unlocked.numUpdatedRows) > 0;
+    },
+
+    async rescheduleJob(job, workerId, runAt, error = null) {
+      const result = await db
+        .updateTable('jobs')
+        .set({ run_at: runAt, locked_by: null, locked_at: null, last_error: error })
+        .where('id', '=', job.id)
+        .where('locked_by', '=', workerId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    async releaseExpiredLeases(lockedBefore) {
+      const result = await db
+        .updateTable('jobs')
+        .set({ locked_by: null, locked_at: null })
+        .where('locked_at', 'is not', null)
+        .where('locked_at', '<', lockedBefore)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+
+    async releaseLeases(workerId) {
+      const result = await db
+        .updateTable('jobs')
+        .set({ locked_by: null, locked_at: null })
+        .where('locked_by', '=', workerId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+
+    async findJob(key) {
+      const row = await db.selectFrom('jobs').selectAll().where('key', '=', key).executeTakeFirst();
+      return row && toJob(row);
+    },
+
+    async deleteJob(key) {
+      await db.deleteFrom('jobs').where('key', '=', key).execute();
+    },
+
+    async countJobs(kind) {
+      const row = await db
+        .selectFrom('jobs')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .$if(kind !== undefined, (q) => q.where('kind', '=', kind as string))
+        .executeTakeFirst();
+      return toCount(row?.n as number | string | undefined);
+    },
+  };
+}

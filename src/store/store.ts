@@ -1,0 +1,218 @@
+import type { DomainStatus } from '../domain/lifecycle.js';
+
+/**
+ * The store: every piece of state Portico keeps, behind one interface with two implementations
+ * (SQLite for one node, PostgreSQL for many) sharing one query layer (kysely).
+ *
+ * Contract for every method unless it says otherwise:
+ * - Safe to call concurrently from many requests, processes and (on PostgreSQL) machines.
+ * - `find*` answers `undefined` when nothing matches; nothing here throws for "not found".
+ * - Methods are scoped by organization where the caller acts for one: a record of another
+ *   organization is indistinguishable from a missing one.
+ * - Unique violations surface as `UniqueViolation` with the index name, never as a driver error.
+ * - Times are passed in by the caller (an injectable clock), never read from the database server.
+ */
+export interface Store
+  extends OrganizationStore,
+    ApiKeyStore,
+    AppStore,
+    DomainStore,
+    JobStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Runs `fn` in one transaction with a store bound to it; commits when `fn` resolves, rolls back
+   * when it throws. Nested calls join the outer transaction.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  /** True when every migration this build knows of has been applied. */
+  migrationsApplied(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+export interface PageOf<T> {
+  rows: T[];
+  total: number;
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface OrganizationStore {
+  /** The organization with this name, created if missing (concurrent callers get the same one). */
+  ensureOrganization(name: string, id: string, now: string): Promise<Organization>;
+}
+
+export type ApiKeyScope = 'read' | 'write';
+export interface ApiKey {
+  id: string;
+  orgId: string;
+  name: string;
+  scope: ApiKeyScope;
+  lookup: string;
+  hash: string;
+  createdAt: string;
+}
+
+export interface ApiKeyStore {
+  insertApiKey(key: ApiKey): Promise<void>;
+  /** Keys whose lookup prefix matches (normally one); the caller compares the full hash. */
+  findApiKeysByLookup(lookup: string): Promise<ApiKey[]>;
+  countApiKeys(): Promise<number>;
+}
+
+export interface App {
+  id: string;
+  orgId: string;
+  slug: string;
+  title: string;
+  description: string | null;
+  originUrl: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export type AppPatch = Partial<Pick<App, 'slug' | 'title' | 'description' | 'originUrl'>> & { updatedAt: string };
+
+export interface AppStore {
+  /** Throws `UniqueViolation('apps_slug_key')` when the slug is taken. */
+  insertApp(app: App): Promise<void>;
+  findApp(orgId: string, appId: string): Promise<App | undefined>;
+  /**
+   * Like `findApp`, and inside a transaction also locks the app row until commit (PostgreSQL
+   * `FOR UPDATE`; SQLite transactions are already serialized), so changes to one app's domains
+   * are applied one at a time.
+   */
+  findAppForUpdate(orgId: string, appId: string): Promise<App | undefined>;
+  findAppBySlug(slug: string): Promise<App | undefined>;
+  listApps(orgId: string, page: Page): Promise<PageOf<App>>;
+  /** Answers the updated app, or undefined when it does not exist in this organization. */
+  updateApp(orgId: string, appId: string, patch: AppPatch): Promise<App | undefined>;
+  /** Deletes the app and, by cascade, its domains. Answers whether it existed. */
+  deleteApp(orgId: string, appId: string): Promise<boolean>;
+}
+
+export interface VerificationError {
+  code: string;
+  message: string;
+}
+
+export interface Domain {
+  id: string;
+  appId: string;
+  orgId: string;
+  name: string;
+  status: DomainStatus;
+  isPrimary: boolean;
+  verificationToken: string;
+  createdAt: string;
+  updatedAt: string;
+  verifiedAt: string | null;
+  verifyingSince: string | null;
+  lastCheckedAt: string | null;
+  nextCheckAt: string | null;
+  verificationErrors: VerificationError[];
+  routingObserved: string[];
+  failureStreak: number;
+}
+export type DomainPatch = Partial<
+  Pick<
+    Domain,
+    | 'status'
+    | 'isPrimary'
+    | 'verifiedAt'
+    | 'verifyingSince'
+    | 'lastCheckedAt'
+    | 'nextCheckAt'
+    | 'verificationErrors'
+    | 'routingObserved'
+    | 'failureStreak'
+  >
+> & { updatedAt: string };
+
+export interface DomainStore {
+  /** Throws `UniqueViolation('domains_org_name_key')` when the organization already claims the name. */
+  insertDomain(domain: Domain): Promise<void>;
+  findDomain(appId: string, name: string): Promise<Domain | undefined>;
+  findDomainById(id: string): Promise<Domain | undefined>;
+  /** The organization's claim on `name`, on whichever of its apps. */
+  findDomainInOrg(orgId: string, name: string): Promise<Domain | undefined>;
+  /** Every organization's claim on `name`. */
+  findClaims(name: string): Promise<Domain[]>;
+  listDomains(appId: string, page: Page): Promise<PageOf<Domain>>;
+  updateDomain(id: string, patch: DomainPatch): Promise<Domain | undefined>;
+  /** Unsets `is_primary` on the app's domains other than `exceptId`. */
+  clearPrimary(appId: string, exceptId: string, now: string): Promise<void>;
+  deleteDomain(id: string): Promise<boolean>;
+}
+
+export interface Job {
+  id: string;
+  kind: string;
+  key: string;
+  payload: Record<string, unknown>;
+  runAt: string;
+  lockedBy: string | null;
+  lockedAt: string | null;
+  attempts: number;
+  revision: number;
+  lastError: string | null;
+  createdAt: string;
+}
+
+export interface NewJob {
+  kind: string;
+  /** At most one job exists per key: enqueueing an existing key reschedules it. */
+  key: string;
+  payload: Record<string, unknown>;
+  runAt: string;
+}
+
+/**
+ * The job queue (lease protocol in docs/architecture.md). A claimed job is leased to one worker:
+ * only the lease holder may complete, reschedule or fail it, and a lease older than the lease time
+ * is freed by `releaseExpiredLeases` so another worker takes the job. A lease holder re-checks that
+ * the work is still needed before doing it: the world may have changed since the job was queued.
+ */
+export interface JobStore {
+  /**
+   * Inserts the job, or when one with this key exists, moves its `run_at` to the new time, replaces
+   * its payload and bumps its revision (so a run in progress does not delete the new request).
+   */
+  enqueueJob(job: NewJob, id: string, now: string): Promise<void>;
+  /**
+   * Leases up to `limit` due jobs of `kinds` to `workerId`, earliest first, incrementing `attempts`.
+   * No job is leased to two workers at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+   * write transaction).
+   */
+  claimJobs(workerId: string, kinds: readonly string[], limit: number, now: string): Promise<Job[]>;
+  /**
+   * Done: deletes the job, unless it was enqueued again while it ran (revision changed), in which
+   * case it is unlocked to run again. Answers false when `workerId` no longer holds the lease.
+   */
+  completeJob(job: Job, workerId: string): Promise<boolean>;
+  /** Unlocks the job to run again at `runAt` (recurring jobs, retries), recording `error` if given. */
+  rescheduleJob(job: Job, workerId: string, runAt: string, error?: string | null): Promise<boolean>;
+  /** Frees leases taken before `lockedBefore` (their workers died or hung). Answers how many. */
+  releaseExpiredLeases(lockedBefore: string): Promise<number>;
+  /** Frees every lease `workerId` holds (graceful shutdown). */
+  releaseLeases(workerId: string): Promise<number>;
+  findJob(key: string): Promise<Job | undefined>;
+  deleteJob(key: string): Promise<void>;
+  countJobs(kind?: string): Promise<number>;
+}
+
+/** A unique index refused a write; `index` names it as the migrations do. */
+export class UniqueViolation extends Error {
+  constructor(readonly index: string) {
+    super(`unique violation on ${index}`);
+    this.name = 'UniqueViolation';
+  }
+}
