@@ -58,6 +58,8 @@ export async function buildApi({ config, store, clock, logger }: ApiDeps): Promi
   for (const schema of schemas) app.addSchema(schema);
   app.setValidatorCompiler(createValidatorCompiler(schemas));
   installErrorHandler(app);
+  // The API speaks JSON only; other bodies are refused with 415 rather than parsed as text.
+  app.removeContentTypeParser('text/plain');
 
   // One line per request, at the end, with what an operator needs and nothing secret.
   app.addHook('onResponse', async (request, reply) => {

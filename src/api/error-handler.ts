@@ -10,7 +10,7 @@ import type { ErrorResponse, ValidationError } from './schemas/common.js';
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
-      return reply.code(422).send({ detail: toValidationDetail(error) });
+      return reply.code(422).send({ detail: toValidationDetail(error, request.body) });
     }
     if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
       const detail: ValidationError[] = [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }];
@@ -57,7 +57,7 @@ function toPorticoError(error: FastifyError): PorticoError {
 }
 
 /** Pydantic v2's error types and messages, so clients written for Mixpeek parse ours the same way. */
-function toValidationDetail(error: FastifyError): ValidationError[] {
+function toValidationDetail(error: FastifyError, body: unknown): ValidationError[] {
   const part = { body: 'body', querystring: 'query', params: 'path', headers: 'header' }[
     error.validationContext ?? 'body'
   ] as string;
@@ -82,7 +82,7 @@ function toValidationDetail(error: FastifyError): ValidationError[] {
         loc.push(String(params.missingProperty));
         return { loc, msg: 'Field required', type: 'missing' };
       case 'type':
-        if (path.length === 0 && part === 'body' && params.type === 'object') {
+        if (path.length === 0 && part === 'body' && params.type === 'object' && (body === undefined || body === null)) {
           return { loc, msg: 'Field required', type: 'missing' };
         }
         return typeError(loc, String(params.type), part !== 'body');

@@ -58,6 +58,7 @@ export function parseCustomerHostname(input: string, policy: HostnamePolicy): st
   const trimmed = input.trim();
   if (trimmed === '') throw errors.domainInvalid(input, 'The domain is empty.');
 
+  if (isIP(trimmed) || isIP(trimmed.replace(/^\[|\]$/g, ''))) throw errors.domainIsIp(input);
   const bare = bareHostnameOf(trimmed);
   if (bare !== undefined) {
     if (bare && isIP(bare)) throw errors.domainIsIp(input);
@@ -80,6 +81,7 @@ export function parseCustomerHostname(input: string, policy: HostnamePolicy): st
 
   const labels = name.split('.');
   for (const label of labels) checkLabel(input, label);
+  checkNotSpecialUse(name);
   if (labels.length < 2) throw errors.domainSingleLabel(input);
   // A name whose last label is numeric is an IPv4 address in some notation (`1.2.3`, `0x7f.1`).
   if (/^(0x[0-9a-f]*|[0-9]+)$/.test(labels.at(-1) ?? '')) throw errors.domainIsIp(input);
@@ -105,12 +107,15 @@ function checkLabel(input: string, label: string): void {
   }
 }
 
-function checkNotReserved(name: string, policy: HostnamePolicy): void {
+function checkNotSpecialUse(name: string): void {
   for (const suffix of RESERVED_SUFFIXES) {
     if (name === suffix || name.endsWith(`.${suffix}`)) {
       throw errors.domainReserved(name, `Names under .${suffix} are reserved and cannot be proven on public DNS.`);
     }
   }
+}
+
+function checkNotReserved(name: string, policy: HostnamePolicy): void {
   const apps = policy.appsDomain;
   if (name === apps || name.endsWith(`.${apps}`)) throw errors.domainUnderAppsDomain(name, apps);
 

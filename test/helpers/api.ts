@@ -1,0 +1,50 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApi } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { createApiKey } from '../../src/domain/api-keys.js';
+import { systemClock } from '../../src/domain/clock.js';
+import type { ApiKeyScope, Store } from '../../src/store/store.js';
+
+export interface TestApi {
+  app: FastifyInstance;
+  config: Config;
+  /** A new API key for organization `org` (created if missing). */
+  keyFor(org: string, scope?: ApiKeyScope): Promise<string>;
+  /** A JSON request as a client sends it; `body` undefined sends no body. */
+  call(key: string | undefined, method: string, url: string, body?: unknown): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+/** The API on `store`, driven through `inject()` (real routing, validation and serialization; no socket). */
+export async function openApi(store: Store, env: Record<string, string> = {}): Promise<TestApi> {
+  const config = loadConfig({ PORTICO_APPS_DOMAIN: 'apps.portico.test', ...env });
+  const app = await buildApi({ config, store, clock: systemClock });
+  return {
+    app,
+    config,
+    keyFor: async (org, scope = 'write') => (await createApiKey(store, systemClock, { orgName: org, scope })).key,
+    call: (key, method, url, body) =>
+      app.inject({
+        method: method as 'GET',
+        url,
+        headers: {
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      }),
+    close: () => app.close(),
+  };
+}
+
+let slugCounter = 0;
+/** Creates an app and answers its id. */
+export async function createTestApp(api: TestApi, key: string, slug = `app-${process.pid}-${++slugCounter}`): Promise<string> {
+  const response = await api.call(key, 'POST', '/v1/apps', {
+    slug,
+    meta: { title: `App ${slug}` },
+    origin_url: 'https://origin.example.com',
+  });
+  if (response.statusCode !== 200) throw new Error(`creating app ${slug}: ${response.statusCode} ${response.body}`);
+  return response.json().app_id;
+}
