@@ -46,23 +46,40 @@ export function jobQueries({ db, caps }: SqlContext): JobStore {
     async claimJobs(workerId, kinds, limit, now) {
       if (kinds.length === 0 || limit <= 0) return [];
       // PostgreSQL: concurrent claimers skip each other's locked rows instead of waiting or
-      // double-claiming. SQLite: the single UPDATE is one write transaction, so claims serialize.
-      const due = db
-        .selectFrom('jobs')
-        .select('id')
-        .where('locked_at', 'is', null)
-        .where('run_at', '<=', now)
-        .where('kind', 'in', kinds)
-        .orderBy('run_at')
-        .orderBy('id')
-        .limit(limit)
-        .$if(caps.rowLocks, (q) => q.forUpdate().skipLocked());
+      // double-claiming. The candidates are picked in a CTE, which PostgreSQL evaluates once: as an
+      // `IN (subquery)` the planner may re-run the subquery and lease more than `limit` rows.
+      // SQLite: the statement is one write transaction, so claims serialize.
       const rows = await db
+        .with('due', (qb) =>
+          qb
+            .selectFrom('jobs')
+            .select('id')
+            .where('locked_at', 'is', null)
+            .where('run_at', '<=', now)
+            .where('kind', 'in', kinds)
+            .orderBy('run_at')
+            .orderBy('id')
+            .limit(limit)
+            .$if(caps.rowLocks, (q) => q.forUpdate().skipLocked()),
+        )
         .updateTable('jobs')
-        .set({ locked_by: workerId, locked_at: now, attempts: sql`attempts + 1` })
-        .where('id', 'in', due)
-        .where('locked_at', 'is', null)
-        .returningAll()
+        .from('due')
+        .set({ locked_by: workerId, locked_at: now, attempts: sql`jobs.attempts + 1` })
+        .whereRef('jobs.id', '=', 'due.id')
+        // Named columns: SQLite refuses `jobs.*` in RETURNING.
+        .returning([
+          'jobs.id',
+          'jobs.kind',
+          'jobs.key',
+          'jobs.payload',
+          'jobs.run_at',
+          'jobs.locked_by',
+          'jobs.locked_at',
+          'jobs.attempts',
+          'jobs.revision',
+          'jobs.last_error',
+          'jobs.created_at',
+        ])
         .execute();
       return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : 0));
     },

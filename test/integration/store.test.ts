@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/domain/ids.js';
+import { type Domain, type Store, UniqueViolation } from '../../src/store/store.js';
+import { backends } from '../helpers/stores.js';
+
+/** The store contract (src/store/store.ts), one suite for both implementations. */
+describe.each(backends)('store contract on $name', (backend) => {
+  let store: Store;
+  let orgId: string;
+  const t0 = '2026-01-01T00:00:00.000Z';
+  const at = (seconds: number) => new Date(Date.parse(t0) + seconds * 1000).toISOString();
+
+  beforeAll(async () => {
+    store = await backend.open();
+    orgId = (await store.ensureOrganization('contract', newId('org'), t0)).id;
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  const newApp = async (slug = `s-${newId('app').slice(4)}`) => {
+    const app = { id: newId('app'), orgId, slug, title: slug, description: null, originUrl: null, createdAt: t0, updatedAt: t0 };
+    await store.insertApp(app);
+    return app;
+  };
+  const newDomain = (appId: string, name: string, extra: Partial<Domain> = {}): Domain => ({
+    id: newId('dom'),
+    appId,
+    orgId,
+    name,
+    status: 'pending',
+    isPrimary: false,
+    verificationToken: 'token',
+    createdAt: t0,
+    updatedAt: t0,
+    verifiedAt: null,
+    verifyingSince: null,
+    lastCheckedAt: null,
+    nextCheckAt: null,
+    verificationErrors: [],
+    routingObserved: [],
+    failureStreak: 0,
+    ...extra,
+  });
+
+  it('is migrated and reachable', async () => {
+    await store.ping();
+    expect(await store.migrationsApplied()).toBe(true);
+  });
+
+  it('ensureOrganization gives concurrent callers the same organization', async () => {
+    const orgs = await Promise.all(Array.from({ length: 10 }, () => store.ensureOrganization('same', newId('org'), t0)));
+    expect(new Set(orgs.map((o) => o.id)).size).toBe(1);
+  });
+
+  it('translates unique violations into UniqueViolation with the index name', async () => {
+    const app = await newApp();
+    await expect(newApp(app.slug)).rejects.toEqual(new UniqueViolation('apps_slug_key'));
+    await store.insertDomain(newDomain(app.id, 'unique.example.com'));
+    await expect(store.insertDomain(newDomain(app.id, 'unique.example.com'))).rejects.toEqual(
+      new UniqueViolation('domains_org_name_key'),
+    );
+    await store.insertDomain(newDomain(app.id, 'p1.example.com', { isPrimary: true }));
+    await expect(store.insertDomain(newDomain(app.id, 'p2.example.com', { isPrimary: true }))).rejects.toEqual(
+      new UniqueViolation('domains_one_primary_per_app'),
+    );
+  });
+
+  it('rolls a transaction back when its function throws, and commits when it resolves', async () => {
+    const app = await newApp();
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertDomain(newDomain(app.id, 'rolled-back.example.com'));
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    expect(await store.findDomain(app.id, 'rolled-back.example.com')).toBeUndefined();
+    await store.transaction((tx) => tx.insertDomain(newDomain(app.id, 'committed.example.com')));
+    expect(await store.findDomain(app.id, 'committed.example.com')).toBeDefined();
+  });
+
+  it('deleting an app deletes its domains', async () => {
+    const app = await newApp();
+    const domain = newDomain(app.id, 'cascade.example.com');
+    await store.insertDomain(domain);
+    expect(await store.deleteApp(orgId, app.id)).toBe(true);
+    expect(await store.findDomainById(domain.id)).toBeUndefined();
+    expect(await store.deleteApp(orgId, app.id)).toBe(false);
+  });
+
+  it('scopes apps by organization', async () => {
+    const app = await newApp();
+    const other = await store.ensureOrganization('other', newId('org'), t0);
+    expect(await store.findApp(other.id, app.id)).toBeUndefined();
+    expect(await store.updateApp(other.id, app.id, { title: 'x', updatedAt: t0 })).toBeUndefined();
+    expect(await store.deleteApp(other.id, app.id)).toBe(false);
+    expect(await store.findApp(orgId, app.id)).toMatchObject({ title: app.title });
+  });
+
+  it('round-trips every domain field', async () => {
+    const app = await newApp();
+    const domain = newDomain(app.id, 'fields.example.com', {
+      status: 'verifying',
+      isPrimary: true,
+      verifiedAt: at(1),
+      verifyingSince: at(2),
+      lastCheckedAt: at(3),
+      nextCheckAt: at(4),
+      verificationErrors: [{ code: 'txt_not_found', message: 'No TXT' }],
+      routingObserved: ['CNAME x.example.net'],
+      failureStreak: 2,
+    });
+    await store.insertDomain(domain);
+    expect(await store.findDomainById(domain.id)).toEqual(domain);
+  });
+
+  describe('jobs', () => {
+    const job = (key: string, runAt = t0) => ({ kind: 'test:job', key, payload: { key }, runAt });
+
+    it('claims due jobs only, earliest first, and counts the attempt', async () => {
+      await store.enqueueJob(job('due-2', at(2)), newId('job'), t0);
+      await store.enqueueJob(job('due-1', at(1)), newId('job'), t0);
+      await store.enqueueJob(job('future', at(3600)), newId('job'), t0);
+      const claimed = await store.claimJobs('w1', ['test:job'], 10, at(10));
+      expect(claimed.map((j) => j.key)).toEqual(['due-1', 'due-2']);
+      expect(claimed.every((j) => j.attempts === 1 && j.lockedBy === 'w1')).toBe(true);
+      expect(await store.claimJobs('w2', ['test:job'], 10, at(10))).toEqual([]);
+      for (const j of claimed) expect(await store.completeJob(j, 'w1')).toBe(true);
+      await store.deleteJob('future');
+    });
+
+    it('never leases one job to two concurrent claimers', async () => {
+      const keys = Array.from({ length: 60 }, (_, i) => `many-${i}`);
+      for (const key of keys) await store.enqueueJob(job(key), newId('job'), t0);
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.claimJobs(`w${i}`, ['test:job'], 9, at(1))),
+      );
+      const all = claims.flat().map((j) => j.key);
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.length).toBe(60);
+      for (const [i, jobs] of claims.entries()) for (const j of jobs) await store.completeJob(j, `w${i}`);
+      expect(await store.countJobs('test:job')).toBe(0);
+    });
+
+    it('lets only the lease holder complete or reschedule', async () => {
+      await store.enqueueJob(job('held'), newId('job'), t0);
+      const [claimed] = await store.claimJobs('owner', ['test:job'], 1, at(1));
+      if (!claimed) throw new Error('nothing claimed');
+      expect(await store.completeJob(claimed, 'intruder')).toBe(false);
+      expect(await store.rescheduleJob(claimed, 'intruder', at(5))).toBe(false);
+      expect(await store.rescheduleJob(claimed, 'owner', at(60), 'temporary failure')).toBe(true);
+      expect(await store.findJob('held')).toMatchObject({ runAt: at(60), lockedBy: null, lastError: 'temporary failure' });
+      await store.deleteJob('held');
+    });
+
+    it('keeps a job that was enqueued again while it ran', async () => {
+      await store.enqueueJob(job('rerun'), newId('job'), t0);
+      const [running] = await store.claimJobs('w1', ['test:job'], 1, at(1));
+      if (!running) throw new Error('nothing claimed');
+      await store.enqueueJob({ ...job('rerun', at(2)), payload: { again: true } }, newId('job'), at(1));
+      expect(await store.completeJob(running, 'w1')).toBe(true);
+      const kept = await store.findJob('rerun');
+      expect(kept).toMatchObject({ lockedBy: null, runAt: at(2), payload: { again: true } });
+      const [next] = await store.claimJobs('w2', ['test:job'], 1, at(3));
+      expect(next?.key).toBe('rerun');
+      if (next) expect(await store.completeJob(next, 'w2')).toBe(true);
+      expect(await store.findJob('rerun')).toBeUndefined();
+    });
+
+    it('frees expired leases and a stopping worker’s leases', async () => {
+      await store.enqueueJob(job('stale', t0), newId('job'), t0);
+      await store.enqueueJob(job('mine', at(1)), newId('job'), t0);
+      await store.claimJobs('dead-worker', ['test:job'], 1, at(1));
+      await store.claimJobs('live-worker', ['test:job'], 1, at(100));
+      expect(await store.releaseExpiredLeases(at(50))).toBe(1);
+      expect((await store.claimJobs('w3', ['test:job'], 5, at(101))).map((j) => j.key)).toEqual(['stale']);
+      expect(await store.releaseLeases('live-worker')).toBe(1);
+      expect(await store.releaseLeases('w3')).toBe(1);
+      const again = await store.claimJobs('w4', ['test:job'], 5, at(102));
+      expect(again.map((j) => j.key).sort()).toEqual(['mine', 'stale']);
+      // Claimed by dead-worker, w3 and now w4.
+      expect(again.find((j) => j.key === 'stale')?.attempts).toBe(3);
+      for (const j of again) await store.completeJob(j, 'w4');
+    });
+
+    it('claims only the kinds asked for', async () => {
+      await store.enqueueJob({ ...job('other-kind'), kind: 'other:job' }, newId('job'), t0);
+      expect(await store.claimJobs('w1', ['test:job'], 5, at(1))).toEqual([]);
+      const [other] = await store.claimJobs('w1', ['other:job'], 5, at(1));
+      expect(other?.key).toBe('other-kind');
+      if (other) await store.completeJob(other, 'w1');
+    });
+  });
+});
