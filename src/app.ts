@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { requireApiKey } from './api/auth.js';
 import type { Api, ApiContext } from './api/context.js';
 import { installErrorHandler } from './api/error-handler.js';
+import { completeOpenApiDocument } from './api/openapi.js';
 import { createApp } from './api/routes/apps/create-app.js';
 import { deleteApp } from './api/routes/apps/delete-app.js';
 import { getApp } from './api/routes/apps/get-app.js';
@@ -81,6 +82,8 @@ export async function buildApi({ config, store, clock, logger }: ApiDeps): Promi
     },
     // Component names are the schemas' $ids (AddDomainRequest, DomainResponse, …), as in Mixpeek's spec.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transformObject: (documentObject) =>
+      completeOpenApiDocument((documentObject as { openapiObject: Record<string, unknown> }).openapiObject, schemas),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
