@@ -1,0 +1,282 @@
+/**
+ * The DNS checks behind verification: does the customer's domain prove
+ * ownership (a TXT record), and does it route to the platform (a CNAME, or
+ * for an apex, A/AAAA records on the edge addresses)?
+ *
+ * Each check returns what DNS showed and, when it fails, errors with a stable
+ * code and a sentence the customer can act on. `definitive` says whether DNS
+ * settled the question: a wrong or missing record is an answer, a timeout is
+ * not, and only answers may move a domain to `failed` or `moved`.
+ */
+import net from 'node:net';
+import { canonicalName, type LookupFailure, type LookupResult, type Resolver } from './resolver.js';
+
+/** Every code a check reports. Stable: stored, served by the API, documented in docs/errors.md. */
+export const DNS_ERROR_CODES = [
+  /** No TXT record at the ownership name (NXDOMAIN or NODATA). */
+  'txt_not_found',
+  /** TXT values exist at the ownership name, none is the expected one. */
+  'txt_mismatch',
+  /** The domain exists but has no CNAME, A or AAAA record. */
+  'routing_not_found',
+  /** The domain's CNAME chain does not reach the CNAME target. */
+  'cname_mismatch',
+  /** An A record of the domain is not an edge address. */
+  'a_mismatch',
+  /** An AAAA record of the domain is not an edge address. */
+  'aaaa_mismatch',
+  /** The domain does not exist in DNS (routing check). */
+  'nxdomain',
+  /** The CNAME chain loops or is too long. */
+  'cname_loop',
+  /** A DNS server failed (SERVFAIL or another error code). Not definitive. */
+  'servfail',
+  /** A DNS server refused the query. Not definitive. */
+  'refused',
+  /** No DNS server answered in time. Not definitive. */
+  'timeout',
+  /** The DNS servers could not be reached. Not definitive. */
+  'unreachable',
+] as const;
+
+export type DnsErrorCode = (typeof DNS_ERROR_CODES)[number];
+
+export interface DnsError {
+  code: DnsErrorCode;
+  /** One sentence for the customer: what is wrong and what to do. */
+  message: string;
+}
+
+/** Codes that only say DNS did not answer; the check should run again. */
+const INCONCLUSIVE: ReadonlySet<DnsErrorCode> = new Set(['servfail', 'refused', 'timeout', 'unreachable']);
+
+export interface OwnershipCheckInput {
+  /** The customer's domain, normalized. */
+  domain: string;
+  /** Label in front of the domain, e.g. `_mixpeek-verify`. */
+  recordName: string;
+  /** e.g. `mixpeek-site-verification=`. */
+  valuePrefix: string;
+  token: string;
+  signal?: AbortSignal;
+}
+
+export interface OwnershipCheck {
+  ok: boolean;
+  /** True when DNS answered: the record is there, absent or wrong. */
+  definitive: boolean;
+  /** The TXT values found at the ownership name. */
+  observed: string[];
+  errors: DnsError[];
+}
+
+/**
+ * Checks that the TXT record `{recordName}.{domain}` holds `valuePrefix + token`
+ * as one of its values. A record split into several strings counts as their
+ * concatenation; other values beside it (other services' tokens) are fine; a
+ * CNAME at the name is followed, so the record may be delegated. One lookup.
+ */
+export async function checkOwnership(
+  resolver: Resolver,
+  input: OwnershipCheckInput,
+): Promise<OwnershipCheck> {
+  const name = `${input.recordName}.${canonicalName(input.domain)}`;
+  const expected = input.valuePrefix + input.token;
+  const result = await resolver.lookup(name, 'TXT', { signal: input.signal });
+  const observed = result.values;
+  if (result.failure !== undefined) {
+    const error =
+      result.failure === 'nxdomain' || result.failure === 'nodata'
+        ? { code: 'txt_not_found' as const, message: txtNotFound(result, expected) }
+        : lookupError(result, result.failure);
+    return conclude([error], { observed });
+  }
+  if (observed.includes(expected)) return conclude([], { observed });
+  return conclude([{ code: 'txt_mismatch', message: txtMismatch(result, expected, input.valuePrefix) }], {
+    observed,
+  });
+}
+
+export interface RoutingCheckInput {
+  /** The customer's domain, normalized. */
+  domain: string;
+  /** What customers CNAME to, e.g. `cname.apps.example.net`. */
+  cnameTarget: string;
+  /** Addresses an apex's A records must point to; empty when apexes are not offered. */
+  edgeIPv4: readonly string[];
+  /** Addresses an apex's AAAA records must point to; empty when there are none. */
+  edgeIPv6: readonly string[];
+  signal?: AbortSignal;
+}
+
+export interface RoutingCheck {
+  ok: boolean;
+  /** True when DNS answered: routing is right or definitely wrong. */
+  definitive: boolean;
+  /** The records that route the domain here, e.g. `CNAME cname.apps.example.net`, `A 203.0.113.10`. */
+  configured: string[];
+  /** What DNS answered for the domain: `CNAME x.example.net` per chain link, or `A 1.2.3.4`, `AAAA 2001:db8::1`. */
+  observed: string[];
+  errors: DnsError[];
+}
+
+/**
+ * Checks that the domain routes to the platform: its CNAME chain reaches
+ * `cnameTarget` (compared without case or trailing dot), or, without a CNAME
+ * (an apex), it has A or AAAA records and every one of them is an edge
+ * address, since a single stray record sends some visitors elsewhere.
+ *
+ * One lookup for a CNAME straight to the target (the usual case), two for a
+ * chain through the customer's own aliases, three for an apex.
+ */
+export async function checkRouting(resolver: Resolver, input: RoutingCheckInput): Promise<RoutingCheck> {
+  const domain = canonicalName(input.domain);
+  const target = canonicalName(input.cnameTarget);
+  const configured = [
+    `CNAME ${target}`,
+    ...input.edgeIPv4.map((a) => `A ${a}`),
+    ...input.edgeIPv6.map((a) => `AAAA ${a}`),
+  ];
+  const opts = { signal: input.signal };
+
+  const cname = await resolver.lookup(domain, 'CNAME', opts);
+  const first = cname.values[0];
+  if (first !== undefined) {
+    if (first === target) return conclude([], { configured, observed: [`CNAME ${first}`] });
+    // The customer may alias through names of their own: follow the whole chain.
+    const chain = await resolver.lookup(domain, 'A', opts);
+    const hops = chain.cnameChain.length > 0 ? chain.cnameChain : [first];
+    const observed = hops.map((hop) => `CNAME ${hop}`);
+    if (hops.includes(target)) return conclude([], { configured, observed });
+    const error =
+      chain.failure !== undefined && chain.failure !== 'nxdomain' && chain.failure !== 'nodata'
+        ? lookupError(chain, chain.failure)
+        : {
+            code: 'cname_mismatch' as const,
+            message: `${domain} points to ${hops.join(' → ')}, not ${target}: point its CNAME at ${target}`,
+          };
+    return conclude([error], { configured, observed });
+  }
+  if (cname.failure === 'nxdomain') {
+    const message = `${domain} does not exist in DNS (NXDOMAIN): ${createRouting(domain, target, input)}`;
+    return conclude([{ code: 'nxdomain', message }], { configured, observed: [] });
+  }
+  if (cname.failure !== 'nodata' && cname.failure !== undefined) {
+    return conclude([lookupError(cname, cname.failure)], { configured, observed: [] });
+  }
+
+  // No CNAME: an apex, or a name with address records of its own.
+  const [a, aaaa] = await Promise.all([
+    resolver.lookup(domain, 'A', opts),
+    resolver.lookup(domain, 'AAAA', opts),
+  ]);
+  const observed = [...a.values.map((v) => `A ${v}`), ...aaaa.values.map((v) => `AAAA ${v}`)];
+  const errors = [
+    ...addressErrors(a, 'a_mismatch', input.edgeIPv4, 'ipv4', domain, target),
+    ...addressErrors(aaaa, 'aaaa_mismatch', input.edgeIPv6, 'ipv6', domain, target),
+  ];
+  if (errors.length === 0 && observed.length === 0) {
+    const message = `${domain} has no CNAME, A or AAAA record: ${createRouting(domain, target, input)}`;
+    errors.push({ code: 'routing_not_found', message });
+  }
+  return conclude(errors, { configured, observed });
+}
+
+function conclude<T extends object>(
+  errors: DnsError[],
+  seen: T,
+): T & { ok: boolean; definitive: boolean; errors: DnsError[] } {
+  return {
+    ok: errors.length === 0,
+    // One definite problem settles the check even if another lookup failed.
+    definitive: errors.length === 0 || errors.some((e) => !INCONCLUSIVE.has(e.code)),
+    ...seen,
+    errors,
+  };
+}
+
+function txtNotFound(result: LookupResult, expected: string): string {
+  const end = result.cnameChain.at(-1);
+  const why = result.failure === 'nxdomain' ? 'does not exist' : 'has no TXT record';
+  const where =
+    end === undefined ? `${result.name} ${why}` : `${result.name} is a CNAME to ${end}, which ${why}`;
+  return `No TXT record found: ${where}. Create TXT ${result.name} with the value ${expected}`;
+}
+
+function txtMismatch(result: LookupResult, expected: string, prefix: string): string {
+  const count = result.values.length;
+  const head = `TXT ${result.name} has ${count} value${count === 1 ? '' : 's'}, none is ${expected}`;
+  // The two usual slips: quotes pasted into the value, and a token from an earlier claim left in place.
+  if (result.values.some((v) => v.trim().replace(/^"(.*)"$/, '$1') === expected)) {
+    return `${head}: remove the quotes or spaces around the value`;
+  }
+  const stale = result.values.find((v) => v.startsWith(prefix));
+  if (stale !== undefined) return `${head}: replace ${stale}, which holds another token, with ${expected}`;
+  return `${head}: add ${expected} (other values can stay)`;
+}
+
+function createRouting(domain: string, target: string, input: RoutingCheckInput): string {
+  const apex = input.edgeIPv4.length > 0 ? `, or at a zone apex A ${input.edgeIPv4.join(', ')}` : '';
+  return `create CNAME ${domain} → ${target}${apex}`;
+}
+
+/** An error for each family whose records are not all edge addresses, or whose lookup failed. */
+function addressErrors(
+  result: LookupResult,
+  code: 'a_mismatch' | 'aaaa_mismatch',
+  edge: readonly string[],
+  family: 'ipv4' | 'ipv6',
+  domain: string,
+  target: string,
+): DnsError[] {
+  if (result.failure !== undefined && result.failure !== 'nxdomain' && result.failure !== 'nodata') {
+    return [lookupError(result, result.failure)];
+  }
+  // BlockList compares parsed addresses, so 2001:DB8::1 and 2001:db8:0::1 are one address.
+  const allowed = new net.BlockList();
+  for (const address of edge) allowed.addAddress(address, family);
+  const stray = result.values.filter((address) => !allowed.check(address, family));
+  if (stray.length === 0) return [];
+  const type = result.type;
+  const one = stray.length === 1;
+  const records = `${type} ${domain} ${one ? 'is' : 'include'} ${stray.join(', ')}`;
+  const them = one ? 'it' : 'them';
+  if (edge.length > 0) {
+    const edges = edge.join(', ');
+    return [{ code, message: `${records}, not an edge address (${edges}): change or remove ${them}` }];
+  }
+  const message =
+    type === 'A'
+      ? `${records}, but apex domains are not served here: replace ${them} with CNAME ${domain} → ${target}`
+      : `${records}, but there is no IPv6 edge address: remove ${them}, or IPv6 visitors will not reach the app`;
+  return [{ code, message }];
+}
+
+function lookupError(result: LookupResult, failure: Exclude<LookupFailure, 'nxdomain' | 'nodata'>): DnsError {
+  const name = result.name;
+  const server = result.server ?? 'the DNS server';
+  const again = 'the check will run again';
+  switch (failure) {
+    case 'cname_loop': {
+      const chain = [name, ...result.cnameChain].join(' → ');
+      return {
+        code: failure,
+        message: `The CNAME chain of ${name} loops or is too long (${chain}): fix its CNAME records`,
+      };
+    }
+    case 'servfail':
+      return {
+        code: failure,
+        message: `${server} failed to answer for ${name} (SERVFAIL), often a DNSSEC or name server problem: check the domain's DNS setup; ${again}`,
+      };
+    case 'refused':
+      return {
+        code: failure,
+        message: `${server} refused to answer for ${name} (REFUSED): check that the domain's name servers serve its zone; ${again}`,
+      };
+    case 'timeout':
+      return { code: failure, message: `${server} did not answer for ${name} in time; ${again}` };
+    case 'unreachable':
+      return { code: failure, message: `${server} could not be reached to look up ${name}; ${again}` };
+  }
+}
