@@ -65,7 +65,12 @@ export async function buildApi({ config, store, clock, logger }: ApiDeps): Promi
   // One line per request, at the end, with what an operator needs and nothing secret.
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: request.routeOptions.url ?? request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      {
+        method: request.method,
+        url: request.routeOptions.url ?? request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
       'request',
     );
   });
@@ -83,7 +88,10 @@ export async function buildApi({ config, store, clock, logger }: ApiDeps): Promi
     // Component names are the schemas' $ids (AddDomainRequest, DomainResponse, …), as in Mixpeek's spec.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     transformObject: (documentObject) =>
-      completeOpenApiDocument((documentObject as { openapiObject: Record<string, unknown> }).openapiObject, schemas),
+      completeOpenApiDocument(
+        (documentObject as { openapiObject: Record<string, unknown> }).openapiObject,
+        schemas,
+      ),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

@@ -121,7 +121,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     acmeEmail: optional(env, 'PORTICO_ACME_EMAIL'),
     acmeCaFile: optional(env, 'PORTICO_ACME_CA_FILE'),
     bootstrapKey: optional(env, 'PORTICO_BOOTSTRAP_KEY'),
-    allowPrivateOrigins: ['1', 'true', 'yes'].includes(text(env, 'PORTICO_ALLOW_PRIVATE_ORIGINS', '0').toLowerCase()),
+    allowPrivateOrigins: ['1', 'true', 'yes'].includes(
+      text(env, 'PORTICO_ALLOW_PRIVATE_ORIGINS', '0').toLowerCase(),
+    ),
     logLevel: text(env, 'PORTICO_LOG_LEVEL', 'info'),
     sqliteSynchronous: oneOf(env, 'PORTICO_SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
     verifyDeadlineSeconds: integer(env, 'PORTICO_VERIFY_DEADLINE_SECONDS', 72 * 3600, 60, 365 * 86400),

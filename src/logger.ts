@@ -10,7 +10,14 @@ export function createLogger(level: string) {
     base: { service: 'portico' },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'key', 'apiKey', 'privateKey', '*.privateKey'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'key',
+        'apiKey',
+        'privateKey',
+        '*.privateKey',
+      ],
       censor: '[redacted]',
     },
   });

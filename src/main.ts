@@ -38,7 +38,10 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    if (error instanceof ConfigError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      error instanceof ConfigError ||
+      (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       console.error(`portico: ${error.message}`);
       return 2;
     }
@@ -47,7 +50,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const openStore = (config: Config) =>
-  createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+  createStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    sqliteSynchronous: config.sqliteSynchronous,
+  });
 
 async function migrate(): Promise<number> {
   const config = loadConfig();
@@ -76,7 +83,9 @@ async function keys(argv: string[]): Promise<number> {
       name: values.name,
     });
     console.log(created.key);
-    console.error(`portico: ${created.scope} key ${created.keyId} for organization ${values.org} (${created.orgId}); it is shown only now`);
+    console.error(
+      `portico: ${created.scope} key ${created.keyId} for organization ${values.org} (${created.orgId}); it is shown only now`,
+    );
   } finally {
     await store.close();
   }
@@ -89,7 +98,12 @@ async function keys(argv: string[]): Promise<number> {
  */
 async function ensureKeys(store: Store, config: Config): Promise<string | undefined> {
   if (config.bootstrapKey) {
-    await createApiKey(store, systemClock, { orgName: 'default', scope: 'write', name: 'bootstrap', key: config.bootstrapKey });
+    await createApiKey(store, systemClock, {
+      orgName: 'default',
+      scope: 'write',
+      name: 'bootstrap',
+      key: config.bootstrapKey,
+    });
   }
   if ((await store.countApiKeys()) > 0) return undefined;
   return (await createApiKey(store, systemClock, { orgName: 'default', scope: 'write', name: 'first' })).key;
@@ -112,13 +126,17 @@ async function serve(argv: string[]): Promise<number> {
     stops.push(() => api.close());
     const address = api.server.address();
     const port = typeof address === 'object' && address ? address.port : config.apiPort;
-    console.log(`Portico API listening on http://${config.host}:${port} (docs: /docs, store: ${store.dialect})`);
+    console.log(
+      `Portico API listening on http://${config.host}:${port} (docs: /docs, store: ${store.dialect})`,
+    );
   }
   for (const role of ['worker', 'edge'] as const) {
     if (has(role)) logger.warn({ role }, `the ${role} role is not available in this version yet`);
   }
   if (firstKey) {
-    console.log(`\nNo API key existed, so one was created for organization "default". It is shown only this once:\n\n  ${firstKey}\n`);
+    console.log(
+      `\nNo API key existed, so one was created for organization "default". It is shown only this once:\n\n  ${firstKey}\n`,
+    );
   }
 
   await new Promise<void>((resolve) => {

@@ -12,7 +12,11 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (error.validation) {
       return reply.code(422).send({ detail: toValidationDetail(error, request.body) });
     }
-    if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
+    if (
+      error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+      error instanceof SyntaxError
+    ) {
       const detail: ValidationError[] = [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }];
       return reply.code(422).send({ detail });
     }
@@ -47,7 +51,8 @@ const TYPE_BY_STATUS: Record<number, ErrorType> = {
 
 function toPorticoError(error: FastifyError): PorticoError {
   if (error instanceof PorticoError) return error;
-  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.payloadTooLarge(Number(error.message.match(/\d+/)?.[0] ?? 0));
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return errors.payloadTooLarge(Number(error.message.match(/\d+/)?.[0] ?? 0));
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.unsupportedMediaType();
   const status = error.statusCode ?? 500;
   const type = TYPE_BY_STATUS[status];
@@ -74,7 +79,9 @@ function toValidationDetail(error: FastifyError, body: unknown): ValidationError
     const path = issue.instancePath
       .split('/')
       .filter(Boolean)
-      .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment.replace(/~1/g, '/').replace(/~0/g, '~')));
+      .map((segment) =>
+        /^\d+$/.test(segment) ? Number(segment) : segment.replace(/~1/g, '/').replace(/~0/g, '~'),
+      );
     const params = issue.params as Record<string, unknown>;
     const loc: (string | number)[] = [part, ...path];
     switch (issue.keyword) {
@@ -82,20 +89,37 @@ function toValidationDetail(error: FastifyError, body: unknown): ValidationError
         loc.push(String(params.missingProperty));
         return { loc, msg: 'Field required', type: 'missing' };
       case 'type':
-        if (path.length === 0 && part === 'body' && params.type === 'object' && (body === undefined || body === null)) {
+        if (
+          path.length === 0 &&
+          part === 'body' &&
+          params.type === 'object' &&
+          (body === undefined || body === null)
+        ) {
           return { loc, msg: 'Field required', type: 'missing' };
         }
         return typeError(loc, String(params.type), part !== 'body');
       case 'minimum':
-        return { loc, msg: `Input should be greater than or equal to ${params.limit}`, type: 'greater_than_equal' };
+        return {
+          loc,
+          msg: `Input should be greater than or equal to ${params.limit}`,
+          type: 'greater_than_equal',
+        };
       case 'maximum':
         return { loc, msg: `Input should be less than or equal to ${params.limit}`, type: 'less_than_equal' };
       case 'minLength':
-        return { loc, msg: `String should have at least ${params.limit} characters`, type: 'string_too_short' };
+        return {
+          loc,
+          msg: `String should have at least ${params.limit} characters`,
+          type: 'string_too_short',
+        };
       case 'maxLength':
         return { loc, msg: `String should have at most ${params.limit} characters`, type: 'string_too_long' };
       case 'pattern':
-        return { loc, msg: `String should match pattern '${params.pattern}'`, type: 'string_pattern_mismatch' };
+        return {
+          loc,
+          msg: `String should match pattern '${params.pattern}'`,
+          type: 'string_pattern_mismatch',
+        };
       default:
         return { loc, msg: issue.message ?? 'Invalid value', type: 'value_error' };
     }
@@ -110,12 +134,20 @@ function typeError(loc: (string | number)[], expected: string, fromText: boolean
       return { loc, msg: 'Input should be a valid boolean', type: 'bool_type' };
     case 'integer':
       return fromText
-        ? { loc, msg: 'Input should be a valid integer, unable to parse string as an integer', type: 'int_parsing' }
+        ? {
+            loc,
+            msg: 'Input should be a valid integer, unable to parse string as an integer',
+            type: 'int_parsing',
+          }
         : { loc, msg: 'Input should be a valid integer', type: 'int_type' };
     case 'array':
       return { loc, msg: 'Input should be a valid list', type: 'list_type' };
     case 'object':
-      return { loc, msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' };
+      return {
+        loc,
+        msg: 'Input should be a valid dictionary or object to extract fields from',
+        type: 'model_attributes_type',
+      };
     default:
       return { loc, msg: `Input should be of type ${expected}`, type: `${expected}_type` };
   }

@@ -1,7 +1,8 @@
 import type { TSchema } from '@sinclair/typebox';
 
 type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Finishing touches on the generated OpenAPI 3.1 document, so it reads as Mixpeek's does
@@ -28,9 +29,15 @@ export function completeOpenApiDocument(document: Json, registered: readonly TSc
   }
   for (const pathItem of Object.values((document.paths as Json | undefined) ?? {})) {
     for (const operation of Object.values(isObject(pathItem) ? pathItem : {})) {
-      for (const parameter of (isObject(operation) && Array.isArray(operation.parameters) ? operation.parameters : []) as Json[]) {
+      for (const parameter of (isObject(operation) && Array.isArray(operation.parameters)
+        ? operation.parameters
+        : []) as Json[]) {
         const schema = parameter.schema;
-        if (isObject(schema) && typeof parameter.description === 'string' && schema.description === undefined) {
+        if (
+          isObject(schema) &&
+          typeof parameter.description === 'string' &&
+          schema.description === undefined
+        ) {
           schema.description = parameter.description;
         }
       }

@@ -78,7 +78,8 @@ export class AppService {
     try {
       return await write();
     } catch (error) {
-      if (error instanceof UniqueViolation && error.index === 'apps_slug_key') throw errors.slugTaken(slug ?? '');
+      if (error instanceof UniqueViolation && error.index === 'apps_slug_key')
+        throw errors.slugTaken(slug ?? '');
       throw error;
     }
   }

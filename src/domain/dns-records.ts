@@ -16,8 +16,10 @@ export interface DnsRecord {
   purpose: 'ownership' | 'routing';
 }
 
-export const ownershipRecordName = (domain: string, settings: DnsSettings) => `${settings.verifyRecordName}.${domain}`;
-export const ownershipRecordValue = (token: string, settings: DnsSettings) => `${settings.verifyValuePrefix}${token}`;
+export const ownershipRecordName = (domain: string, settings: DnsSettings) =>
+  `${settings.verifyRecordName}.${domain}`;
+export const ownershipRecordValue = (token: string, settings: DnsSettings) =>
+  `${settings.verifyValuePrefix}${token}`;
 
 /**
  * Whether routing for `domain` must use addresses: an apex cannot hold a CNAME, so when the
@@ -30,7 +32,9 @@ export function routesByAddress(domain: string, settings: DnsSettings): boolean 
 
 /** The routing values the customer's DNS must answer with (`routing.configured` in the API). */
 export function routingTargets(domain: string, settings: DnsSettings): string[] {
-  return routesByAddress(domain, settings) ? [...settings.edgeIpv4, ...settings.edgeIpv6] : [settings.cnameTarget];
+  return routesByAddress(domain, settings)
+    ? [...settings.edgeIpv4, ...settings.edgeIpv6]
+    : [settings.cnameTarget];
 }
 
 /** Every record the customer must create for `domain`, in the order they are usually created. */
@@ -44,8 +48,10 @@ export function requiredDnsRecords(domain: string, token: string, settings: DnsS
     },
   ];
   if (routesByAddress(domain, settings)) {
-    for (const value of settings.edgeIpv4) records.push({ type: 'A', name: domain, value, purpose: 'routing' });
-    for (const value of settings.edgeIpv6) records.push({ type: 'AAAA', name: domain, value, purpose: 'routing' });
+    for (const value of settings.edgeIpv4)
+      records.push({ type: 'A', name: domain, value, purpose: 'routing' });
+    for (const value of settings.edgeIpv6)
+      records.push({ type: 'AAAA', name: domain, value, purpose: 'routing' });
   } else {
     records.push({ type: 'CNAME', name: domain, value: settings.cnameTarget, purpose: 'routing' });
   }

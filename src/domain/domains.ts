@@ -142,7 +142,9 @@ export class DomainService {
   }
 
   private claimConflict(existing: Domain, appId: string) {
-    return existing.appId === appId ? errors.domainAlreadyAdded(existing.name) : errors.domainInUse(existing.name);
+    return existing.appId === appId
+      ? errors.domainAlreadyAdded(existing.name)
+      : errors.domainInUse(existing.name);
   }
 
   private translate(error: unknown): unknown {

@@ -75,7 +75,8 @@ export const errors = {
       'A slug is 3 to 60 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit.',
       { slug },
     ),
-  originUrlInvalid: (url: string, reason: string) => invalid('origin_url_invalid', reason, { origin_url: url }),
+  originUrlInvalid: (url: string, reason: string) =>
+    invalid('origin_url_invalid', reason, { origin_url: url }),
   originUrlPrivate: (url: string) =>
     invalid(
       'origin_url_private',
@@ -87,7 +88,12 @@ export const errors = {
   unauthenticated: (message = 'Send an API key as "Authorization: Bearer <key>".') =>
     new PorticoError(401, 'AuthenticationError', 'unauthenticated', message),
   invalidApiKey: () =>
-    new PorticoError(401, 'AuthenticationError', 'invalid_api_key', 'The API key is not valid or was revoked.'),
+    new PorticoError(
+      401,
+      'AuthenticationError',
+      'invalid_api_key',
+      'The API key is not valid or was revoked.',
+    ),
   readOnlyKey: () =>
     new PorticoError(
       403,
@@ -112,9 +118,15 @@ export const errors = {
 
   // Conflicts.
   domainAlreadyAdded: (domain: string) =>
-    new PorticoError(409, 'ConflictError', 'domain_already_added', `${domain} is already added to this app.`, {
-      domain,
-    }),
+    new PorticoError(
+      409,
+      'ConflictError',
+      'domain_already_added',
+      `${domain} is already added to this app.`,
+      {
+        domain,
+      },
+    ),
   domainInUse: (domain: string) =>
     new PorticoError(
       409,
@@ -126,15 +138,35 @@ export const errors = {
   slugTaken: (slug: string) =>
     new PorticoError(409, 'ConflictError', 'slug_taken', `The slug "${slug}" is taken.`, { slug }),
   concurrentUpdate: () =>
-    new PorticoError(409, 'ConflictError', 'concurrent_update', 'Another request changed this resource; retry.'),
+    new PorticoError(
+      409,
+      'ConflictError',
+      'concurrent_update',
+      'Another request changed this resource; retry.',
+    ),
 
   // Transport.
   payloadTooLarge: (limit: number) =>
-    new PorticoError(413, 'PayloadTooLargeError', 'payload_too_large', `The request body exceeds ${limit} bytes.`),
+    new PorticoError(
+      413,
+      'PayloadTooLargeError',
+      'payload_too_large',
+      `The request body exceeds ${limit} bytes.`,
+    ),
   unsupportedMediaType: () =>
-    new PorticoError(415, 'ValidationError', 'unsupported_media_type', 'Send the request body as application/json.'),
+    new PorticoError(
+      415,
+      'ValidationError',
+      'unsupported_media_type',
+      'Send the request body as application/json.',
+    ),
   internal: () =>
-    new PorticoError(500, 'InternalServerError', 'internal_error', 'Something went wrong on our side; it was logged.'),
+    new PorticoError(
+      500,
+      'InternalServerError',
+      'internal_error',
+      'Something went wrong on our side; it was logged.',
+    ),
 } as const;
 
 export type ErrorCode = ReturnType<(typeof errors)[keyof typeof errors]>['code'];

@@ -20,6 +20,7 @@ const RESERVED_SUFFIXES = ['localhost', 'local', 'invalid', 'onion', 'arpa', 'al
 const TESTING_TLDS = ['test', 'example'];
 
 const LABEL_CHARS = /^[a-z0-9-]+$/;
+const isAscii = (text: string) => [...text].every((char) => char.charCodeAt(0) < 0x80);
 
 export interface HostnamePolicy {
   /** The platform's own domain: names under it are apps' default hostnames, never customers'. */
@@ -31,7 +32,7 @@ export function normalizeHostname(input: string): string {
   let name = input.trim().toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);
   // domainToASCII also applies UTS #46 mapping (full-width dots, case folding); '' means invalid.
-  if (!/^[\x00-\x7f]*$/.test(name)) name = domainToASCII(name) || name;
+  if (!isAscii(name)) name = domainToASCII(name) || name;
   return name;
 }
 
@@ -72,7 +73,7 @@ export function parseCustomerHostname(input: string, policy: HostnamePolicy): st
   if (name.endsWith('.')) name = name.slice(0, -1);
   if (isIP(name) || isIP(name.replace(/^\[|\]$/g, ''))) throw errors.domainIsIp(input);
 
-  if (!/^[\x00-\x7f]*$/.test(name)) {
+  if (!isAscii(name)) {
     const ascii = domainToASCII(name);
     if (!ascii) throw errors.domainInvalid(input, 'The domain is not a valid internationalized name.');
     name = ascii;
@@ -110,7 +111,10 @@ function checkLabel(input: string, label: string): void {
 function checkNotSpecialUse(name: string): void {
   for (const suffix of RESERVED_SUFFIXES) {
     if (name === suffix || name.endsWith(`.${suffix}`)) {
-      throw errors.domainReserved(name, `Names under .${suffix} are reserved and cannot be proven on public DNS.`);
+      throw errors.domainReserved(
+        name,
+        `Names under .${suffix} are reserved and cannot be proven on public DNS.`,
+      );
     }
   }
 }

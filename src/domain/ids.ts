@@ -10,7 +10,8 @@ export function randomAlphanumeric(length: number): string {
 }
 
 /** Prefixed resource ids as Mixpeek shapes them: `app_` + 12 lowercase alphanumerics. */
-export const newId = (prefix: 'app' | 'org' | 'dom' | 'key' | 'job' | 'wh' | 'evt') => `${prefix}_${randomAlphanumeric(12)}`;
+export const newId = (prefix: 'app' | 'org' | 'dom' | 'key' | 'job' | 'wh' | 'evt') =>
+  `${prefix}_${randomAlphanumeric(12)}`;
 
 /**
  * A domain claim's ownership token: 32 characters of [a-z0-9], about 165 random bits (the contract

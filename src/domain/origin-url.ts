@@ -56,7 +56,10 @@ export function parseOriginUrl(input: string, allowPrivate: boolean): string {
   try {
     url = new URL(input.trim());
   } catch {
-    throw errors.originUrlInvalid(input, 'origin_url must be an absolute http(s) URL, such as "https://origin.example.com".');
+    throw errors.originUrlInvalid(
+      input,
+      'origin_url must be an absolute http(s) URL, such as "https://origin.example.com".',
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw errors.originUrlInvalid(input, 'origin_url must use http or https.');

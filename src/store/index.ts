@@ -27,7 +27,12 @@ export interface StoreOptions {
   postgresPoolSize?: number;
 }
 
-function bindStore(db: Kysely<Database>, caps: Capabilities, dialect: Store['dialect'], close: () => Promise<void>): Store {
+function bindStore(
+  db: Kysely<Database>,
+  caps: Capabilities,
+  dialect: Store['dialect'],
+  close: () => Promise<void>,
+): Store {
   const context = { db, caps };
   const store: Store = {
     dialect,

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
 import type { SqliteSynchronous } from '../config.js';
 import type { Database } from './schema.js';
 
@@ -37,7 +37,10 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
-export function openSqlite({ file, synchronous }: SqliteOptions): { db: Kysely<Database>; raw: BetterSqlite3.Database } {
+export function openSqlite({ file, synchronous }: SqliteOptions): {
+  db: Kysely<Database>;
+  raw: BetterSqlite3.Database;
+} {
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
   const raw = new BetterSqlite3(file);
   // WAL lets readers run beside the writer; with synchronous=NORMAL a committed transaction is in

@@ -12,12 +12,7 @@ import type { DomainStatus } from '../domain/lifecycle.js';
  * - Unique violations surface as `UniqueViolation` with the index name, never as a driver error.
  * - Times are passed in by the caller (an injectable clock), never read from the database server.
  */
-export interface Store
-  extends OrganizationStore,
-    ApiKeyStore,
-    AppStore,
-    DomainStore,
-    JobStore {
+export interface Store extends OrganizationStore, ApiKeyStore, AppStore, DomainStore, JobStore {
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * Runs `fn` in one transaction with a store bound to it; commits when `fn` resolves, rolls back
@@ -79,7 +74,9 @@ export interface App {
   createdAt: string;
   updatedAt: string;
 }
-export type AppPatch = Partial<Pick<App, 'slug' | 'title' | 'description' | 'originUrl'>> & { updatedAt: string };
+export type AppPatch = Partial<Pick<App, 'slug' | 'title' | 'description' | 'originUrl'>> & {
+  updatedAt: string;
+};
 
 export interface AppStore {
   /** Throws `UniqueViolation('apps_slug_key')` when the slug is taken. */

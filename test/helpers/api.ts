@@ -22,7 +22,8 @@ export async function openApi(store: Store, env: Record<string, string> = {}): P
   return {
     app,
     config,
-    keyFor: async (org, scope = 'write') => (await createApiKey(store, systemClock, { orgName: org, scope })).key,
+    keyFor: async (org, scope = 'write') =>
+      (await createApiKey(store, systemClock, { orgName: org, scope })).key,
     call: (key, method, url, body) =>
       app.inject({
         method: method as 'GET',
@@ -39,12 +40,17 @@ export async function openApi(store: Store, env: Record<string, string> = {}): P
 
 let slugCounter = 0;
 /** Creates an app and answers its id. */
-export async function createTestApp(api: TestApi, key: string, slug = `app-${process.pid}-${++slugCounter}`): Promise<string> {
+export async function createTestApp(
+  api: TestApi,
+  key: string,
+  slug = `app-${process.pid}-${++slugCounter}`,
+): Promise<string> {
   const response = await api.call(key, 'POST', '/v1/apps', {
     slug,
     meta: { title: `App ${slug}` },
     origin_url: 'https://origin.example.com',
   });
-  if (response.statusCode !== 200) throw new Error(`creating app ${slug}: ${response.statusCode} ${response.body}`);
+  if (response.statusCode !== 200)
+    throw new Error(`creating app ${slug}: ${response.statusCode} ${response.body}`);
   return response.json().app_id;
 }

@@ -33,7 +33,12 @@ async function openSqlite(): Promise<Store> {
 
 async function openPostgres(url: string): Promise<Store> {
   const schema = `t_${randomAlphanumeric(12)}`;
-  const store = await createStore({ databaseUrl: url, dataDir: tmpdir(), postgresSchema: schema, postgresPoolSize: 20 });
+  const store = await createStore({
+    databaseUrl: url,
+    dataDir: tmpdir(),
+    postgresSchema: schema,
+    postgresPoolSize: 20,
+  });
   return withCleanup(store, async () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();

@@ -18,9 +18,18 @@ describe.each(backends)('API on $name', (backend) => {
     await store.close();
   });
 
-  const expectError = (response: { statusCode: number; json(): unknown }, status: number, type: string, code?: string) => {
+  const expectError = (
+    response: { statusCode: number; json(): unknown },
+    status: number,
+    type: string,
+    code?: string,
+  ) => {
     expect(response.statusCode).toBe(status);
-    const body = response.json() as { success: boolean; status: number; error: { type: string; code?: string; message: string } };
+    const body = response.json() as {
+      success: boolean;
+      status: number;
+      error: { type: string; code?: string; message: string };
+    };
     expect(body.success).toBe(false);
     expect(body.status).toBe(status);
     expect(body.error.type).toBe(type);
@@ -55,21 +64,42 @@ describe.each(backends)('API on $name', (backend) => {
       expect(list.statusCode).toBe(200);
       expect(list.json().results.map((a: { app_id: string }) => a.app_id)).toContain(app.app_id);
 
-      const updated = await api.call(key, 'PATCH', `/v1/apps/${app.app_id}`, { slug: 'acme-find', meta: { title: 'Find' } });
+      const updated = await api.call(key, 'PATCH', `/v1/apps/${app.app_id}`, {
+        slug: 'acme-find',
+        meta: { title: 'Find' },
+      });
       expect(updated.statusCode).toBe(200);
-      expect(updated.json()).toMatchObject({ slug: 'acme-find', meta: { title: 'Find', description: null }, default_hostname: 'acme-find.apps.portico.test', origin_url: 'https://origin.acme.com/' });
+      expect(updated.json()).toMatchObject({
+        slug: 'acme-find',
+        meta: { title: 'Find', description: null },
+        default_hostname: 'acme-find.apps.portico.test',
+        origin_url: 'https://origin.acme.com/',
+      });
 
       const deleted = await api.call(key, 'DELETE', `/v1/apps/${app.app_id}`);
       expect(deleted.statusCode).toBe(200);
       expect(deleted.json()).toEqual({ success: true, message: expect.any(String) });
-      expectError(await api.call(key, 'GET', `/v1/apps/${app.app_id}`), 404, 'NotFoundError', 'app_not_found');
-      expectError(await api.call(key, 'DELETE', `/v1/apps/${app.app_id}`), 404, 'NotFoundError', 'app_not_found');
+      expectError(
+        await api.call(key, 'GET', `/v1/apps/${app.app_id}`),
+        404,
+        'NotFoundError',
+        'app_not_found',
+      );
+      expectError(
+        await api.call(key, 'DELETE', `/v1/apps/${app.app_id}`),
+        404,
+        'NotFoundError',
+        'app_not_found',
+      );
     });
 
     it('refuses a taken slug with 409 slug_taken, across organizations too', async () => {
       await createTestApp(api, key, 'taken-slug');
       const other = await api.keyFor('other-org');
-      const response = await api.call(other, 'POST', '/v1/apps', { slug: 'taken-slug', meta: { title: 'x' } });
+      const response = await api.call(other, 'POST', '/v1/apps', {
+        slug: 'taken-slug',
+        meta: { title: 'x' },
+      });
       expectError(response, 409, 'ConflictError', 'slug_taken');
     });
 
@@ -86,10 +116,24 @@ describe.each(backends)('API on $name', (backend) => {
     });
 
     it('refuses origins that are not http(s) or that are private', async () => {
-      const ftp = await api.call(key, 'POST', '/v1/apps', { slug: 'ftp-app', meta: { title: 'x' }, origin_url: 'ftp://files.example.com' });
+      const ftp = await api.call(key, 'POST', '/v1/apps', {
+        slug: 'ftp-app',
+        meta: { title: 'x' },
+        origin_url: 'ftp://files.example.com',
+      });
       expectError(ftp, 400, 'ValidationError', 'origin_url_invalid');
-      for (const origin of ['http://127.0.0.1:8080', 'http://[::1]/', 'http://10.1.2.3', 'http://169.254.169.254/latest', 'http://localhost:3000']) {
-        const response = await api.call(key, 'POST', '/v1/apps', { slug: 'private-app', meta: { title: 'x' }, origin_url: origin });
+      for (const origin of [
+        'http://127.0.0.1:8080',
+        'http://[::1]/',
+        'http://10.1.2.3',
+        'http://169.254.169.254/latest',
+        'http://localhost:3000',
+      ]) {
+        const response = await api.call(key, 'POST', '/v1/apps', {
+          slug: 'private-app',
+          meta: { title: 'x' },
+          origin_url: origin,
+        });
         expectError(response, 400, 'ValidationError', 'origin_url_private');
       }
     });
@@ -119,7 +163,9 @@ describe.each(backends)('API on $name', (backend) => {
     });
 
     it('adds a domain: 200, pending, a fresh token, the cname target and the records to create', async () => {
-      const response = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: '  Search.Acme.com. ' });
+      const response = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, {
+        domain: '  Search.Acme.com. ',
+      });
       expect(response.statusCode).toBe(200);
       const body = response.json();
       expect(body).toMatchObject({
@@ -145,10 +191,16 @@ describe.each(backends)('API on $name', (backend) => {
     });
 
     it('stores Unicode names as their punycode A-label and finds them by either form', async () => {
-      const response = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'bücher.example.com' });
+      const response = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, {
+        domain: 'bücher.example.com',
+      });
       expect(response.statusCode).toBe(200);
       expect(response.json().domain).toBe('xn--bcher-kva.example.com');
-      for (const form of ['xn--bcher-kva.example.com', 'XN--BCHER-KVA.Example.COM.', encodeURIComponent('bücher.example.com')]) {
+      for (const form of [
+        'xn--bcher-kva.example.com',
+        'XN--BCHER-KVA.Example.COM.',
+        encodeURIComponent('bücher.example.com'),
+      ]) {
         const read = await api.call(key, 'GET', `/v1/apps/${appId}/domains/${form}`);
         expect(read.statusCode, form).toBe(200);
         expect(read.json().domain).toBe('xn--bcher-kva.example.com');
@@ -173,36 +225,55 @@ describe.each(backends)('API on $name', (backend) => {
     });
 
     it('lets another organization claim the same name with its own token', async () => {
-      const mine = (await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'shared.acme.com' })).json();
+      const mine = (
+        await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'shared.acme.com' })
+      ).json();
       const otherKey = await api.keyFor('rival');
       const otherApp = await createTestApp(api, otherKey);
-      const theirs = await api.call(otherKey, 'POST', `/v1/apps/${otherApp}/domains`, { domain: 'shared.acme.com' });
+      const theirs = await api.call(otherKey, 'POST', `/v1/apps/${otherApp}/domains`, {
+        domain: 'shared.acme.com',
+      });
       expect(theirs.statusCode).toBe(200);
       expect(theirs.json().verification_token).not.toBe(mine.verification_token);
     });
 
     it('issues a new token when a domain is removed and added again', async () => {
-      const first = (await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'again.acme.com' })).json();
+      const first = (
+        await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'again.acme.com' })
+      ).json();
       const removed = await api.call(key, 'DELETE', `/v1/apps/${appId}/domains/again.acme.com`);
       expect(removed.statusCode).toBe(200);
       expect(removed.json()).toEqual({ success: true, message: expect.stringContaining('again.acme.com') });
-      const second = (await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'again.acme.com' })).json();
+      const second = (
+        await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'again.acme.com' })
+      ).json();
       expect(second.verification_token).not.toBe(first.verification_token);
     });
 
     it('keeps at most one primary domain per app', async () => {
       const app = await createTestApp(api, key);
-      const a = await api.call(key, 'POST', `/v1/apps/${app}/domains`, { domain: 'a.primary.com', is_primary: true });
+      const a = await api.call(key, 'POST', `/v1/apps/${app}/domains`, {
+        domain: 'a.primary.com',
+        is_primary: true,
+      });
       expect(a.json().is_primary).toBe(true);
-      const b = await api.call(key, 'POST', `/v1/apps/${app}/domains`, { domain: 'b.primary.com', is_primary: true });
+      const b = await api.call(key, 'POST', `/v1/apps/${app}/domains`, {
+        domain: 'b.primary.com',
+        is_primary: true,
+      });
       expect(b.json().is_primary).toBe(true);
       const c = await api.call(key, 'POST', `/v1/apps/${app}/domains`, { domain: 'c.primary.com' });
       expect(c.json().is_primary).toBe(false);
       const primaries = async () =>
-        (await api.call(key, 'GET', `/v1/apps/${app}/domains`)).json().results.filter((d: { is_primary: boolean }) => d.is_primary).map((d: { domain: string }) => d.domain);
+        (await api.call(key, 'GET', `/v1/apps/${app}/domains`))
+          .json()
+          .results.filter((d: { is_primary: boolean }) => d.is_primary)
+          .map((d: { domain: string }) => d.domain);
       expect(await primaries()).toEqual(['b.primary.com']);
 
-      const patched = await api.call(key, 'PATCH', `/v1/apps/${app}/domains/c.primary.com`, { is_primary: true });
+      const patched = await api.call(key, 'PATCH', `/v1/apps/${app}/domains/c.primary.com`, {
+        is_primary: true,
+      });
       expect(patched.statusCode).toBe(200);
       expect(patched.json()).toMatchObject({ domain: 'c.primary.com', is_primary: true });
       expect(await primaries()).toEqual(['c.primary.com']);
@@ -211,11 +282,15 @@ describe.each(backends)('API on $name', (backend) => {
       expect(await primaries()).toEqual([]);
 
       const concurrent = await Promise.all(
-        ['a', 'b', 'c'].map((d) => api.call(key, 'PATCH', `/v1/apps/${app}/domains/${d}.primary.com`, { is_primary: true })),
+        ['a', 'b', 'c'].map((d) =>
+          api.call(key, 'PATCH', `/v1/apps/${app}/domains/${d}.primary.com`, { is_primary: true }),
+        ),
       );
       expect(concurrent.every((r) => r.statusCode === 200 || r.statusCode === 409)).toBe(true);
       expect(await primaries()).toHaveLength(1);
-      const invalid = await api.call(key, 'PATCH', `/v1/apps/${app}/domains/c.primary.com`, { is_primary: 'yes' });
+      const invalid = await api.call(key, 'PATCH', `/v1/apps/${app}/domains/c.primary.com`, {
+        is_primary: 'yes',
+      });
       expect(invalid.statusCode).toBe(422);
       expect(invalid.json().detail[0]).toMatchObject({ loc: ['body', 'is_primary'], type: 'bool_type' });
     });
@@ -228,9 +303,16 @@ describe.each(backends)('API on $name', (backend) => {
       expect(body.status).toBe('verifying');
       expect(body.next_check_at).not.toBeNull();
       const domain = await store.findDomain(appId, 'verify.acme.com');
-      expect(await store.findJob(`domain:verify:${domain?.id}`)).toMatchObject({ kind: 'domain:verify', payload: { domainId: domain?.id } });
+      expect(await store.findJob(`domain:verify:${domain?.id}`)).toMatchObject({
+        kind: 'domain:verify',
+        payload: { domainId: domain?.id },
+      });
 
-      await store.updateDomain(domain?.id as string, { status: 'verified', verifiedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' });
+      await store.updateDomain(domain?.id as string, {
+        status: 'verified',
+        verifiedAt: '2026-01-01T00:00:00.000Z',
+        updatedAt: '2026-01-01T00:00:00.000Z',
+      });
       const again = await api.call(key, 'POST', `/v1/apps/${appId}/domains/verify.acme.com/verify`);
       expect(again.json()).toMatchObject({ status: 'verified', verified_at: '2026-01-01T00:00:00.000Z' });
     });
@@ -253,7 +335,12 @@ describe.each(backends)('API on $name', (backend) => {
         ['DELETE', ''],
         ['POST', '/verify'],
       ] as const) {
-        const response = await api.call(key, method, `/v1/apps/${appId}/domains/nowhere.acme.com${suffix}`, body);
+        const response = await api.call(
+          key,
+          method,
+          `/v1/apps/${appId}/domains/nowhere.acme.com${suffix}`,
+          body,
+        );
         expectError(response, 404, 'NotFoundError', 'domain_not_found');
       }
     });
@@ -290,7 +377,9 @@ describe.each(backends)('API on $name', (backend) => {
         const response = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: input });
         expectError(response, 400, 'ValidationError', code);
       }
-      const url = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'https://shop.acme.com/' });
+      const url = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, {
+        domain: 'https://shop.acme.com/',
+      });
       expect(url.json().error.message).toContain('"shop.acme.com"');
       expect(url.json().error.details).toMatchObject({ suggestion: 'shop.acme.com' });
     });
@@ -299,9 +388,24 @@ describe.each(backends)('API on $name', (backend) => {
       const url = `/v1/apps/${appId}/domains`;
       const cases: [unknown, unknown[]][] = [
         [{}, [{ loc: ['body', 'domain'], msg: 'Field required', type: 'missing' }]],
-        [{ domain: 42 }, [{ loc: ['body', 'domain'], msg: 'Input should be a valid string', type: 'string_type' }]],
-        [{ domain: 'ok.acme.com', is_primary: 'maybe' }, [{ loc: ['body', 'is_primary'], msg: 'Input should be a valid boolean', type: 'bool_type' }]],
-        [[], [{ loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' }]],
+        [
+          { domain: 42 },
+          [{ loc: ['body', 'domain'], msg: 'Input should be a valid string', type: 'string_type' }],
+        ],
+        [
+          { domain: 'ok.acme.com', is_primary: 'maybe' },
+          [{ loc: ['body', 'is_primary'], msg: 'Input should be a valid boolean', type: 'bool_type' }],
+        ],
+        [
+          [],
+          [
+            {
+              loc: ['body'],
+              msg: 'Input should be a valid dictionary or object to extract fields from',
+              type: 'model_attributes_type',
+            },
+          ],
+        ],
         ['{"domain":', [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }]],
       ];
       for (const [body, detail] of cases) {
@@ -326,7 +430,7 @@ describe.each(backends)('API on $name', (backend) => {
       expectError(text, 415, 'ValidationError', 'unsupported_media_type');
     });
 
-    it('lists an app\'s domains with pagination', async () => {
+    it("lists an app's domains with pagination", async () => {
       const app = await createTestApp(api, key);
       for (const name of ['one.list.com', 'two.list.com', 'three.list.com']) {
         await api.call(key, 'POST', `/v1/apps/${app}/domains`, { domain: name });
@@ -353,14 +457,32 @@ describe.each(backends)('API on $name', (backend) => {
 
   describe('authentication', () => {
     it('answers 401 without a key, with a garbled header, or with an unknown key', async () => {
-      expectError(await api.call(undefined, 'GET', '/v1/apps'), 401, 'AuthenticationError', 'unauthenticated');
-      const garbled = await api.app.inject({ method: 'GET', url: '/v1/apps', headers: { authorization: 'Basic Zm9vOmJhcg==' } });
+      expectError(
+        await api.call(undefined, 'GET', '/v1/apps'),
+        401,
+        'AuthenticationError',
+        'unauthenticated',
+      );
+      const garbled = await api.app.inject({
+        method: 'GET',
+        url: '/v1/apps',
+        headers: { authorization: 'Basic Zm9vOmJhcg==' },
+      });
       expectError(garbled, 401, 'AuthenticationError', 'unauthenticated');
-      expectError(await api.call('pk_notakey', 'GET', '/v1/apps'), 401, 'AuthenticationError', 'invalid_api_key');
+      expectError(
+        await api.call('pk_notakey', 'GET', '/v1/apps'),
+        401,
+        'AuthenticationError',
+        'invalid_api_key',
+      );
     });
 
     it('checks the key before the body: an unauthenticated bad body is 401, not 422', async () => {
-      expectError(await api.call(undefined, 'POST', '/v1/apps', { nonsense: true }), 401, 'AuthenticationError');
+      expectError(
+        await api.call(undefined, 'POST', '/v1/apps', { nonsense: true }),
+        401,
+        'AuthenticationError',
+      );
     });
 
     it('lets a read-only key read and answers 403 on writes', async () => {
@@ -375,7 +497,12 @@ describe.each(backends)('API on $name', (backend) => {
         ['POST', `/v1/apps/${appId}/domains`, { domain: 'reader.acme.com' }],
         ['POST', `/v1/apps/${appId}/domains/reader.acme.com/verify`],
       ] as const) {
-        expectError(await api.call(reader, method, url, body), 403, 'PermissionDeniedError', 'insufficient_scope');
+        expectError(
+          await api.call(reader, method, url, body),
+          403,
+          'PermissionDeniedError',
+          'insufficient_scope',
+        );
       }
       expect((await api.call(key, 'GET', `/v1/apps/${appId}`)).statusCode).toBe(200);
     });

@@ -21,12 +21,15 @@ describe.each(backends)('concurrent adds on $name', (backend) => {
   it('20 parallel adds of one domain to one app: exactly one wins, the rest are domain_already_added', async () => {
     const appId = await createTestApp(api, key);
     const responses = await Promise.all(
-      Array.from({ length: 20 }, () => api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'race.acme.com' })),
+      Array.from({ length: 20 }, () =>
+        api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'race.acme.com' }),
+      ),
     );
     const statuses = responses.map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(19);
-    for (const r of responses.filter((r) => r.statusCode === 409)) expect(r.json().error.code).toBe('domain_already_added');
+    for (const r of responses.filter((r) => r.statusCode === 409))
+      expect(r.json().error.code).toBe('domain_already_added');
     expect(await store.findClaims('race.acme.com')).toHaveLength(1);
   });
 
@@ -52,7 +55,9 @@ describe.each(backends)('concurrent adds on $name', (backend) => {
       }),
     );
     const responses = await Promise.all(
-      callers.map(({ orgKey, appId }) => api.call(orgKey, 'POST', `/v1/apps/${appId}/domains`, { domain: 'contested.acme.com' })),
+      callers.map(({ orgKey, appId }) =>
+        api.call(orgKey, 'POST', `/v1/apps/${appId}/domains`, { domain: 'contested.acme.com' }),
+      ),
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
     const tokens = new Set(responses.map((r) => r.json().verification_token));

@@ -19,7 +19,9 @@ function differences(expected: unknown, actual: unknown, path = ''): string[] {
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return [`${path}: expected an array`];
     if (path.endsWith('.required') || path.endsWith('.tags')) {
-      return [...expected].sort().join() === [...actual].sort().join() ? [] : [`${path}: ${actual} ≠ ${expected}`];
+      return [...expected].sort().join() === [...actual].sort().join()
+        ? []
+        : [`${path}: ${actual} ≠ ${expected}`];
     }
     if (expected.length !== actual.length) return [`${path}: ${actual.length} items ≠ ${expected.length}`];
     return expected.flatMap((item, i) => differences(item, actual[i], `${path}[${i}]`));
@@ -39,6 +41,8 @@ if (!backend) throw new Error('no store backend');
 describe('OpenAPI document', () => {
   let store: Store;
   let api: TestApi;
+  // The document is JSON read back from the wire; the assertions below check its shape.
+  // biome-ignore lint/suspicious/noExplicitAny: see above
   let document: Record<string, any>;
 
   beforeAll(async () => {
@@ -69,8 +73,12 @@ describe('OpenAPI document', () => {
   });
 
   it('names every operation of the contract with its operationId', () => {
-    const operationIds = Object.entries(document.paths as Record<string, Record<string, { operationId: string }>>)
-      .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`))
+    const operationIds = Object.entries(
+      document.paths as Record<string, Record<string, { operationId: string }>>,
+    )
+      .flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`),
+      )
       .sort();
     expect(operationIds).toEqual(
       [
@@ -93,7 +101,10 @@ describe('OpenAPI document', () => {
     // The schema says is_primary is boolean: the route must refuse what the document refuses.
     expect(document.components.schemas.AddDomainRequest.properties.is_primary.type).toBe('boolean');
     const key = await api.keyFor('openapi');
-    const response = await api.call(key, 'POST', '/v1/apps/app_000000000000/domains', { domain: 'a.example.com', is_primary: 'no' });
+    const response = await api.call(key, 'POST', '/v1/apps/app_000000000000/domains', {
+      domain: 'a.example.com',
+      is_primary: 'no',
+    });
     expect(response.statusCode).toBe(422);
   });
 
@@ -110,7 +121,9 @@ describe('OpenAPI document', () => {
 describe('docs/errors.md', () => {
   const documented = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
   it('lists every error code Portico answers with', () => {
-    const codes = Object.values(errors).map((make) => (make as (...args: string[]) => { code: string })('x', 'y', 'z').code);
+    const codes = Object.values(errors).map(
+      (make) => (make as (...args: string[]) => { code: string })('x', 'y', 'z').code,
+    );
     for (const code of new Set(codes)) expect(documented, code).toContain(`\`${code}\``);
   });
 });

@@ -19,7 +19,16 @@ describe.each(backends)('store contract on $name', (backend) => {
   });
 
   const newApp = async (slug = `s-${newId('app').slice(4)}`) => {
-    const app = { id: newId('app'), orgId, slug, title: slug, description: null, originUrl: null, createdAt: t0, updatedAt: t0 };
+    const app = {
+      id: newId('app'),
+      orgId,
+      slug,
+      title: slug,
+      description: null,
+      originUrl: null,
+      createdAt: t0,
+      updatedAt: t0,
+    };
     await store.insertApp(app);
     return app;
   };
@@ -49,7 +58,9 @@ describe.each(backends)('store contract on $name', (backend) => {
   });
 
   it('ensureOrganization gives concurrent callers the same organization', async () => {
-    const orgs = await Promise.all(Array.from({ length: 10 }, () => store.ensureOrganization('same', newId('org'), t0)));
+    const orgs = await Promise.all(
+      Array.from({ length: 10 }, () => store.ensureOrganization('same', newId('org'), t0)),
+    );
     expect(new Set(orgs.map((o) => o.id)).size).toBe(1);
   });
 
@@ -61,9 +72,9 @@ describe.each(backends)('store contract on $name', (backend) => {
       new UniqueViolation('domains_org_name_key'),
     );
     await store.insertDomain(newDomain(app.id, 'p1.example.com', { isPrimary: true }));
-    await expect(store.insertDomain(newDomain(app.id, 'p2.example.com', { isPrimary: true }))).rejects.toEqual(
-      new UniqueViolation('domains_one_primary_per_app'),
-    );
+    await expect(
+      store.insertDomain(newDomain(app.id, 'p2.example.com', { isPrimary: true })),
+    ).rejects.toEqual(new UniqueViolation('domains_one_primary_per_app'));
   });
 
   it('rolls a transaction back when its function throws, and commits when it resolves', async () => {
@@ -149,7 +160,11 @@ describe.each(backends)('store contract on $name', (backend) => {
       expect(await store.completeJob(claimed, 'intruder')).toBe(false);
       expect(await store.rescheduleJob(claimed, 'intruder', at(5))).toBe(false);
       expect(await store.rescheduleJob(claimed, 'owner', at(60), 'temporary failure')).toBe(true);
-      expect(await store.findJob('held')).toMatchObject({ runAt: at(60), lockedBy: null, lastError: 'temporary failure' });
+      expect(await store.findJob('held')).toMatchObject({
+        runAt: at(60),
+        lockedBy: null,
+        lastError: 'temporary failure',
+      });
       await store.deleteJob('held');
     });
 

@@ -71,7 +71,9 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
     const missing = await api.call(keys.alpha?.write, 'GET', '/v1/apps/app_000000000000');
     expect(foreign.statusCode).toBe(missing.statusCode);
     expect(Object.keys(foreign.json().error).sort()).toEqual(Object.keys(missing.json().error).sort());
-    expect(foreign.json().error.message.replace(owned.beta?.appId, 'ID')).toBe(missing.json().error.message.replace('app_000000000000', 'ID'));
+    expect(foreign.json().error.message.replace(owned.beta?.appId, 'ID')).toBe(
+      missing.json().error.message.replace('app_000000000000', 'ID'),
+    );
   });
 
   it('lists only the caller’s own apps', async () => {
@@ -99,7 +101,9 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
     });
     expect(response.statusCode).toBe(200);
     expect(response.body).not.toContain(owned.alpha?.appId);
-    const alphaDomain = (await api.call(keys.alpha?.read, 'GET', `/v1/apps/${owned.alpha?.appId}/domains/${owned.alpha?.domain}`)).json();
+    const alphaDomain = (
+      await api.call(keys.alpha?.read, 'GET', `/v1/apps/${owned.alpha?.appId}/domains/${owned.alpha?.domain}`)
+    ).json();
     expect(response.json().verification_token).not.toBe(alphaDomain.verification_token);
   });
 });

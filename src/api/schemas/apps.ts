@@ -6,7 +6,8 @@ const Slug = Type.String({
   maxLength: 60,
   pattern: '^[a-z0-9][a-z0-9-]*[a-z0-9]$',
   title: 'Slug',
-  description: "URL-safe name, unique across the platform; the app's default hostname is {slug}.{apps domain}",
+  description:
+    "URL-safe name, unique across the platform; the app's default hostname is {slug}.{apps domain}",
 });
 
 const OriginUrl = Type.Union([Type.String({ maxLength: 2048 }), Type.Null()], {
@@ -17,7 +18,9 @@ const OriginUrl = Type.Union([Type.String({ maxLength: 2048 }), Type.Null()], {
 export const AppMeta = Type.Object(
   {
     title: Type.String({ minLength: 1, maxLength: 200, title: 'Title' }),
-    description: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()], { title: 'Description' })),
+    description: Type.Optional(
+      Type.Union([Type.String({ maxLength: 2000 }), Type.Null()], { title: 'Description' }),
+    ),
   },
   { $id: 'AppMeta', title: 'AppMeta' },
 );

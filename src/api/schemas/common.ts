@@ -41,7 +41,11 @@ export const ErrorResponse = Type.Object(
     description: 'Error response model.',
     examples: [
       {
-        error: { details: { id: 'ns_123', resource: 'namespace' }, message: 'Namespace not found', type: 'NotFoundError' },
+        error: {
+          details: { id: 'ns_123', resource: 'namespace' },
+          message: 'Namespace not found',
+          type: 'NotFoundError',
+        },
         status: 404,
         success: false,
       },
@@ -92,7 +96,14 @@ export const AppIdParam = Type.String({
 });
 
 /** Every shared schema, for `addSchema` and the validators. */
-export const commonSchemas = [ErrorDetail, ErrorResponse, ValidationError, HTTPValidationError, Pagination, DeleteResponse];
+export const commonSchemas = [
+  ErrorDetail,
+  ErrorResponse,
+  ValidationError,
+  HTTPValidationError,
+  Pagination,
+  DeleteResponse,
+];
 
 /**
  * The error responses every authenticated operation documents, with Mixpeek's descriptions. 409,

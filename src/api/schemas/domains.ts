@@ -73,9 +73,13 @@ export const DomainResponse = Type.Object(
     dns_records: Type.Optional(Type.Array(Type.Ref(DnsRecord), { title: 'Dns Records' })),
     last_checked_at: Type.Optional(nullable(Type.String(), 'Last Checked At')),
     next_check_at: Type.Optional(nullable(Type.String(), 'Next Check At')),
-    verification_errors: Type.Optional(Type.Array(Type.Ref(VerificationErrorItem), { title: 'Verification Errors' })),
+    verification_errors: Type.Optional(
+      Type.Array(Type.Ref(VerificationErrorItem), { title: 'Verification Errors' }),
+    ),
     routing: Type.Optional(Type.Ref(Routing)),
-    certificate: Type.Optional(Type.Union([Type.Ref(CertificateInfo), Type.Null()], { title: 'Certificate' })),
+    certificate: Type.Optional(
+      Type.Union([Type.Ref(CertificateInfo), Type.Null()], { title: 'Certificate' }),
+    ),
   },
   { $id: 'DomainResponse', title: 'DomainResponse' },
 );

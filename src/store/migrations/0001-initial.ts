@@ -57,7 +57,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('failure_streak', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
   // One claim per organization and name: a domain sits on one app of an organization at a time.
-  await db.schema.createIndex('domains_org_name_key').on('domains').columns(['org_id', 'name']).unique().execute();
+  await db.schema
+    .createIndex('domains_org_name_key')
+    .on('domains')
+    .columns(['org_id', 'name'])
+    .unique()
+    .execute();
   // At most one primary domain per app, enforced by the database whatever the request order.
   await db.schema
     .createIndex('domains_one_primary_per_app')
@@ -66,7 +71,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .unique()
     .where(sql.ref('is_primary'), '=', 1)
     .execute();
-  await db.schema.createIndex('domains_app_created').on('domains').columns(['app_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('domains_app_created')
+    .on('domains')
+    .columns(['app_id', 'created_at'])
+    .execute();
   // Claims on the same name across organizations (handover) and the edge's Host lookup.
   await db.schema.createIndex('domains_name_status').on('domains').columns(['name', 'status']).execute();
 
@@ -85,6 +94,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .execute();
   // The claim query: the earliest due, unlocked jobs.
-  await db.schema.createIndex('jobs_due').on('jobs').columns(['run_at', 'id']).where(sql.ref('locked_at'), 'is', null).execute();
+  await db.schema
+    .createIndex('jobs_due')
+    .on('jobs')
+    .columns(['run_at', 'id'])
+    .where(sql.ref('locked_at'), 'is', null)
+    .execute();
   await db.schema.createIndex('jobs_locked_at').on('jobs').column('locked_at').execute();
 }

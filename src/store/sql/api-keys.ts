@@ -34,7 +34,10 @@ export function apiKeyQueries({ db }: SqlContext): ApiKeyStore {
       return rows.map(toApiKey);
     },
     async countApiKeys() {
-      const row = await db.selectFrom('api_keys').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+      const row = await db
+        .selectFrom('api_keys')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst();
       return toCount(row?.n as number | string | undefined);
     },
   };

@@ -88,7 +88,11 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
       return row && toApp(row);
     },
     async deleteApp(orgId, appId) {
-      const result = await db.deleteFrom('apps').where('org_id', '=', orgId).where('id', '=', appId).executeTakeFirst();
+      const result = await db
+        .deleteFrom('apps')
+        .where('org_id', '=', orgId)
+        .where('id', '=', appId)
+        .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     },
   };

@@ -74,7 +74,12 @@ export function domainQueries({ db }: SqlContext): DomainStore {
       return row && toDomain(row);
     },
     async findClaims(name) {
-      const rows = await db.selectFrom('domains').selectAll().where('name', '=', name).orderBy('created_at').execute();
+      const rows = await db
+        .selectFrom('domains')
+        .selectAll()
+        .where('name', '=', name)
+        .orderBy('created_at')
+        .execute();
       return rows.map(toDomain);
     },
     async listDomains(appId, { limit, offset }) {
@@ -104,8 +109,10 @@ export function domainQueries({ db }: SqlContext): DomainStore {
       if (patch.verifyingSince !== undefined) values.verifying_since = patch.verifyingSince;
       if (patch.lastCheckedAt !== undefined) values.last_checked_at = patch.lastCheckedAt;
       if (patch.nextCheckAt !== undefined) values.next_check_at = patch.nextCheckAt;
-      if (patch.verificationErrors !== undefined) values.verification_errors = JSON.stringify(patch.verificationErrors);
-      if (patch.routingObserved !== undefined) values.routing_observed = JSON.stringify(patch.routingObserved);
+      if (patch.verificationErrors !== undefined)
+        values.verification_errors = JSON.stringify(patch.verificationErrors);
+      if (patch.routingObserved !== undefined)
+        values.routing_observed = JSON.stringify(patch.routingObserved);
       if (patch.failureStreak !== undefined) values.failure_streak = patch.failureStreak;
       const row = await writing(() =>
         db.updateTable('domains').set(values).where('id', '=', id).returningAll().executeTakeFirst(),

@@ -10,7 +10,11 @@ export function organizationQueries({ db }: SqlContext): OrganizationStore {
         .values({ id, name, created_at: now })
         .onConflict((oc) => oc.column('name').doNothing())
         .execute();
-      const row = await db.selectFrom('organizations').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+      const row = await db
+        .selectFrom('organizations')
+        .selectAll()
+        .where('name', '=', name)
+        .executeTakeFirstOrThrow();
       return { id: row.id, name: row.name, createdAt: row.created_at };
     },
   };

@@ -13,10 +13,14 @@ export function createApp(api: Api, { apps, config }: ApiContext): void {
         operationId: 'create_app_v1_apps_post',
         tags: ['Apps'],
         summary: 'Create an App',
-        description: "Creates an App. It answers at once on its default hostname, `{slug}.{apps domain}`.",
+        description: 'Creates an App. It answers at once on its default hostname, `{slug}.{apps domain}`.',
         security: bearerAuth,
         body: Type.Ref(CreateAppRequest),
-        response: { 200: Type.Ref(AppResponse, { description: 'The new App' }), ...errorResponses, ...conflictResponse },
+        response: {
+          200: Type.Ref(AppResponse, { description: 'The new App' }),
+          ...errorResponses,
+          ...conflictResponse,
+        },
       },
     },
     async (request) => {

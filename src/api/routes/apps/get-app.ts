@@ -18,6 +18,7 @@ export function getApp(api: Api, { apps, config }: ApiContext): void {
         response: { 200: Type.Ref(AppResponse, { description: 'The App' }), ...errorResponses },
       },
     },
-    async (request) => toAppResponse(await apps.get(request.principal.orgId, request.params.app_id), config.appsDomain),
+    async (request) =>
+      toAppResponse(await apps.get(request.principal.orgId, request.params.app_id), config.appsDomain),
   );
 }

@@ -15,7 +15,10 @@ export function listApps(api: Api, { apps, config }: ApiContext): void {
         summary: 'List Apps',
         security: bearerAuth,
         querystring: ListQuery,
-        response: { 200: Type.Ref(AppListResponse, { description: "The organization's Apps" }), ...errorResponses },
+        response: {
+          200: Type.Ref(AppListResponse, { description: "The organization's Apps" }),
+          ...errorResponses,
+        },
       },
     },
     async (request) => {

@@ -17,7 +17,11 @@ export function updateApp(api: Api, { apps, config }: ApiContext): void {
         security: bearerAuth,
         params: Type.Object({ app_id: AppIdParam }),
         body: Type.Ref(UpdateAppRequest),
-        response: { 200: Type.Ref(AppResponse, { description: 'The updated App' }), ...errorResponses, ...conflictResponse },
+        response: {
+          200: Type.Ref(AppResponse, { description: 'The updated App' }),
+          ...errorResponses,
+          ...conflictResponse,
+        },
       },
     },
     async (request) => {

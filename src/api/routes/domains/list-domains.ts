@@ -16,7 +16,10 @@ export function listDomains(api: Api, { domains, config }: ApiContext): void {
         security: bearerAuth,
         params: Type.Object({ app_id: AppIdParam }),
         querystring: ListQuery,
-        response: { 200: Type.Ref(DomainListResponse, { description: "The App's domains" }), ...errorResponses },
+        response: {
+          200: Type.Ref(DomainListResponse, { description: "The App's domains" }),
+          ...errorResponses,
+        },
       },
     },
     async (request) => {

@@ -13,7 +13,8 @@ export function updateDomain(api: Api, { domains, config }: ApiContext): void {
         operationId: 'update_domain_v1_apps__app_id__domains__domain__patch',
         tags: ['Apps'],
         summary: 'Update a custom domain',
-        description: 'Sets or unsets the primary domain. An App has at most one: setting one unsets the other.',
+        description:
+          'Sets or unsets the primary domain. An App has at most one: setting one unsets the other.',
         security: bearerAuth,
         params: Type.Object({ app_id: AppIdParam, domain: DomainParam }),
         body: Type.Ref(UpdateDomainRequest),
@@ -26,7 +27,12 @@ export function updateDomain(api: Api, { domains, config }: ApiContext): void {
     },
     async (request) => {
       const { app_id, domain } = request.params;
-      const updated = await domains.setPrimary(request.principal.orgId, app_id, domain, request.body.is_primary);
+      const updated = await domains.setPrimary(
+        request.principal.orgId,
+        app_id,
+        domain,
+        request.body.is_primary,
+      );
       return toDomainResponse(updated, config);
     },
   );

@@ -22,7 +22,10 @@ export function verifyDomain(api: Api, { domains, config }: ApiContext): void {
     },
     async (request) => {
       const { app_id, domain } = request.params;
-      return toDomainResponse(await domains.requestVerification(request.principal.orgId, app_id, domain), config);
+      return toDomainResponse(
+        await domains.requestVerification(request.principal.orgId, app_id, domain),
+        config,
+      );
     },
   );
 }

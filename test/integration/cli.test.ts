@@ -1,0 +1,94 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runPortico, startPortico } from '../helpers/process.js';
+
+/** `portico serve` and `portico keys create` as an operator runs them, on the embedded SQLite default. */
+describe('portico command', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-cli-'));
+  const env = { PORTICO_DATA_DIR: dataDir, PORTICO_API_PORT: '0', PORTICO_ROLES: 'api', DATABASE_URL: '' };
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('serve prints where it listens and, on an empty store only, a working API key once', async () => {
+    const first = startPortico(['serve'], env);
+    try {
+      const [, url] = await first.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const [, key] = await first.waitFor(/shown only this once:\s+(pk_[a-z0-9]+)/);
+      expect(readdirSync(dataDir)).toContain('portico.db');
+      const apps = await fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${key}` } });
+      expect(apps.status).toBe(200);
+      expect((await apps.json()).results).toEqual([]);
+      const health = await fetch(`${url}/healthz`);
+      expect(health.status).toBe(200);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+
+    const second = startPortico(['serve', '--roles', 'api'], env);
+    try {
+      await second.waitFor(/listening on http/);
+      expect(second.output()).not.toMatch(/pk_[a-z0-9]{40}/);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('keys create prints a new key with the scope asked for', async () => {
+    const writer = await runPortico(['keys', 'create', '--org', 'cli-org'], env);
+    expect(writer.code).toBe(0);
+    const writeKey = writer.stdout.trim();
+    expect(writeKey).toMatch(/^pk_[a-z0-9]{40}$/);
+    expect(writer.stderr).toContain('cli-org');
+    expect(writer.stderr).not.toContain(writeKey);
+
+    const reader = await runPortico(['keys', 'create', '--org', 'cli-org', '--read-only'], env);
+    const readKey = reader.stdout.trim();
+    expect(readKey).toMatch(/^pk_[a-z0-9]{40}$/);
+
+    const server = startPortico(['serve'], env);
+    try {
+      const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const create = (key: string) =>
+        fetch(`${url}/v1/apps`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ slug: `cli-${key.slice(3, 9)}`, meta: { title: 'CLI' } }),
+        });
+      expect((await create(writeKey)).status).toBe(200);
+      expect((await create(readKey)).status).toBe(403);
+      const list = await fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${readKey}` } });
+      expect((await list.json()).results).toHaveLength(1);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('PORTICO_BOOTSTRAP_KEY works for organization default and is not duplicated on restart', async () => {
+    const bootstrapEnv = { ...env, PORTICO_BOOTSTRAP_KEY: 'ci-bootstrap-key-0123456789abcdef' };
+    for (let run = 0; run < 2; run++) {
+      const server = startPortico(['serve'], bootstrapEnv);
+      try {
+        const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        const response = await fetch(`${url}/v1/apps`, {
+          headers: { authorization: 'Bearer ci-bootstrap-key-0123456789abcdef' },
+        });
+        expect(response.status).toBe(200);
+        expect(server.output()).not.toContain('ci-bootstrap-key-0123456789abcdef');
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
+  it('refuses bad usage and bad configuration with exit code 2 and a message', async () => {
+    const unknown = await runPortico(['frobnicate'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command');
+    const badRole = await runPortico(['serve', '--roles', 'api,teapot'], env);
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toContain('unknown role "teapot"');
+    const missingOrg = await runPortico(['keys', 'create'], env);
+    expect(missingOrg.code).toBe(2);
+  });
+});
