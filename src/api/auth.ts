@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { authenticate, type Principal } from '../domain/api-keys.js';
+import { CachingAuthenticator, type Principal } from '../domain/api-keys.js';
 import { errors } from '../domain/errors.js';
 import type { Store } from '../store/store.js';
 
@@ -19,12 +19,13 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * needs a key with `write` scope.
  */
 export function requireApiKey(store: Store) {
+  const keys = new CachingAuthenticator(store);
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers.authorization;
     if (!header) throw errors.unauthenticated();
     const match = BEARER.exec(header);
     if (!match?.[1]) throw errors.unauthenticated('The Authorization header must be "Bearer <API key>".');
-    const principal = await authenticate(store, match[1]);
+    const principal = await keys.authenticate(match[1]);
     if (!principal) throw errors.invalidApiKey();
     if (principal.scope !== 'write' && !READ_METHODS.has(request.method)) throw errors.readOnlyKey();
     request.principal = principal;

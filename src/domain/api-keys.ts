@@ -24,7 +24,13 @@ export function digestApiKey(key: string): { lookup: string; hash: string } {
 export const generateApiKey = () => `pk_${randomAlphanumeric(40)}`;
 
 export async function authenticate(store: Store, presented: string): Promise<Principal | undefined> {
-  const { lookup, hash } = digestApiKey(presented);
+  return authenticateDigest(store, digestApiKey(presented));
+}
+
+async function authenticateDigest(
+  store: Store,
+  { lookup, hash }: { lookup: string; hash: string },
+): Promise<Principal | undefined> {
   const expected = Buffer.from(hash, 'hex');
   for (const candidate of await store.findApiKeysByLookup(lookup)) {
     if (timingSafeEqual(Buffer.from(candidate.hash, 'hex'), expected)) {
@@ -32,6 +38,39 @@ export async function authenticate(store: Store, presented: string): Promise<Pri
     }
   }
   return undefined;
+}
+
+/**
+ * `authenticate` with a small memory of recent answers, so a client's every request does not cost a
+ * hash lookup in the store. Bounded in size; an entry lives `ttlMs`, which is therefore how long a
+ * revoked key may still work on a node that saw it recently. Unknown keys are not remembered, so a
+ * key created on another node works at once.
+ */
+export class CachingAuthenticator {
+  private readonly entries = new Map<string, { principal: Principal; expiresAt: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ttlMs = 10_000,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async authenticate(presented: string): Promise<Principal | undefined> {
+    // Keyed by the digest, so no plaintext key outlives its request in memory.
+    const digest = digestApiKey(presented);
+    const now = Date.now();
+    const cached = this.entries.get(digest.hash);
+    if (cached && cached.expiresAt > now) return cached.principal;
+    const principal = await authenticateDigest(this.store, digest);
+    if (principal) {
+      if (this.entries.size >= this.maxEntries)
+        this.entries.delete(this.entries.keys().next().value as string);
+      this.entries.set(digest.hash, { principal, expiresAt: now + this.ttlMs });
+    } else {
+      this.entries.delete(digest.hash);
+    }
+    return principal;
+  }
 }
 
 export interface CreatedApiKey {

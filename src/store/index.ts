@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Kysely, Migrator, sql } from 'kysely';
+import { GroupCommitter } from './group-commit.js';
 import { migrationProvider } from './migrations/index.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './schema.js';
@@ -32,6 +33,7 @@ function bindStore(
   caps: Capabilities,
   dialect: Store['dialect'],
   close: () => Promise<void>,
+  committer?: GroupCommitter,
 ): Store {
   const context = { db, caps };
   const store: Store = {
@@ -43,6 +45,7 @@ function bindStore(
     ...jobQueries(context),
     async transaction(fn) {
       if (db.isTransaction) return fn(store);
+      if (committer) return committer.run((trx) => fn(bindStore(trx, caps, dialect, close)));
       return db.transaction().execute((trx) => fn(bindStore(trx, caps, dialect, close)));
     },
     async ping() {
@@ -85,7 +88,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     return bindStore(db, { rowLocks: true }, 'postgres', () => db.destroy());
   }
   const file = options.sqliteFile ?? path.join(options.dataDir, 'portico.db');
-  const { db } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
+  const { db, close } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
   await migrate(db);
-  return bindStore(db, { rowLocks: false }, 'sqlite', () => db.destroy());
+  return bindStore(db, { rowLocks: false }, 'sqlite', close, new GroupCommitter(db));
 }

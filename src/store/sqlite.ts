@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
 import type { SqliteSynchronous } from '../config.js';
 import type { Database } from './schema.js';
+import { startCheckpointer } from './sqlite-checkpointer.js';
 
 export interface SqliteOptions {
   /** A file path, or ':memory:' for a throwaway database. */
@@ -24,14 +25,12 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
     close: () => db.close(),
     prepare(sql: string): SqliteStatement {
       let statement = cache.get(sql);
-      if (statement) {
-        // Refresh its place so the map's insertion order stays least-recently-used first.
-        cache.delete(sql);
-      } else {
+      if (!statement) {
         statement = db.prepare(sql) as unknown as SqliteStatement;
+        // First in, first out: the working set is far smaller than the cache, so nothing hot is evicted.
         if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        cache.set(sql, statement);
       }
-      cache.set(sql, statement);
       return statement;
     },
   };
@@ -40,8 +39,10 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
 export function openSqlite({ file, synchronous }: SqliteOptions): {
   db: Kysely<Database>;
   raw: BetterSqlite3.Database;
+  close: () => Promise<void>;
 } {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const inMemory = file === ':memory:';
+  if (!inMemory) mkdirSync(path.dirname(file), { recursive: true });
   const raw = new BetterSqlite3(file);
   // WAL lets readers run beside the writer; with synchronous=NORMAL a committed transaction is in
   // the WAL before COMMIT returns, so it survives the process being killed (FULL: also power loss).
@@ -49,6 +50,14 @@ export function openSqlite({ file, synchronous }: SqliteOptions): {
   raw.pragma(`synchronous = ${synchronous}`);
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
+  // Checkpoints run beside the writer (sqlite-checkpointer.ts); the WAL file is trimmed after each reset.
+  raw.pragma('journal_size_limit = 67108864');
+  const checkpointer = inMemory ? undefined : startCheckpointer(file);
+  if (checkpointer) raw.pragma('wal_autocheckpoint = 0');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
-  return { db, raw };
+  const close = async () => {
+    await checkpointer?.stop();
+    await db.destroy();
+  };
+  return { db, raw, close };
 }

@@ -35,7 +35,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   // Slugs name default hostnames, so they are unique across all organizations.
   await db.schema.createIndex('apps_slug_key').on('apps').column('slug').unique().execute();
-  await db.schema.createIndex('apps_org_created').on('apps').columns(['org_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('apps_org_created')
+    .on('apps')
+    .columns(['org_id', 'created_at', 'id'])
+    .execute();
 
   await db.schema
     .createTable('domains')
