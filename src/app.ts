@@ -26,6 +26,7 @@ import type { Config } from './config.js';
 import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
 import { DomainService } from './domain/domains.js';
+import type { VerificationService } from './domain/verification.js';
 import type { Store } from './store/store.js';
 
 export interface ApiDeps {
@@ -34,6 +35,8 @@ export interface ApiDeps {
   clock: Clock;
   /** A pino logger; tests pass none and get silence. */
   logger?: FastifyBaseLogger;
+  /** Checks DNS inline on `verify`; without it, verification waits for a worker's poll. */
+  verification?: VerificationService;
 }
 
 /** Request bodies are small JSON documents; anything larger is refused (413) before it is parsed. */
@@ -43,7 +46,13 @@ const BODY_LIMIT_BYTES = 64 * 1024;
  * Builds the API without listening, so tests drive it with `inject()` and `main.ts` decides where
  * it listens.
  */
-export async function buildApi({ config, store, clock, logger }: ApiDeps): Promise<FastifyInstance> {
+export async function buildApi({
+  config,
+  store,
+  clock,
+  logger,
+  verification,
+}: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     // Fastify's two lines per request are replaced by the one onResponse line below.
@@ -100,7 +109,7 @@ export async function buildApi({ config, store, clock, logger }: ApiDeps): Promi
     store,
     clock,
     apps: new AppService(store, config, clock),
-    domains: new DomainService(store, config, clock),
+    domains: new DomainService(store, config, clock, verification),
   };
 
   health(app, context);

@@ -1,5 +1,7 @@
 import { getServers } from 'node:dns';
+import { isIP } from 'node:net';
 import path from 'node:path';
+import { parseServer } from './dns/wire-resolver.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
 export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
@@ -43,6 +45,14 @@ export interface Config {
   verifyDeadlineSeconds: number;
   /** How often verified and active domains are checked again (seconds). */
   reverifyIntervalSeconds: number;
+  /** How long one DNS query waits for its answer. */
+  dnsTimeoutMs: number;
+  /** Ask the zone's authoritative servers directly for ownership records (no resolver caches). */
+  dnsAuthoritative: boolean;
+  /** How long a worker holds a job before another may take it (a crashed worker's jobs wait this long). */
+  jobLeaseSeconds: number;
+  /** Jobs one worker process runs at once. */
+  workerConcurrency: number;
 }
 
 export class ConfigError extends Error {}
@@ -67,6 +77,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function flag(env: Env, name: string): boolean {
+  return ['1', 'true', 'yes', 'on'].includes((optional(env, name) ?? '0').toLowerCase());
 }
 
 function list(env: Env, name: string): string[] {
@@ -128,7 +142,25 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sqliteSynchronous: oneOf(env, 'PORTICO_SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
     verifyDeadlineSeconds: integer(env, 'PORTICO_VERIFY_DEADLINE_SECONDS', 72 * 3600, 60, 365 * 86400),
     reverifyIntervalSeconds: integer(env, 'PORTICO_REVERIFY_INTERVAL_SECONDS', 6 * 3600, 10, 30 * 86400),
+    dnsTimeoutMs: integer(env, 'PORTICO_DNS_TIMEOUT_MS', 2000, 50, 60_000),
+    dnsAuthoritative: flag(env, 'PORTICO_DNS_AUTHORITATIVE'),
+    jobLeaseSeconds: integer(env, 'PORTICO_JOB_LEASE_SECONDS', 300, 1, 86400),
+    workerConcurrency: integer(env, 'PORTICO_WORKER_CONCURRENCY', 32, 1, 1000),
     ...overrides,
   };
+  for (const server of config.dnsServers) {
+    try {
+      parseServer(server);
+    } catch {
+      throw new ConfigError(`PORTICO_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
+    }
+  }
+  for (const [name, addresses, family] of [
+    ['PORTICO_EDGE_IPV4', config.edgeIpv4, 4],
+    ['PORTICO_EDGE_IPV6', config.edgeIpv6, 6],
+  ] as const) {
+    const wrong = addresses.find((address) => isIP(address) !== family);
+    if (wrong) throw new ConfigError(`${name}: "${wrong}" is not an IPv${family} address`);
+  }
   return Object.freeze(config);
 }

@@ -1,10 +1,14 @@
 import { parseArgs } from 'node:util';
 import { buildApi } from './app.js';
 import { type Config, ConfigError, loadConfig, type Role } from './config.js';
+import { createResolvers } from './dns/resolvers.js';
 import { createApiKey } from './domain/api-keys.js';
 import { systemClock } from './domain/clock.js';
+import { VerificationService } from './domain/verification.js';
 import { createLogger } from './logger.js';
 import { createStore, type Store } from './store/index.js';
+import { domainCheckHandlers } from './worker/jobs/domain-check.js';
+import { Worker } from './worker/runner.js';
 
 const USAGE = `Usage: portico <command> [options]
 
@@ -119,9 +123,24 @@ async function serve(argv: string[]): Promise<number> {
   const stops: (() => Promise<void>)[] = [];
 
   const firstKey = await ensureKeys(store, config);
+  const verification = new VerificationService(store, createResolvers(config), config, systemClock);
+
+  if (has('worker')) {
+    const worker = new Worker({
+      store,
+      handlers: domainCheckHandlers(verification),
+      clock: systemClock,
+      logger: logger.child({ role: 'worker' }),
+      concurrency: config.workerConcurrency,
+      leaseSeconds: config.jobLeaseSeconds,
+    });
+    worker.start();
+    stops.push(() => worker.stop());
+    logger.info({ workerId: worker.id }, 'worker started');
+  }
 
   if (has('api')) {
-    const api = await buildApi({ config, store, clock: systemClock, logger });
+    const api = await buildApi({ config, store, clock: systemClock, logger, verification });
     await api.listen({ host: config.host, port: config.apiPort });
     stops.push(() => api.close());
     const address = api.server.address();
@@ -130,9 +149,7 @@ async function serve(argv: string[]): Promise<number> {
       `Portico API listening on http://${config.host}:${port} (docs: /docs, store: ${store.dialect})`,
     );
   }
-  for (const role of ['worker', 'edge'] as const) {
-    if (has(role)) logger.warn({ role }, `the ${role} role is not available in this version yet`);
-  }
+  if (has('edge')) logger.warn({ role: 'edge' }, 'the edge role is not available in this version yet');
   if (firstKey) {
     console.log(
       `\nNo API key existed, so one was created for organization "default". It is shown only this once:\n\n  ${firstKey}\n`,

@@ -5,9 +5,10 @@ import { errors } from './errors.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
 import { newId, newVerificationToken } from './ids.js';
 import { statusOnVerifyRequest } from './lifecycle.js';
+import { reverifyJobKey, VERIFY_JOB, type VerificationService, verifyJobKey } from './verification.js';
 
-/** The job that checks a domain's DNS; one per domain (its key), run by the worker. */
-export const verifyJobKey = (domainId: string) => `domain:verify:${domainId}`;
+/** The longest a `verify` request waits for DNS before answering `verifying` and leaving it to the worker. */
+const INLINE_CHECK_TIMEOUT_MS = 10_000;
 
 /** Claims of customers' domains on apps: add, read, mark primary, remove, and ask for verification. */
 export class DomainService {
@@ -15,6 +16,10 @@ export class DomainService {
     private readonly store: Store,
     private readonly policy: HostnamePolicy,
     private readonly clock: Clock,
+    /** Checks DNS at once on `verify`; without it the worker's first poll does. */
+    private readonly verification?: VerificationService,
+    /** Names this process as the holder of the checks it runs inline. */
+    private readonly holder = `api:${process.pid}`,
   ) {}
 
   /**
@@ -94,27 +99,30 @@ export class DomainService {
       await this.lockApp(tx, orgId, appId);
       const domain = await this.requireDomain(tx, appId, domainParam);
       await tx.deleteJob(verifyJobKey(domain.id));
+      await tx.deleteJob(reverifyJobKey(domain.id));
       await tx.deleteDomain(domain.id);
       return domain;
     });
   }
 
   /**
-   * Starts (or restarts) verification: a pending, failed or moved domain becomes `verifying` and a
-   * check is queued now; a verified or active domain is answered as it is.
+   * Starts (or restarts) verification: a pending, failed or moved domain becomes `verifying`, and
+   * DNS is checked at once, so a customer whose records exist is answered `verified` right away.
+   * A verified or active domain is answered as it is.
    */
   async requestVerification(orgId: string, appId: string, domainParam: string): Promise<Domain> {
     const now = iso(this.clock.now());
-    return this.store.transaction(async (tx) => {
+    const requested = await this.store.transaction(async (tx) => {
       await this.lockApp(tx, orgId, appId);
       const domain = await this.requireDomain(tx, appId, domainParam);
       const next = statusOnVerifyRequest(domain.status);
-      if (!next) return domain;
+      if (!next) return { domain, started: false };
       await tx.enqueueJob(
-        { kind: 'domain:verify', key: verifyJobKey(domain.id), payload: { domainId: domain.id }, runAt: now },
+        { kind: VERIFY_JOB, key: verifyJobKey(domain.id), payload: { domainId: domain.id }, runAt: now },
         newId('job'),
         now,
       );
+      await tx.deleteJob(reverifyJobKey(domain.id));
       const updated = await tx.updateDomain(domain.id, {
         status: next,
         verifyingSince: domain.status === 'verifying' ? domain.verifyingSince : now,
@@ -122,8 +130,13 @@ export class DomainService {
         failureStreak: 0,
         updatedAt: now,
       });
-      return updated ?? domain;
+      return { domain: updated ?? domain, started: true };
     });
+    if (!requested.started || !this.verification) return requested.domain;
+    // Checked here rather than by the worker's next poll; if a worker holds the check right now,
+    // its result lands in the store and the client sees it on its next read.
+    const signal = AbortSignal.timeout(INLINE_CHECK_TIMEOUT_MS);
+    return (await this.verification.checkNow(requested.domain.id, this.holder, signal)) ?? requested.domain;
   }
 
   private async lockApp(tx: Store, orgId: string, appId: string): Promise<void> {

@@ -191,6 +191,11 @@ export interface JobStore {
    */
   claimJobs(workerId: string, kinds: readonly string[], limit: number, now: string): Promise<Job[]>;
   /**
+   * Leases the job with this key to `workerId` if it exists and nobody holds it, whatever its
+   * `run_at` (a request wants it run now). Answers undefined when it is missing or leased.
+   */
+  claimJob(key: string, workerId: string, now: string): Promise<Job | undefined>;
+  /**
    * Done: deletes the job, unless it was enqueued again while it ran (revision changed), in which
    * case it is unlocked to run again. Answers false when `workerId` no longer holds the lease.
    */

@@ -2,7 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApi } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/domain/api-keys.js';
-import { systemClock } from '../../src/domain/clock.js';
+import { type Clock, systemClock } from '../../src/domain/clock.js';
 import type { ApiKeyScope, Store } from '../../src/store/store.js';
 
 export interface TestApi {
@@ -18,12 +18,15 @@ export interface TestApi {
 /** The API on `store`, driven through `inject()` (real routing, validation and serialization; no socket). */
 export async function openApi(store: Store, env: Record<string, string> = {}): Promise<TestApi> {
   const config = loadConfig({ PORTICO_APPS_DOMAIN: 'apps.portico.test', ...env });
-  const app = await buildApi({ config, store, clock: systemClock });
+  return wrapApi(await buildApi({ config, store, clock: systemClock }), config, store, systemClock);
+}
+
+/** The test client around an API that is already built. */
+export function wrapApi(app: FastifyInstance, config: Config, store: Store, clock: Clock): TestApi {
   return {
     app,
     config,
-    keyFor: async (org, scope = 'write') =>
-      (await createApiKey(store, systemClock, { orgName: org, scope })).key,
+    keyFor: async (org, scope = 'write') => (await createApiKey(store, clock, { orgName: org, scope })).key,
     call: (key, method, url, body) =>
       app.inject({
         method: method as 'GET',

@@ -84,6 +84,17 @@ export function jobQueries({ db, caps }: SqlContext): JobStore {
       return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : 0));
     },
 
+    async claimJob(key, workerId, now) {
+      const row = await db
+        .updateTable('jobs')
+        .set({ locked_by: workerId, locked_at: now, attempts: sql`attempts + 1` })
+        .where('key', '=', key)
+        .where('locked_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      return row && toJob(row);
+    },
+
     async completeJob(job, workerId) {
       const deleted = await db
         .deleteFrom('jobs')
