@@ -75,6 +75,8 @@ export class Worker {
    * calls `start()` instead.
    */
   async drain(): Promise<void> {
+    this.lastSweep = 0;
+    await this.sweep();
     while (await this.claimAndStart())
       await Promise.all([...this.running.values()].map((entry) => entry.promise));
     await Promise.all([...this.running.values()].map((entry) => entry.promise));

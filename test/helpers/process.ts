@@ -16,7 +16,7 @@ export interface RunningProcess {
 /** Starts `portico …` as a real process, as an operator would. */
 export function startPortico(args: string[], env: Record<string, string>): RunningProcess {
   const child = spawn(process.execPath, [PORTICO_BIN, ...args], {
-    env: { ...process.env, PORTICO_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORTICO_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
