@@ -77,9 +77,12 @@ export class Worker {
   async drain(): Promise<void> {
     this.lastSweep = 0;
     await this.sweep();
-    while (await this.claimAndStart())
-      await Promise.all([...this.running.values()].map((entry) => entry.promise));
-    await Promise.all([...this.running.values()].map((entry) => entry.promise));
+    for (;;) {
+      // Refill free slots as soon as any job ends, as the serving loop does.
+      await this.claimAndStart();
+      if (this.running.size === 0) return;
+      await Promise.race([...this.running.values()].map((entry) => entry.promise));
+    }
   }
 
   /**
