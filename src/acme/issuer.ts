@@ -1,0 +1,183 @@
+/**
+ * Certificate issuers: how the worker gets a certificate for names whose ownership and routing are
+ * proven, whichever CA signs it. `acme` (acme-issuer.ts) asks an ACME CA such as Let's Encrypt;
+ * `internal` (internal-issuer.ts) signs with a local CA for development. Neither knows of HTTP
+ * routes, SQL or domain statuses: the worker decides when to issue and stores what comes back.
+ */
+
+export type IssuerKind = 'acme' | 'internal';
+
+export interface IssuedCertificate {
+  /**
+   * PEM certificates, the leaf first, then the intermediates in order up to (not including) the
+   * root: what a TLS server sends as it is.
+   */
+  certificatePem: string;
+  /**
+   * PEM (PKCS#8) private key of the leaf, made for this certificate alone. A secret: stored
+   * encrypted, never logged, never sent through the API.
+   */
+  privateKeyPem: string;
+  /** Validity, as read from the leaf. */
+  notBefore: Date;
+  notAfter: Date;
+  issuer: IssuerKind;
+}
+
+export interface IssueOptions {
+  /**
+   * Aborting cancels the requests in flight and rejects `issue()` with the signal's reason, once
+   * what the issuance published (challenge answers) is cleaned up.
+   */
+  signal?: AbortSignal;
+}
+
+export interface CertIssuer {
+  readonly kind: IssuerKind;
+  /**
+   * A new certificate (and a new key) whose subject alternative names are exactly `hostnames`.
+   *
+   * Contract:
+   * - `hostnames` are normalized: lowercase A-labels without a trailing dot, no wildcards, no IP
+   *   addresses; duplicates are ignored. Anything else fails as `rejected_identifier`.
+   * - Callers ask only for names whose ownership and routing they have proven: issuers do not
+   *   check DNS themselves (the CA does, for `acme`).
+   * - Rejects with a `CertIssueError` for every failure (the CA, the network, the stores, the
+   *   names), and with the signal's reason when aborted; nothing else is expected.
+   * - Safe to call concurrently, from any number of processes sharing the same stores. Two calls
+   *   for the same names make two certificates: keeping to one issuance per domain at a time is
+   *   the caller's job (the job lease).
+   */
+  issue(hostnames: string[], options?: IssueOptions): Promise<IssuedCertificate>;
+}
+
+/**
+ * Where HTTP-01 key authorizations live while the CA validates: in the shared store, so whichever
+ * edge node the CA's request reaches can answer `/.well-known/acme-challenge/{token}`.
+ */
+export interface ChallengeStore {
+  /**
+   * Stores (or replaces) the answer for `token`. Once it resolves, every edge node answers with it:
+   * the CA may connect right after.
+   */
+  put(token: string, keyAuthorization: string): Promise<void>;
+  /** Forgets `token`; removing a token that is not there is not an error. */
+  remove(token: string): Promise<void>;
+}
+
+/**
+ * The ACME account key (PEM), one for the whole deployment: every node acts for the same account,
+ * so the CA's per-account limits and the contact address apply once. A secret, like certificate
+ * keys.
+ */
+export interface AccountKeyStore {
+  /** The stored key, or undefined when none has been stored yet. */
+  get(): Promise<string | undefined>;
+  /**
+   * Stores `privateKeyPem` unless a key is already stored, atomically, and answers the key that is
+   * stored afterwards: the given one, or the one a concurrent node stored first.
+   */
+  putIfAbsent(privateKeyPem: string): Promise<string>;
+}
+
+/** Why an issuance failed, as a stable code. */
+export type CertIssueErrorCode =
+  | 'rate_limited'
+  | 'bad_nonce'
+  | 'network'
+  | 'server_error'
+  | 'timeout'
+  | 'caa_forbidden'
+  | 'challenge_failed'
+  | 'unauthorized'
+  | 'dns_problem'
+  | 'rejected_identifier'
+  | 'unknown';
+
+/**
+ * Whether trying again, unchanged, can succeed: retryable failures are retried on a backoff;
+ * the others wait for someone to change something (usually the customer's DNS), because retrying
+ * them only spends the CA's failed-validation allowance (Let's Encrypt: 5 per name and hour).
+ */
+export const RETRYABLE: Readonly<Record<CertIssueErrorCode, boolean>> = {
+  // The CA said no for now; `retryAfterSeconds` says when, if it told.
+  rate_limited: true,
+  // The CA rejected anti-replay nonces even after acme-client's own retries: transient by nature.
+  bad_nonce: true,
+  // The ACME server could not be reached or did not answer in time.
+  network: true,
+  // The CA failed on its side (5xx, serverInternal).
+  server_error: true,
+  // The CA did not finish validating or issuing in the time allowed.
+  timeout: true,
+  // A CAA record forbids this CA: the customer must change it.
+  caa_forbidden: false,
+  // The CA could not connect to the name (wrong address, nothing listening, TLS failure).
+  challenge_failed: false,
+  // The CA connected but got the wrong answer: the name points somewhere other than the edge.
+  unauthorized: false,
+  // The CA's DNS lookup of the name failed (NXDOMAIN, SERVFAIL, no address).
+  dns_problem: false,
+  // The CA (or Portico) will not issue for this name at all.
+  rejected_identifier: false,
+  // Unclassified: retried, because a renewal that gives up on an unknown error lets a certificate
+  // expire, and the backoff bounds what retrying costs.
+  unknown: true,
+};
+
+export interface CertIssueErrorDetails {
+  /** Seconds the CA asked to wait before trying again (HTTP Retry-After). */
+  retryAfterSeconds?: number;
+  /** The name the failure is about, when it concerns one name of several. */
+  hostname?: string;
+  /** The ACME problem type the CA answered, e.g. `urn:ietf:params:acme:error:caa`. */
+  problemType?: string;
+  cause?: unknown;
+}
+
+/** An issuance failure; the message says in plain words what went wrong and what to fix. */
+export class CertIssueError extends Error {
+  readonly retryable: boolean;
+  readonly retryAfterSeconds?: number;
+  readonly hostname?: string;
+  readonly problemType?: string;
+
+  constructor(
+    readonly code: CertIssueErrorCode,
+    message: string,
+    details: CertIssueErrorDetails = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'CertIssueError';
+    this.retryable = RETRYABLE[code];
+    this.retryAfterSeconds = details.retryAfterSeconds;
+    this.hostname = details.hostname;
+    this.problemType = details.problemType;
+  }
+}
+
+// LDH labels of 1-63 characters, at least two of them, 253 characters in all.
+const HOSTNAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
+const ALL_DIGITS_AND_DOTS = /^[0-9.]+$/;
+
+/**
+ * The names of `issue(hostnames)`, deduplicated in order, after checking they are normalized
+ * hostnames (see `CertIssuer.issue`). Both issuers put them into certificates, the internal one
+ * into a distinguished name too, so nothing else may pass.
+ */
+export function checkHostnames(hostnames: readonly string[]): string[] {
+  if (hostnames.length === 0) {
+    throw new CertIssueError('rejected_identifier', 'A certificate needs at least one hostname.');
+  }
+  for (const name of hostnames) {
+    if (!HOSTNAME.test(name) || ALL_DIGITS_AND_DOTS.test(name)) {
+      throw new CertIssueError(
+        'rejected_identifier',
+        `"${name}" is not a hostname a certificate can be issued for: expected a lowercase name such ` +
+          'as "shop.example.com" (letters, digits and hyphens in dot-separated labels, punycode for Unicode).',
+        { hostname: name },
+      );
+    }
+  }
+  return [...new Set(hostnames)];
+}
