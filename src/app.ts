@@ -18,6 +18,7 @@ import { removeDomain } from './api/routes/domains/remove-domain.js';
 import { updateDomain } from './api/routes/domains/update-domain.js';
 import { verifyDomain } from './api/routes/domains/verify-domain.js';
 import { health } from './api/routes/system/health.js';
+import { tlsRoot } from './api/routes/system/tls-root.js';
 import { appSchemas } from './api/schemas/apps.js';
 import { commonSchemas } from './api/schemas/common.js';
 import { domainSchemas } from './api/schemas/domains.js';
@@ -26,7 +27,7 @@ import type { Config } from './config.js';
 import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
 import { DomainService } from './domain/domains.js';
-import type { VerificationService } from './domain/verification.js';
+import type { Services } from './services.js';
 import type { Store } from './store/store.js';
 
 export interface ApiDeps {
@@ -35,8 +36,11 @@ export interface ApiDeps {
   clock: Clock;
   /** A pino logger; tests pass none and get silence. */
   logger?: FastifyBaseLogger;
-  /** Checks DNS inline on `verify`; without it, verification waits for a worker's poll. */
-  verification?: VerificationService;
+  /**
+   * The services of src/services.ts: verification inline on `verify`, certificates, lifecycle
+   * hooks. Without them the API still answers every route, and checks wait for a worker.
+   */
+  services?: Services;
 }
 
 /** Request bodies are small JSON documents; anything larger is refused (413) before it is parsed. */
@@ -51,7 +55,7 @@ export async function buildApi({
   store,
   clock,
   logger,
-  verification,
+  services,
 }: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
@@ -108,11 +112,16 @@ export async function buildApi({
     config,
     store,
     clock,
-    apps: new AppService(store, config, clock),
-    domains: new DomainService(store, config, clock, verification),
+    apps: new AppService(store, config, clock, services?.hooks),
+    domains: new DomainService(store, config, clock, {
+      verification: services?.verification,
+      hooks: services?.hooks,
+    }),
+    issuer: services?.issuer,
   };
 
   health(app, context);
+  tlsRoot(app, context);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
 

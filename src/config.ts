@@ -53,6 +53,12 @@ export interface Config {
   jobLeaseSeconds: number;
   /** Jobs one worker process runs at once. */
   workerConcurrency: number;
+  /** Key that encrypts private keys at rest; required when several nodes share PostgreSQL. */
+  encryptionKey: string | undefined;
+  /** Renew a certificate once this fraction of its lifetime is left (1/3: the last third). */
+  certRenewFraction: number;
+  /** Orders placed with the CA per hour, across all workers (Let's Encrypt allows 300 per 3 h). */
+  issuanceRatePerHour: number;
 }
 
 export class ConfigError extends Error {}
@@ -146,6 +152,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dnsAuthoritative: flag(env, 'PORTICO_DNS_AUTHORITATIVE'),
     jobLeaseSeconds: integer(env, 'PORTICO_JOB_LEASE_SECONDS', 300, 1, 86400),
     workerConcurrency: integer(env, 'PORTICO_WORKER_CONCURRENCY', 32, 1, 1000),
+    encryptionKey: optional(env, 'PORTICO_ENCRYPTION_KEY'),
+    certRenewFraction: integer(env, 'PORTICO_CERT_RENEW_PERCENT', 33, 1, 90) / 100,
+    issuanceRatePerHour: integer(env, 'PORTICO_ISSUANCE_RATE_PER_HOUR', 100, 1, 100_000),
     ...overrides,
   };
   for (const server of config.dnsServers) {

@@ -1,13 +1,11 @@
 import { parseArgs } from 'node:util';
 import { buildApi } from './app.js';
 import { type Config, ConfigError, loadConfig, type Role } from './config.js';
-import { createResolvers } from './dns/resolvers.js';
 import { createApiKey } from './domain/api-keys.js';
 import { systemClock } from './domain/clock.js';
-import { VerificationService } from './domain/verification.js';
 import { createLogger } from './logger.js';
+import { createServices } from './services.js';
 import { createStore, type Store } from './store/index.js';
-import { domainCheckHandlers } from './worker/jobs/domain-check.js';
 import { Worker } from './worker/runner.js';
 
 const USAGE = `Usage: portico <command> [options]
@@ -123,12 +121,12 @@ async function serve(argv: string[]): Promise<number> {
   const stops: (() => Promise<void>)[] = [];
 
   const firstKey = await ensureKeys(store, config);
-  const verification = new VerificationService(store, createResolvers(config), config, systemClock);
+  const services = await createServices({ config, store, clock: systemClock, logger });
 
   if (has('worker')) {
     const worker = new Worker({
       store,
-      handlers: domainCheckHandlers(verification),
+      handlers: services.handlers,
       clock: systemClock,
       logger: logger.child({ role: 'worker' }),
       concurrency: config.workerConcurrency,
@@ -136,11 +134,11 @@ async function serve(argv: string[]): Promise<number> {
     });
     worker.start();
     stops.push(() => worker.stop());
-    logger.info({ workerId: worker.id }, 'worker started');
+    logger.info({ workerId: worker.id, issuer: config.tlsIssuer }, 'worker started');
   }
 
   if (has('api')) {
-    const api = await buildApi({ config, store, clock: systemClock, logger, verification });
+    const api = await buildApi({ config, store, clock: systemClock, logger, services });
     await api.listen({ host: config.host, port: config.apiPort });
     stops.push(() => api.close());
     const address = api.server.address();

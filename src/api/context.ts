@@ -6,6 +6,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { CertIssuer } from '../acme/issuer.js';
 import type { Config } from '../config.js';
 import type { AppService } from '../domain/apps.js';
 import type { Clock } from '../domain/clock.js';
@@ -28,6 +29,8 @@ export interface ApiContext {
   clock: Clock;
   apps: AppService;
   domains: DomainService;
+  /** The certificate issuer, for the local CA's root download; undefined with PORTICO_TLS_ISSUER=none. */
+  issuer?: CertIssuer;
 }
 
 /** Every `/v1` operation is authenticated with a bearer API key. */

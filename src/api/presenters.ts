@@ -1,5 +1,5 @@
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
-import type { App, Domain, PageOf } from '../store/store.js';
+import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
 
@@ -17,7 +17,23 @@ export function toAppResponse(app: App, appsDomain: string): AppResponse {
   };
 }
 
-export function toDomainResponse(domain: Domain, settings: DnsSettings): DomainResponse {
+/** What the API says of a domain's certificate; never the key, not even encrypted. */
+function toCertificateInfo(record: CertificateRecord | undefined): DomainResponse['certificate'] {
+  if (!record) return null;
+  return {
+    status: record.status,
+    issuer: record.issuer,
+    not_before: record.notBefore,
+    not_after: record.notAfter,
+    last_error: record.lastError,
+  };
+}
+
+export function toDomainResponse(
+  domain: Domain,
+  settings: DnsSettings,
+  certificate?: CertificateRecord,
+): DomainResponse {
   return {
     domain: domain.name,
     status: domain.status,
@@ -32,7 +48,7 @@ export function toDomainResponse(domain: Domain, settings: DnsSettings): DomainR
     next_check_at: domain.nextCheckAt,
     verification_errors: domain.verificationErrors,
     routing: { configured: routingTargets(domain.name, settings), observed: domain.routingObserved },
-    certificate: null,
+    certificate: toCertificateInfo(certificate),
   };
 }
 

@@ -2,6 +2,7 @@ import type { App, Page, PageOf, Store } from '../store/store.js';
 import { UniqueViolation } from '../store/store.js';
 import { type Clock, iso } from './clock.js';
 import { errors } from './errors.js';
+import type { LifecycleHooks } from './hooks.js';
 import { newId } from './ids.js';
 import { parseOriginUrl } from './origin-url.js';
 
@@ -22,6 +23,7 @@ export class AppService {
     private readonly store: Store,
     private readonly settings: AppSettings,
     private readonly clock: Clock,
+    private readonly hooks: LifecycleHooks = {},
   ) {}
 
   async create(orgId: string, input: AppInput): Promise<App> {
@@ -36,7 +38,12 @@ export class AppService {
       createdAt: now,
       updatedAt: now,
     };
-    await this.translateSlugConflict(input.slug, () => this.store.insertApp(app));
+    await this.translateSlugConflict(input.slug, () =>
+      this.store.transaction(async (tx) => {
+        await tx.insertApp(app);
+        await this.hooks.appCreated?.(tx, app, this.clock.now());
+      }),
+    );
     return app;
   }
 
@@ -52,22 +59,33 @@ export class AppService {
   }
 
   async update(orgId: string, appId: string, patch: Partial<AppInput>): Promise<App> {
-    const updated = await this.translateSlugConflict(patch.slug, () =>
-      this.store.updateApp(orgId, appId, {
-        slug: patch.slug,
-        title: patch.title,
-        description: patch.description,
-        originUrl: patch.originUrl === undefined ? undefined : this.checkOrigin(patch.originUrl),
-        updatedAt: iso(this.clock.now()),
+    const originUrl = patch.originUrl === undefined ? undefined : this.checkOrigin(patch.originUrl);
+    const now = this.clock.now();
+    return this.translateSlugConflict(patch.slug, () =>
+      this.store.transaction(async (tx) => {
+        const before = await tx.findAppForUpdate(orgId, appId);
+        if (!before) throw errors.appNotFound(appId);
+        const after = await tx.updateApp(orgId, appId, {
+          slug: patch.slug,
+          title: patch.title,
+          description: patch.description,
+          originUrl,
+          updatedAt: iso(now),
+        });
+        if (!after) throw errors.appNotFound(appId);
+        if (after.slug !== before.slug) await this.hooks.appRenamed?.(tx, before, after, now);
+        return after;
       }),
     );
-    if (!updated) throw errors.appNotFound(appId);
-    return updated;
   }
 
   /** Deletes the app and its domains; the edge stops serving them on its next lookup. */
   async remove(orgId: string, appId: string): Promise<void> {
-    if (!(await this.store.deleteApp(orgId, appId))) throw errors.appNotFound(appId);
+    await this.store.transaction(async (tx) => {
+      const app = await tx.findAppForUpdate(orgId, appId);
+      if (!app || !(await tx.deleteApp(orgId, appId))) throw errors.appNotFound(appId);
+      await this.hooks.appRemoved?.(tx, app, this.clock.now());
+    });
   }
 
   private checkOrigin(originUrl: string | null | undefined): string | null {

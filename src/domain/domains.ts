@@ -1,7 +1,8 @@
-import type { Domain, Page, PageOf, Store } from '../store/store.js';
+import type { CertificateRecord, Domain, Page, PageOf, Store } from '../store/store.js';
 import { UniqueViolation } from '../store/store.js';
 import { type Clock, iso } from './clock.js';
 import { errors } from './errors.js';
+import type { LifecycleHooks } from './hooks.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
 import { newId, newVerificationToken } from './ids.js';
 import { statusOnVerifyRequest } from './lifecycle.js';
@@ -16,10 +17,13 @@ export class DomainService {
     private readonly store: Store,
     private readonly policy: HostnamePolicy,
     private readonly clock: Clock,
-    /** Checks DNS at once on `verify`; without it the worker's first poll does. */
-    private readonly verification?: VerificationService,
-    /** Names this process as the holder of the checks it runs inline. */
-    private readonly holder = `api:${process.pid}`,
+    private readonly options: {
+      /** Checks DNS at once on `verify`; without it the worker's first poll does. */
+      verification?: VerificationService;
+      hooks?: LifecycleHooks;
+      /** Names this process as the holder of the checks it runs inline. */
+      holder?: string;
+    } = {},
   ) {}
 
   /**
@@ -101,6 +105,7 @@ export class DomainService {
       await tx.deleteJob(verifyJobKey(domain.id));
       await tx.deleteJob(reverifyJobKey(domain.id));
       await tx.deleteDomain(domain.id);
+      await this.options.hooks?.domainRemoved?.(tx, domain, this.clock.now());
       return domain;
     });
   }
@@ -132,11 +137,18 @@ export class DomainService {
       });
       return { domain: updated ?? domain, started: true };
     });
-    if (!requested.started || !this.verification) return requested.domain;
+    const { verification, holder = `api:${process.pid}` } = this.options;
+    if (!requested.started || !verification) return requested.domain;
     // Checked here rather than by the worker's next poll; if a worker holds the check right now,
     // its result lands in the store and the client sees it on its next read.
     const signal = AbortSignal.timeout(INLINE_CHECK_TIMEOUT_MS);
-    return (await this.verification.checkNow(requested.domain.id, this.holder, signal)) ?? requested.domain;
+    return (await verification.checkNow(requested.domain.id, holder, signal)) ?? requested.domain;
+  }
+
+  /** The certificates of these domains, by domain id (for presenting them). */
+  async certificatesOf(domains: readonly Domain[]): Promise<Map<string, CertificateRecord>> {
+    const records = await this.store.findCertificatesByDomainIds(domains.map((domain) => domain.id));
+    return new Map(records.map((record) => [record.domainId as string, record]));
   }
 
   private async lockApp(tx: Store, orgId: string, appId: string): Promise<void> {

@@ -113,6 +113,13 @@ export const errors = {
       id: domain,
       resource: 'domain',
     }),
+  internalCaDisabled: () =>
+    new PorticoError(
+      404,
+      'NotFoundError',
+      'internal_ca_disabled',
+      'This server does not issue certificates from a local CA (PORTICO_TLS_ISSUER is not "internal").',
+    ),
   routeNotFound: (method: string, url: string) =>
     new PorticoError(404, 'NotFoundError', 'route_not_found', `No route for ${method} ${url}`),
 

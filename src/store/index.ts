@@ -6,6 +6,7 @@ import { openPostgres } from './postgres.js';
 import type { Database } from './schema.js';
 import { apiKeyQueries } from './sql/api-keys.js';
 import { appQueries } from './sql/apps.js';
+import { certificateQueries, challengeQueries, settingQueries } from './sql/certificates.js';
 import type { Capabilities } from './sql/context.js';
 import { domainQueries } from './sql/domains.js';
 import { jobQueries } from './sql/jobs.js';
@@ -43,6 +44,9 @@ function bindStore(
     ...appQueries(context),
     ...domainQueries(context),
     ...jobQueries(context),
+    ...certificateQueries(context),
+    ...challengeQueries(context),
+    ...settingQueries(context),
     async transaction(fn) {
       if (db.isTransaction) return fn(store);
       if (committer) return committer.run((trx) => fn(bindStore(trx, caps, dialect, close)));

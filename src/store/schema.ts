@@ -14,6 +14,10 @@ export interface Database {
   apps: AppsTable;
   domains: DomainsTable;
   jobs: JobsTable;
+  certificates: CertificatesTable;
+  acme_challenges: AcmeChallengesTable;
+  certificate_orders: CertificateOrdersTable;
+  settings: SettingsTable;
 }
 
 export interface OrganizationsTable {
@@ -80,5 +84,41 @@ export interface JobsTable {
   /** Bumped whenever the job is enqueued again, so a worker finishing an older run does not drop the new request. */
   revision: Generated<number>;
   last_error: string | null;
+  created_at: string;
+}
+
+export interface CertificatesTable {
+  hostname: string;
+  domain_id: string | null;
+  app_id: string | null;
+  status: string;
+  issuer: string | null;
+  certificate_pem: string | null;
+  private_key_enc: string | null;
+  not_before: string | null;
+  not_after: string | null;
+  renew_at: string | null;
+  last_error: string | null;
+  failures: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AcmeChallengesTable {
+  token: string;
+  key_authorization: string;
+  created_at: string;
+}
+
+export interface CertificateOrdersTable {
+  id: string;
+  hostname: string;
+  outcome: string;
+  created_at: string;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
   created_at: string;
 }

@@ -12,7 +12,15 @@ import type { DomainStatus } from '../domain/lifecycle.js';
  * - Unique violations surface as `UniqueViolation` with the index name, never as a driver error.
  * - Times are passed in by the caller (an injectable clock), never read from the database server.
  */
-export interface Store extends OrganizationStore, ApiKeyStore, AppStore, DomainStore, JobStore {
+export interface Store
+  extends OrganizationStore,
+    ApiKeyStore,
+    AppStore,
+    DomainStore,
+    JobStore,
+    CertificateStore,
+    ChallengeRecordStore,
+    SettingStore {
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * Runs `fn` in one transaction with a store bound to it; commits when `fn` resolves, rolls back
@@ -89,6 +97,8 @@ export interface AppStore {
    */
   findAppForUpdate(orgId: string, appId: string): Promise<App | undefined>;
   findAppBySlug(slug: string): Promise<App | undefined>;
+  /** Any organization's app: for the worker and the edge, which act for no organization. */
+  findAppById(appId: string): Promise<App | undefined>;
   listApps(orgId: string, page: Page): Promise<PageOf<App>>;
   /** Answers the updated app, or undefined when it does not exist in this organization. */
   updateApp(orgId: string, appId: string, patch: AppPatch): Promise<App | undefined>;
@@ -209,6 +219,58 @@ export interface JobStore {
   findJob(key: string): Promise<Job | undefined>;
   deleteJob(key: string): Promise<void>;
   countJobs(kind?: string): Promise<number>;
+}
+
+export type CertificateStatus = 'pending' | 'issued' | 'failed';
+
+/**
+ * The current certificate of a served hostname. `privateKeyEnc` is the key encrypted at rest
+ * (acme/secret-box.ts); nothing in the store ever holds a private key in plain text.
+ */
+export interface CertificateRecord {
+  hostname: string;
+  domainId: string | null;
+  appId: string | null;
+  /** pending: asked for, none yet; issued: `certificatePem` is valid to serve; failed: the last attempt failed (a previous certificate, if any, is still served). */
+  status: CertificateStatus;
+  issuer: string | null;
+  certificatePem: string | null;
+  privateKeyEnc: string | null;
+  notBefore: string | null;
+  notAfter: string | null;
+  renewAt: string | null;
+  lastError: string | null;
+  failures: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CertificateStore {
+  findCertificate(hostname: string): Promise<CertificateRecord | undefined>;
+  findCertificatesByDomainIds(domainIds: readonly string[]): Promise<CertificateRecord[]>;
+  /** Inserts or replaces the hostname's row as a whole, in one statement (atomic for readers). */
+  putCertificate(record: CertificateRecord): Promise<void>;
+  /** Records a failed attempt without touching a certificate that is still being served. */
+  recordCertificateFailure(hostname: string, error: string, now: string): Promise<void>;
+  deleteCertificate(hostname: string): Promise<void>;
+  deleteCertificatesOfDomain(domainId: string): Promise<CertificateRecord[]>;
+  /** Every certificate served for the app: its default hostname's and its domains'. */
+  deleteCertificatesOfApp(appId: string): Promise<CertificateRecord[]>;
+  /** Logs an order placed with the CA (the per-account rate limit counts them). */
+  recordCertificateOrder(id: string, hostname: string, outcome: string, now: string): Promise<void>;
+  countCertificateOrders(since: string, outcome?: string): Promise<number>;
+}
+
+export interface ChallengeRecordStore {
+  putChallenge(token: string, keyAuthorization: string, now: string): Promise<void>;
+  findChallenge(token: string): Promise<string | undefined>;
+  deleteChallenge(token: string): Promise<void>;
+}
+
+export interface SettingStore {
+  findSetting(key: string): Promise<string | undefined>;
+  /** Stores `value` unless the key exists; answers the value that is stored now (the first writer wins). */
+  putSettingIfAbsent(key: string, value: string, now: string): Promise<string>;
 }
 
 /** A unique index refused a write; `index` names it as the migrations do. */

@@ -51,14 +51,14 @@ export interface Http01Responder {
  * authorization as text/plain, or 404 for an unknown token or any other path.
  */
 export async function startHttp01Responder(
-  store: Pick<MemoryChallengeStore, 'get'>,
+  store: { get(token: string): string | undefined | Promise<string | undefined> },
   port = 0,
 ): Promise<Http01Responder> {
   const requests: ChallengeRequest[] = [];
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://responder').pathname;
     const token = req.method === 'GET' && path.startsWith(PREFIX) ? path.slice(PREFIX.length) : undefined;
-    const answer = token === undefined ? undefined : store.get(token);
+    const answer = token === undefined ? undefined : await store.get(token);
     if (token !== undefined) {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '');
       requests.push({ host, token, answered: answer !== undefined });

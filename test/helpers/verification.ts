@@ -1,9 +1,11 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { pino } from 'pino';
 import { buildApi } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { createResolvers } from '../../src/dns/resolvers.js';
-import { type DomainEvent, VerificationService } from '../../src/domain/verification.js';
-import type { Domain, Store } from '../../src/store/store.js';
+import { createServices } from '../../src/services.js';
+import type { Store } from '../../src/store/store.js';
 import { domainCheckHandlers } from '../../src/worker/jobs/domain-check.js';
 import { Worker } from '../../src/worker/runner.js';
 import { wrapApi } from './api.js';
@@ -12,7 +14,8 @@ import type { TestDnsServer } from './dns-server.js';
 
 /**
  * The API and a worker on one store, asking the loopback DNS server, with a clock the test moves:
- * everything verification touches is real except time.
+ * everything verification touches is real except time. The worker runs the DNS checks only, so a
+ * certificate that verification asks for stays queued where the test can see it.
  */
 export async function openVerificationRig(
   store: Store,
@@ -21,27 +24,30 @@ export async function openVerificationRig(
 ) {
   const clock = new ManualClock();
   const config = loadConfig({
+    PORTICO_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'portico-verify-')),
     PORTICO_APPS_DOMAIN: 'apps.portico.test',
     PORTICO_DNS_SERVERS: dns.address,
     PORTICO_DNS_TIMEOUT_MS: '200',
+    PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     ...env,
   });
-  const events: { domain: string; orgId: string; event: DomainEvent }[] = [];
-  const readyForCertificate: Domain[] = [];
-  const verification = new VerificationService(store, createResolvers(config), config, clock, {
-    onEvent: async (_tx, domain, event) => {
-      events.push({ domain: domain.name, orgId: domain.orgId, event });
-    },
-    onReadyForCertificate: async (_tx, domain) => {
-      readyForCertificate.push(domain);
+  const events: { domain: string; orgId?: string; event: string }[] = [];
+  const logger = pino({ level: 'silent' });
+  const services = await createServices({
+    config,
+    store,
+    clock,
+    logger,
+    events: async (_tx, event, subject) => {
+      events.push({ domain: subject.hostname, orgId: subject.domain?.orgId, event });
     },
   });
-  const app = await buildApi({ config, store, clock, verification });
+  const app = await buildApi({ config, store, clock, services });
   const worker = new Worker({
     store,
-    handlers: domainCheckHandlers(verification),
+    handlers: domainCheckHandlers(services.verification),
     clock,
-    logger: pino({ level: 'silent' }),
+    logger,
     concurrency: 16,
     leaseSeconds: 60,
   });
@@ -55,5 +61,8 @@ export async function openVerificationRig(
     );
     dns.set(domain.domain, 'CNAME', domain.cname_target);
   };
-  return { clock, config, api, worker, verification, events, readyForCertificate, publish };
+  /** Whether a certificate was asked for (a `cert:issue` job is queued). */
+  const certificateRequested = async (hostname: string) =>
+    (await store.findJob(`cert:issue:${hostname}`)) !== undefined;
+  return { clock, config, api, worker, services, events, certificateRequested, publish };
 }

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial.js';
+import * as certificates from './0002-certificates.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -7,6 +8,7 @@ import * as initial from './0001-initial.js';
  */
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-certificates': certificates,
 };
 
 export const migrationProvider: MigrationProvider = {

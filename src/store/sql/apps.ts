@@ -51,6 +51,10 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
       const row = await db.selectFrom('apps').selectAll().where('slug', '=', slug).executeTakeFirst();
       return row && toApp(row);
     },
+    async findAppById(appId) {
+      const row = await db.selectFrom('apps').selectAll().where('id', '=', appId).executeTakeFirst();
+      return row && toApp(row);
+    },
     async listApps(orgId, { limit, offset }) {
       const [rows, count] = await Promise.all([
         db

@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../../context.js';
 import { bearerAuth } from '../../context.js';
-import { toDomainResponse } from '../../presenters.js';
 import { AppIdParam, conflictResponse, errorResponses } from '../../schemas/common.js';
 import { AddDomainRequest, DomainResponse } from '../../schemas/domains.js';
+import { presentDomain } from './present.js';
 
 /** Mixpeek's published endpoint (shared/spec/add-domain.openapi.md): names and texts are binding. */
-export function addDomain(api: Api, { domains, config }: ApiContext): void {
+export function addDomain(api: Api, context: ApiContext): void {
+  const { domains } = context;
   api.post(
     '/v1/apps/:app_id/domains',
     {
@@ -31,7 +32,7 @@ export function addDomain(api: Api, { domains, config }: ApiContext): void {
         domain: request.body.domain,
         isPrimary: request.body.is_primary ?? false,
       });
-      return toDomainResponse(domain, config);
+      return presentDomain(context, domain);
     },
   );
 }

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../../context.js';
 import { bearerAuth } from '../../context.js';
-import { toDomainResponse } from '../../presenters.js';
 import { AppIdParam, errorResponses } from '../../schemas/common.js';
 import { DomainParam, DomainResponse } from '../../schemas/domains.js';
+import { presentDomain } from './present.js';
 
-export function getDomain(api: Api, { domains, config }: ApiContext): void {
+export function getDomain(api: Api, context: ApiContext): void {
+  const { domains } = context;
   api.get(
     '/v1/apps/:app_id/domains/:domain',
     {
@@ -21,7 +22,7 @@ export function getDomain(api: Api, { domains, config }: ApiContext): void {
     },
     async (request) => {
       const { app_id, domain } = request.params;
-      return toDomainResponse(await domains.get(request.principal.orgId, app_id, domain), config);
+      return presentDomain(context, await domains.get(request.principal.orgId, app_id, domain));
     },
   );
 }

@@ -24,7 +24,10 @@ export function listDomains(api: Api, { domains, config }: ApiContext): void {
     },
     async (request) => {
       const page = await domains.list(request.principal.orgId, request.params.app_id, request.query);
-      return toListResponse(page, request.query, (domain) => toDomainResponse(domain, config));
+      const certificates = await domains.certificatesOf(page.rows);
+      return toListResponse(page, request.query, (domain) =>
+        toDomainResponse(domain, config, certificates.get(domain.id)),
+      );
     },
   );
 }

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../../context.js';
 import { bearerAuth } from '../../context.js';
-import { toDomainResponse } from '../../presenters.js';
 import { AppIdParam, conflictResponse, errorResponses } from '../../schemas/common.js';
 import { DomainParam, DomainResponse, UpdateDomainRequest } from '../../schemas/domains.js';
+import { presentDomain } from './present.js';
 
-export function updateDomain(api: Api, { domains, config }: ApiContext): void {
+export function updateDomain(api: Api, context: ApiContext): void {
+  const { domains } = context;
   api.patch(
     '/v1/apps/:app_id/domains/:domain',
     {
@@ -33,7 +34,7 @@ export function updateDomain(api: Api, { domains, config }: ApiContext): void {
         domain,
         request.body.is_primary,
       );
-      return toDomainResponse(updated, config);
+      return presentDomain(context, updated);
     },
   );
 }

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../../context.js';
 import { bearerAuth } from '../../context.js';
-import { toDomainResponse } from '../../presenters.js';
 import { AppIdParam, errorResponses } from '../../schemas/common.js';
 import { DomainParam, DomainResponse } from '../../schemas/domains.js';
+import { presentDomain } from './present.js';
 
-export function verifyDomain(api: Api, { domains, config }: ApiContext): void {
+export function verifyDomain(api: Api, context: ApiContext): void {
+  const { domains } = context;
   api.post(
     '/v1/apps/:app_id/domains/:domain/verify',
     {
@@ -22,9 +23,9 @@ export function verifyDomain(api: Api, { domains, config }: ApiContext): void {
     },
     async (request) => {
       const { app_id, domain } = request.params;
-      return toDomainResponse(
+      return presentDomain(
+        context,
         await domains.requestVerification(request.principal.orgId, app_id, domain),
-        config,
       );
     },
   );

@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import { type CertificateEvent, CertificateService } from './acme/certificates.js';
+import { createIssuer, openSecretBox } from './acme/create-issuer.js';
+import type { CertIssuer } from './acme/issuer.js';
+import type { Config } from './config.js';
+import { createResolvers } from './dns/resolvers.js';
+import type { Clock } from './domain/clock.js';
+import type { LifecycleHooks } from './domain/hooks.js';
+import {
+  type DomainEvent,
+  type Resolvers,
+  type VerificationHooks,
+  VerificationService,
+} from './domain/verification.js';
+import type { Domain, Store } from './store/store.js';
+import { certificateHandlers } from './worker/jobs/certificates.js';
+import { domainCheckHandlers } from './worker/jobs/domain-check.js';
+import type { JobHandler } from './worker/runner.js';
+
+/**
+ * The composition root: the services of every role, wired to each other once, here. `main.ts`
+ * builds them for `serve`; tests build them with a manual clock and loopback DNS.
+ */
+export interface Services {
+  verification: VerificationService;
+  /** Undefined when PORTICO_TLS_ISSUER=none. */
+  certificates?: CertificateService;
+  issuer?: CertIssuer;
+  /** Attached to the app and domain services. */
+  hooks: LifecycleHooks;
+  /** Every job kind a worker of this process runs. */
+  handlers: JobHandler[];
+  /** Called when what the edge serves for a hostname changed; the edge role subscribes. */
+  onServingChanged: Set<(hostname: string) => void>;
+}
+
+export interface ServiceDeps {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** Defaults to resolvers over PORTICO_DNS_SERVERS. */
+  resolvers?: Resolvers;
+  /** Defaults to the issuer PORTICO_TLS_ISSUER names; `null` for none. */
+  issuer?: CertIssuer | null;
+  /** Receives every status change, inside the transaction that made it. Defaults to a log line. */
+  events?: EventSink;
+}
+
+/** A status change: `domain.verified`, `certificate.issued`, … with what it is about. */
+export type EventSink = (
+  tx: Store,
+  event: DomainEvent | CertificateEvent,
+  subject: { hostname: string; domain?: Domain },
+  now: Date,
+) => Promise<void>;
+
+export async function createServices(deps: ServiceDeps): Promise<Services> {
+  const { config, store, clock, logger } = deps;
+  const events: EventSink =
+    deps.events ??
+    (async (_tx, event, subject) =>
+      logger.info({ event, hostname: subject.hostname, domainId: subject.domain?.id }, 'event'));
+  const onServingChanged = new Set<(hostname: string) => void>();
+  const servingChanged = (hostname: string) => {
+    for (const listener of onServingChanged) listener(hostname);
+  };
+  const wantsIssuer = deps.issuer === undefined ? config.tlsIssuer !== 'none' : deps.issuer !== null;
+  // Private keys exist only where certificates do; without an issuer no key is needed.
+  const box = wantsIssuer ? openSecretBox(config) : undefined;
+  const issuer =
+    deps.issuer === undefined && box
+      ? await createIssuer(config, store, box, clock, logger)
+      : (deps.issuer ?? undefined);
+  const certificates =
+    issuer && box
+      ? new CertificateService(store, issuer, box, config, clock, {
+          onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
+          onChanged: servingChanged,
+        })
+      : undefined;
+
+  const verificationHooks: VerificationHooks = {
+    onReadyForCertificate: async (tx, domain, now) => certificates?.requestForDomain(tx, domain, now),
+    onEvent: async (tx, domain, event, now) => {
+      await events(tx, event, { hostname: domain.name, domain }, now);
+      if (event === 'domain.moved') {
+        await certificates?.dropForDomain(tx, domain.id);
+        servingChanged(domain.name);
+      }
+    },
+  };
+  const verification = new VerificationService(
+    store,
+    deps.resolvers ?? createResolvers(config),
+    config,
+    clock,
+    verificationHooks,
+  );
+
+  const defaultHostname = (slug: string) => `${slug}.${config.appsDomain}`;
+  const hooks: LifecycleHooks = {
+    appCreated: async (tx, app, now) => certificates?.requestForApp(tx, app, defaultHostname(app.slug), now),
+    appRenamed: async (tx, before, after, now) => {
+      await certificates?.dropHostname(tx, defaultHostname(before.slug));
+      await certificates?.requestForApp(tx, after, defaultHostname(after.slug), now);
+      servingChanged(defaultHostname(before.slug));
+    },
+    appRemoved: async (tx, app) => {
+      await certificates?.dropForApp(tx, app.id);
+      servingChanged(defaultHostname(app.slug));
+    },
+    domainRemoved: async (tx, domain) => {
+      await certificates?.dropForDomain(tx, domain.id);
+      servingChanged(domain.name);
+    },
+  };
+
+  return {
+    verification,
+    certificates,
+    issuer,
+    hooks,
+    handlers: [
+      ...domainCheckHandlers(verification),
+      ...(certificates ? certificateHandlers(certificates) : []),
+    ],
+    onServingChanged,
+  };
+}

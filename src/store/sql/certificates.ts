@@ -1,0 +1,158 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { CertificatesTable } from '../schema.js';
+import type {
+  CertificateRecord,
+  CertificateStatus,
+  CertificateStore,
+  ChallengeRecordStore,
+  SettingStore,
+} from '../store.js';
+import { type SqlContext, toCount } from './context.js';
+
+const toRecord = (row: Selectable<CertificatesTable>): CertificateRecord => ({
+  hostname: row.hostname,
+  domainId: row.domain_id,
+  appId: row.app_id,
+  status: row.status as CertificateStatus,
+  issuer: row.issuer,
+  certificatePem: row.certificate_pem,
+  privateKeyEnc: row.private_key_enc,
+  notBefore: row.not_before,
+  notAfter: row.not_after,
+  renewAt: row.renew_at,
+  lastError: row.last_error,
+  failures: row.failures,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export function certificateQueries({ db }: SqlContext): CertificateStore {
+  return {
+    async findCertificate(hostname) {
+      const row = await db
+        .selectFrom('certificates')
+        .selectAll()
+        .where('hostname', '=', hostname)
+        .executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async findCertificatesByDomainIds(domainIds) {
+      if (domainIds.length === 0) return [];
+      const rows = await db
+        .selectFrom('certificates')
+        .selectAll()
+        .where('domain_id', 'in', domainIds)
+        .execute();
+      return rows.map(toRecord);
+    },
+    async putCertificate(record) {
+      const values: Insertable<CertificatesTable> = {
+        hostname: record.hostname,
+        domain_id: record.domainId,
+        app_id: record.appId,
+        status: record.status,
+        issuer: record.issuer,
+        certificate_pem: record.certificatePem,
+        private_key_enc: record.privateKeyEnc,
+        not_before: record.notBefore,
+        not_after: record.notAfter,
+        renew_at: record.renewAt,
+        last_error: record.lastError,
+        failures: record.failures,
+        created_at: record.createdAt,
+        updated_at: record.updatedAt,
+      };
+      const { hostname: _key, created_at: _created, ...changes } = values;
+      await db
+        .insertInto('certificates')
+        .values(values)
+        .onConflict((oc) => oc.column('hostname').doUpdateSet(changes))
+        .execute();
+    },
+    async recordCertificateFailure(hostname, error, now) {
+      await db
+        .updateTable('certificates')
+        .set((eb) => ({
+          last_error: error,
+          failures: eb('failures', '+', 1),
+          updated_at: now,
+          // A certificate already issued keeps being served while renewal retries.
+          status: eb.case().when('certificate_pem', 'is', null).then('failed').else(eb.ref('status')).end(),
+        }))
+        .where('hostname', '=', hostname)
+        .execute();
+    },
+    async deleteCertificate(hostname) {
+      await db.deleteFrom('certificates').where('hostname', '=', hostname).execute();
+    },
+    async deleteCertificatesOfDomain(domainId) {
+      const rows = await db
+        .deleteFrom('certificates')
+        .where('domain_id', '=', domainId)
+        .returningAll()
+        .execute();
+      return rows.map(toRecord);
+    },
+    async deleteCertificatesOfApp(appId) {
+      const rows = await db.deleteFrom('certificates').where('app_id', '=', appId).returningAll().execute();
+      return rows.map(toRecord);
+    },
+    async recordCertificateOrder(id, hostname, outcome, now) {
+      await db.insertInto('certificate_orders').values({ id, hostname, outcome, created_at: now }).execute();
+    },
+    async countCertificateOrders(since, outcome) {
+      const row = await db
+        .selectFrom('certificate_orders')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('created_at', '>=', since)
+        .$if(outcome !== undefined, (q) => q.where('outcome', '=', outcome as string))
+        .executeTakeFirst();
+      return toCount(row?.n as number | string | undefined);
+    },
+  };
+}
+
+export function challengeQueries({ db }: SqlContext): ChallengeRecordStore {
+  return {
+    async putChallenge(token, keyAuthorization, now) {
+      await db
+        .insertInto('acme_challenges')
+        .values({ token, key_authorization: keyAuthorization, created_at: now })
+        .onConflict((oc) => oc.column('token').doUpdateSet({ key_authorization: keyAuthorization }))
+        .execute();
+    },
+    async findChallenge(token) {
+      const row = await db
+        .selectFrom('acme_challenges')
+        .select('key_authorization')
+        .where('token', '=', token)
+        .executeTakeFirst();
+      return row?.key_authorization;
+    },
+    async deleteChallenge(token) {
+      await db.deleteFrom('acme_challenges').where('token', '=', token).execute();
+    },
+  };
+}
+
+export function settingQueries({ db }: SqlContext): SettingStore {
+  return {
+    async findSetting(key) {
+      const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+      return row?.value;
+    },
+    async putSettingIfAbsent(key, value, now) {
+      await db
+        .insertInto('settings')
+        .values({ key, value, created_at: now })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      const row = await db
+        .selectFrom('settings')
+        .select('value')
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+      return row.value;
+    },
+  };
+}

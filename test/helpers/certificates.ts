@@ -1,0 +1,72 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import type { CertIssuer } from '../../src/acme/issuer.js';
+import { buildApi } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createServices } from '../../src/services.js';
+import type { Store } from '../../src/store/store.js';
+import { Worker } from '../../src/worker/runner.js';
+import { createTestApp, wrapApi } from './api.js';
+import { ManualClock } from './clock.js';
+import type { TestDnsServer } from './dns-server.js';
+
+/**
+ * Every part of issuance on one store: the API, verification and certificates wired as `serve`
+ * wires them (src/services.ts), a worker running every job kind, the loopback DNS server, and a
+ * clock the test moves. `env` picks the issuer (internal by default, or ACME against Pebble).
+ */
+export async function openCertificateRig(
+  store: Store,
+  dns: TestDnsServer,
+  env: Record<string, string> = {},
+  options: { issuer?: CertIssuer | null; workers?: number } = {},
+) {
+  const clock = new ManualClock(new Date().toISOString());
+  const config = loadConfig({
+    PORTICO_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'portico-certs-')),
+    PORTICO_APPS_DOMAIN: 'apps.portico.test',
+    PORTICO_DNS_SERVERS: dns.address,
+    PORTICO_DNS_TIMEOUT_MS: '300',
+    PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+    ...env,
+  });
+  const events: { hostname: string; event: string }[] = [];
+  const logger = pino({ level: 'silent' });
+  const services = await createServices({
+    config,
+    store,
+    clock,
+    logger,
+    issuer: options.issuer,
+    events: async (_tx, event, subject) => {
+      events.push({ hostname: subject.hostname, event });
+    },
+  });
+  const api = wrapApi(await buildApi({ config, store, clock, services }), config, store, clock);
+  const workers = Array.from(
+    { length: options.workers ?? 1 },
+    () =>
+      new Worker({ store, handlers: services.handlers, clock, logger, concurrency: 8, leaseSeconds: 600 }),
+  );
+  const key = await api.keyFor('cert-org');
+  const appId = await createTestApp(api, key);
+
+  /** Adds a domain, creates its records (routing to `cnameTarget`, which resolves to `address`), verifies it. */
+  const addVerified = async (name: string, address = '127.0.0.1') => {
+    const added = (await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: name })).json();
+    dns.add(`_mixpeek-verify.${name}`, 'TXT', `mixpeek-site-verification=${added.verification_token}`);
+    dns.set(name, 'CNAME', config.cnameTarget);
+    dns.set(config.cnameTarget, 'A', address);
+    const verified = (await api.call(key, 'POST', `/v1/apps/${appId}/domains/${name}/verify`)).json();
+    if (verified.status !== 'verified')
+      throw new Error(`${name} did not verify: ${JSON.stringify(verified)}`);
+    return verified;
+  };
+  const read = async (name: string) =>
+    (await api.call(key, 'GET', `/v1/apps/${appId}/domains/${name}`)).json();
+  /** Runs every due job on every worker, concurrently, until none is due. */
+  const drain = () => Promise.all(workers.map((worker) => worker.drain()));
+  return { clock, config, services, api, key, appId, events, addVerified, read, drain };
+}
