@@ -258,7 +258,8 @@ export interface CertificateStore {
   deleteCertificatesOfApp(appId: string): Promise<CertificateRecord[]>;
   /** Logs an order placed with the CA (the per-account rate limit counts them). */
   recordCertificateOrder(id: string, hostname: string, outcome: string, now: string): Promise<void>;
-  countCertificateOrders(since: string, outcome?: string): Promise<number>;
+  /** Orders since `since`, optionally of one outcome (`placed`, `issued`, `failed:…`) and one hostname. */
+  countCertificateOrders(since: string, outcome?: string, hostname?: string): Promise<number>;
 }
 
 export interface ChallengeRecordStore {

@@ -100,12 +100,13 @@ export function certificateQueries({ db }: SqlContext): CertificateStore {
     async recordCertificateOrder(id, hostname, outcome, now) {
       await db.insertInto('certificate_orders').values({ id, hostname, outcome, created_at: now }).execute();
     },
-    async countCertificateOrders(since, outcome) {
+    async countCertificateOrders(since, outcome, hostname) {
       const row = await db
         .selectFrom('certificate_orders')
         .select((eb) => eb.fn.countAll().as('n'))
         .where('created_at', '>=', since)
         .$if(outcome !== undefined, (q) => q.where('outcome', '=', outcome as string))
+        .$if(hostname !== undefined, (q) => q.where('hostname', '=', hostname as string))
         .executeTakeFirst();
       return toCount(row?.n as number | string | undefined);
     },
