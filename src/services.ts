@@ -30,8 +30,6 @@ export interface Services {
   hooks: LifecycleHooks;
   /** Every job kind a worker of this process runs. */
   handlers: JobHandler[];
-  /** Called when what the edge serves for a hostname changed; the edge role subscribes. */
-  onServingChanged: Set<(hostname: string) => void>;
 }
 
 export interface ServiceDeps {
@@ -61,10 +59,6 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     deps.events ??
     (async (_tx, event, subject) =>
       logger.info({ event, hostname: subject.hostname, domainId: subject.domain?.id }, 'event'));
-  const onServingChanged = new Set<(hostname: string) => void>();
-  const servingChanged = (hostname: string) => {
-    for (const listener of onServingChanged) listener(hostname);
-  };
   const wantsIssuer = deps.issuer === undefined ? config.tlsIssuer !== 'none' : deps.issuer !== null;
   // Private keys exist only where certificates do; without an issuer no key is needed.
   const box = wantsIssuer ? openSecretBox(config) : undefined;
@@ -76,7 +70,6 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     issuer && box
       ? new CertificateService(store, issuer, box, config, clock, {
           onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
-          onChanged: servingChanged,
         })
       : undefined;
 
@@ -86,7 +79,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       await events(tx, event, { hostname: domain.name, domain }, now);
       if (event === 'domain.moved') {
         await certificates?.dropForDomain(tx, domain.id);
-        servingChanged(domain.name);
+        await tx.publishServingChange(domain.name);
       }
     },
   };
@@ -104,15 +97,15 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     appRenamed: async (tx, before, after, now) => {
       await certificates?.dropHostname(tx, defaultHostname(before.slug));
       await certificates?.requestForApp(tx, after, defaultHostname(after.slug), now);
-      servingChanged(defaultHostname(before.slug));
+      await tx.publishServingChange(defaultHostname(before.slug));
     },
     appRemoved: async (tx, app) => {
       await certificates?.dropForApp(tx, app.id);
-      servingChanged(defaultHostname(app.slug));
+      await tx.publishServingChange(defaultHostname(app.slug));
     },
     domainRemoved: async (tx, domain) => {
       await certificates?.dropForDomain(tx, domain.id);
-      servingChanged(domain.name);
+      await tx.publishServingChange(domain.name);
     },
   };
 
@@ -125,6 +118,5 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       ...domainCheckHandlers(verification),
       ...(certificates ? certificateHandlers(certificates) : []),
     ],
-    onServingChanged,
   };
 }

@@ -53,8 +53,6 @@ export interface CertificateHooks {
     event: CertificateEvent,
     now: Date,
   ): Promise<void>;
-  /** After a certificate was stored or dropped: the edge forgets what it cached for the name. */
-  onChanged?(hostname: string): void;
 }
 
 export interface CertificateSettings {
@@ -206,12 +204,13 @@ export class CertificateService {
           renewed ? 'certificate.renewed' : 'certificate.issued',
           done,
         );
+        // Every edge drops the name's cached certificate once this commits.
+        await tx.publishServingChange(hostname);
         if (domain?.status === 'verified') {
           const active = await tx.updateDomain(domain.id, { status: 'active', updatedAt: iso(done) });
           await this.hooks.onEvent?.(tx, { hostname, domain: active ?? domain }, 'domain.active', done);
         }
       });
-      this.hooks.onChanged?.(hostname);
       return undefined;
     } catch (error) {
       if (!(error instanceof CertIssueError)) throw error;
@@ -272,7 +271,7 @@ export class CertificateService {
   private async forgetJobs(tx: Store, record: CertificateRecord): Promise<void> {
     await tx.deleteJob(issueJobKey(record.hostname));
     await tx.deleteJob(renewJobKey(record.hostname));
-    this.hooks.onChanged?.(record.hostname);
+    await tx.publishServingChange(record.hostname);
   }
 }
 

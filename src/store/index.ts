@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Kysely, Migrator, sql } from 'kysely';
+import { type ChangeFeed, LocalChangeFeed, PostgresChangeFeed } from './change-feed.js';
 import { GroupCommitter } from './group-commit.js';
 import { migrationProvider } from './migrations/index.js';
 import { openPostgres } from './postgres.js';
@@ -29,14 +30,31 @@ export interface StoreOptions {
   postgresPoolSize?: number;
 }
 
-function bindStore(
-  db: Kysely<Database>,
-  caps: Capabilities,
-  dialect: Store['dialect'],
-  close: () => Promise<void>,
-  committer?: GroupCommitter,
-): Store {
+/** What a bound store is made of: the same for the root store and for each transaction. */
+interface Binding {
+  db: Kysely<Database>;
+  caps: Capabilities;
+  dialect: Store['dialect'];
+  close: () => Promise<void>;
+  feed: ChangeFeed;
+  committer?: GroupCommitter;
+  /** Inside a transaction: changes to announce once it commits. */
+  pending?: string[];
+}
+
+function bindStore(binding: Binding): Store {
+  const { db, caps, dialect, close, feed, committer, pending } = binding;
   const context = { db, caps };
+  /** Runs `fn` on a store bound to `trx`, then announces its changes once the commit has happened. */
+  const inTransaction = async <T>(
+    run: (work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>,
+    fn: (tx: Store) => Promise<T>,
+  ) => {
+    const changes: string[] = [];
+    const result = await run((trx) => fn(bindStore({ ...binding, db: trx, pending: changes })));
+    feed.committed(changes);
+    return result;
+  };
   const store: Store = {
     dialect,
     ...organizationQueries(context),
@@ -49,9 +67,11 @@ function bindStore(
     ...settingQueries(context),
     async transaction(fn) {
       if (db.isTransaction) return fn(store);
-      if (committer) return committer.run((trx) => fn(bindStore(trx, caps, dialect, close)));
-      return db.transaction().execute((trx) => fn(bindStore(trx, caps, dialect, close)));
+      if (committer) return inTransaction((work) => committer.run(work), fn);
+      return inTransaction((work) => db.transaction().execute(work), fn);
     },
+    publishServingChange: (hostname) => feed.publish(db, hostname, pending),
+    subscribeServingChanges: (listener) => feed.subscribe(listener),
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -89,10 +109,30 @@ export async function createStore(options: StoreOptions): Promise<Store> {
       await db.destroy();
       throw error;
     }
-    return bindStore(db, { rowLocks: true }, 'postgres', () => db.destroy());
+    const feed = new PostgresChangeFeed(
+      options.databaseUrl,
+      options.postgresSchema ? `-c search_path=${options.postgresSchema}` : undefined,
+    );
+    const close = async () => {
+      await feed.close();
+      await db.destroy();
+    };
+    return bindStore({ db, caps: { rowLocks: true }, dialect: 'postgres', close, feed });
   }
   const file = options.sqliteFile ?? path.join(options.dataDir, 'portico.db');
-  const { db, close } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
+  const { db, close: closeDb } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
   await migrate(db);
-  return bindStore(db, { rowLocks: false }, 'sqlite', close, new GroupCommitter(db));
+  const feed = new LocalChangeFeed();
+  const close = async () => {
+    await feed.close();
+    await closeDb();
+  };
+  return bindStore({
+    db,
+    caps: { rowLocks: false },
+    dialect: 'sqlite',
+    close,
+    feed,
+    committer: new GroupCommitter(db),
+  });
 }

@@ -27,6 +27,14 @@ export interface Store
    * when it throws. Nested calls join the outer transaction.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /**
+   * Tells every edge, on every node, that what `hostname` serves changed (a domain removed or moved,
+   * a certificate renewed). Inside a transaction it is delivered once the transaction commits, and
+   * not at all if it rolls back.
+   */
+  publishServingChange(hostname: string): Promise<void>;
+  /** Calls `listener` with each hostname whose serving changed, announced by any node. */
+  subscribeServingChanges(listener: (hostname: string) => void): () => void;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   /** True when every migration this build knows of has been applied. */

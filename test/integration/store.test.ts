@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
 import { type Domain, type Store, UniqueViolation } from '../../src/store/store.js';
 import { backends } from '../helpers/stores.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** The store contract (src/store/store.ts), one suite for both implementations. */
 describe.each(backends)('store contract on $name', (backend) => {
@@ -123,6 +124,32 @@ describe.each(backends)('store contract on $name', (backend) => {
     });
     await store.insertDomain(domain);
     expect(await store.findDomainById(domain.id)).toEqual(domain);
+  });
+
+  it('announces serving changes after commit, never on rollback, to every subscriber', async () => {
+    const seen: string[] = [];
+    const unsubscribe = store.subscribeServingChanges((hostname) => seen.push(hostname));
+    // PostgreSQL's LISTEN connection opens on the first subscription; wait until it hears.
+    await waitUntil(async () => {
+      await store.publishServingChange('probe.example.com');
+      return seen.includes('probe.example.com');
+    });
+    seen.length = 0;
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.publishServingChange('rolled-back.example.com');
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    let seenInside: string[] = [];
+    await store.transaction(async (tx) => {
+      await tx.publishServingChange('committed.example.com');
+      seenInside = [...seen];
+    });
+    await waitUntil(async () => seen.includes('committed.example.com'));
+    expect(seenInside).toEqual([]);
+    expect(seen).not.toContain('rolled-back.example.com');
+    unsubscribe();
   });
 
   describe('jobs', () => {

@@ -8,6 +8,7 @@ import { createScratchDatabase } from '../helpers/databases.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { type RunningProcess, startPortico } from '../helpers/process.js';
 import { backends } from '../helpers/stores.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const DOMAINS = 300;
 const WORKERS = 3;
@@ -75,7 +76,7 @@ describe.skipIf(!hasPostgres)('worker processes on PostgreSQL', () => {
       (await Promise.all(names.map((name) => store.findClaims(name))))
         .flat()
         .filter((d) => d.status === 'verified').length;
-    while ((await verified()) < DOMAINS) await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitUntil(async () => (await verified()) === DOMAINS, 200);
 
     for (const name of names) {
       expect(dns.queriesFor(`_mixpeek-verify.${name}`, 'TXT'), name).toBe(1);
