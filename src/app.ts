@@ -17,6 +17,7 @@ import { listDomains } from './api/routes/domains/list-domains.js';
 import { removeDomain } from './api/routes/domains/remove-domain.js';
 import { updateDomain } from './api/routes/domains/update-domain.js';
 import { verifyDomain } from './api/routes/domains/verify-domain.js';
+import { edgeAsk } from './api/routes/system/edge-ask.js';
 import { health } from './api/routes/system/health.js';
 import { tlsRoot } from './api/routes/system/tls-root.js';
 import { appSchemas } from './api/schemas/apps.js';
@@ -122,6 +123,7 @@ export async function buildApi({
 
   health(app, context);
   tlsRoot(app, context);
+  edgeAsk(app, context);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
 

@@ -3,6 +3,7 @@ import { buildApi } from './app.js';
 import { type Config, ConfigError, loadConfig, type Role } from './config.js';
 import { createApiKey } from './domain/api-keys.js';
 import { systemClock } from './domain/clock.js';
+import { startEdgeRole } from './edge/role.js';
 import { createLogger } from './logger.js';
 import { createServices } from './services.js';
 import { createStore, type Store } from './store/index.js';
@@ -147,7 +148,13 @@ async function serve(argv: string[]): Promise<number> {
       `Portico API listening on http://${config.host}:${port} (docs: /docs, store: ${store.dialect})`,
     );
   }
-  if (has('edge')) logger.warn({ role: 'edge' }, 'the edge role is not available in this version yet');
+  if (has('edge')) {
+    const edge = await startEdgeRole(config, store, services, logger.child({ role: 'edge' }));
+    stops.push(() => edge.close());
+    console.log(
+      `Portico edge listening on http://${config.host}:${edge.httpPort} and https://${config.host}:${edge.httpsPort}`,
+    );
+  }
   if (firstKey) {
     console.log(
       `\nNo API key existed, so one was created for organization "default". It is shown only this once:\n\n  ${firstKey}\n`,

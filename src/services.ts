@@ -12,7 +12,7 @@ import {
   type VerificationHooks,
   VerificationService,
 } from './domain/verification.js';
-import type { Domain, Store } from './store/store.js';
+import type { App, Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';
 import type { JobHandler } from './worker/runner.js';
@@ -92,6 +92,12 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   );
 
   const defaultHostname = (slug: string) => `${slug}.${config.appsDomain}`;
+  /** Every hostname an app answers on: its default hostname and its domains. */
+  const publishAppHostnames = async (tx: Store, app: App) => {
+    for (const name of [defaultHostname(app.slug), ...(await tx.listDomainNames(app.id))]) {
+      await tx.publishServingChange(name);
+    }
+  };
   const hooks: LifecycleHooks = {
     appCreated: async (tx, app, now) => certificates?.requestForApp(tx, app, defaultHostname(app.slug), now),
     appRenamed: async (tx, before, after, now) => {
@@ -99,9 +105,10 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       await certificates?.requestForApp(tx, after, defaultHostname(after.slug), now);
       await tx.publishServingChange(defaultHostname(before.slug));
     },
+    appRoutingChanged: (tx, app) => publishAppHostnames(tx, app),
     appRemoved: async (tx, app) => {
       await certificates?.dropForApp(tx, app.id);
-      await tx.publishServingChange(defaultHostname(app.slug));
+      await publishAppHostnames(tx, app);
     },
     domainRemoved: async (tx, domain) => {
       await certificates?.dropForDomain(tx, domain.id);

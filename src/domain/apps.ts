@@ -74,6 +74,7 @@ export class AppService {
         });
         if (!after) throw errors.appNotFound(appId);
         if (after.slug !== before.slug) await this.hooks.appRenamed?.(tx, before, after, now);
+        if (after.originUrl !== before.originUrl) await this.hooks.appRoutingChanged?.(tx, after, now);
         return after;
       }),
     );
@@ -83,8 +84,10 @@ export class AppService {
   async remove(orgId: string, appId: string): Promise<void> {
     await this.store.transaction(async (tx) => {
       const app = await tx.findAppForUpdate(orgId, appId);
-      if (!app || !(await tx.deleteApp(orgId, appId))) throw errors.appNotFound(appId);
+      if (!app) throw errors.appNotFound(appId);
+      // Before the delete, while the app's domains can still be listed; in the same transaction.
       await this.hooks.appRemoved?.(tx, app, this.clock.now());
+      await tx.deleteApp(orgId, appId);
     });
   }
 

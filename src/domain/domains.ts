@@ -1,4 +1,4 @@
-import type { CertificateRecord, Domain, Page, PageOf, Store } from '../store/store.js';
+import type { App, CertificateRecord, Domain, Page, PageOf, Store } from '../store/store.js';
 import { UniqueViolation } from '../store/store.js';
 import { type Clock, iso } from './clock.js';
 import { errors } from './errors.js';
@@ -87,10 +87,13 @@ export class DomainService {
     const now = iso(this.clock.now());
     try {
       return await this.store.transaction(async (tx) => {
-        await this.lockApp(tx, orgId, appId);
+        const app = await this.lockApp(tx, orgId, appId);
         const domain = await this.requireDomain(tx, appId, domainParam);
         if (isPrimary) await tx.clearPrimary(appId, domain.id, now);
-        return (await tx.updateDomain(domain.id, { isPrimary, updatedAt: now })) ?? domain;
+        const updated = (await tx.updateDomain(domain.id, { isPrimary, updatedAt: now })) ?? domain;
+        // Which domains redirect to which changed.
+        await this.options.hooks?.appRoutingChanged?.(tx, app, this.clock.now());
+        return updated;
       });
     } catch (error) {
       throw this.translate(error);
@@ -151,8 +154,10 @@ export class DomainService {
     return new Map(records.map((record) => [record.domainId as string, record]));
   }
 
-  private async lockApp(tx: Store, orgId: string, appId: string): Promise<void> {
-    if (!(await tx.findAppForUpdate(orgId, appId))) throw errors.appNotFound(appId);
+  private async lockApp(tx: Store, orgId: string, appId: string): Promise<App> {
+    const app = await tx.findAppForUpdate(orgId, appId);
+    if (!app) throw errors.appNotFound(appId);
+    return app;
   }
 
   private async requireApp(orgId: string, appId: string): Promise<void> {

@@ -120,6 +120,10 @@ export const errors = {
       'internal_ca_disabled',
       'This server does not issue certificates from a local CA (PORTICO_TLS_ISSUER is not "internal").',
     ),
+  hostnameNotServed: (hostname: string) =>
+    new PorticoError(404, 'NotFoundError', 'hostname_not_served', `${hostname} is not served here.`, {
+      domain: hostname,
+    }),
   routeNotFound: (method: string, url: string) =>
     new PorticoError(404, 'NotFoundError', 'route_not_found', `No route for ${method} ${url}`),
 

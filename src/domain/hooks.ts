@@ -9,7 +9,9 @@ export interface LifecycleHooks {
   appCreated?(tx: Store, app: App, now: Date): Promise<void>;
   /** The slug changed, so the default hostname did. */
   appRenamed?(tx: Store, before: App, after: App, now: Date): Promise<void>;
-  /** Its domains are gone with it (cascade). */
+  /** What the app's hostnames serve changed: its origin, or which domain is primary. */
+  appRoutingChanged?(tx: Store, app: App, now: Date): Promise<void>;
+  /** Called just before the app and, by cascade, its domains are deleted, in the same transaction. */
   appRemoved?(tx: Store, app: App, now: Date): Promise<void>;
   domainRemoved?(tx: Store, domain: Domain, now: Date): Promise<void>;
 }

@@ -20,7 +20,11 @@ const RESERVED_SUFFIXES = ['localhost', 'local', 'invalid', 'onion', 'arpa', 'al
 const TESTING_TLDS = ['test', 'example'];
 
 const LABEL_CHARS = /^[a-z0-9-]+$/;
-const isAscii = (text: string) => [...text].every((char) => char.charCodeAt(0) < 0x80);
+/** Allocation-free: normalizeHostname runs on every TLS handshake and request at the edge. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
 
 export interface HostnamePolicy {
   /** The platform's own domain: names under it are apps' default hostnames, never customers'. */

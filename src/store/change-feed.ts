@@ -16,6 +16,7 @@ export interface ChangeFeed {
   publish(db: Kysely<Database>, hostname: string, pending: string[] | undefined): Promise<void>;
   /** Delivers what is pending after a commit (a no-op where the database delivers it). */
   committed(pending: string[]): void;
+  /** `listener` gets each changed hostname, or `*` when changes may have been missed (forget all). */
   subscribe(listener: (hostname: string) => void): () => void;
   close(): Promise<void>;
 }
@@ -90,6 +91,8 @@ export class PostgresChangeFeed implements ChangeFeed {
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      // Changes made while no connection listened were missed: listeners forget everything.
+      this.emitter.emit('change', '*');
     } catch {
       retry();
     }

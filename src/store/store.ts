@@ -162,6 +162,12 @@ export interface DomainStore {
   /** Every organization's claim on `name`. */
   findClaims(name: string): Promise<Domain[]>;
   listDomains(appId: string, page: Page): Promise<PageOf<Domain>>;
+  /** The live (`active`) claim on `name`, whichever organization holds it: what the edge serves. */
+  findActiveDomain(name: string): Promise<Domain | undefined>;
+  /** The app's primary domain when it is active, else undefined. */
+  findActivePrimary(appId: string): Promise<Domain | undefined>;
+  /** Names of the app's domains (for invalidating what the edge cached for them). */
+  listDomainNames(appId: string): Promise<string[]>;
   updateDomain(id: string, patch: DomainPatch): Promise<Domain | undefined>;
   /** Unsets `is_primary` on the app's domains other than `exceptId`. */
   clearPrimary(appId: string, exceptId: string, now: string): Promise<void>;

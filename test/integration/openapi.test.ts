@@ -93,6 +93,8 @@ describe('OpenAPI document', () => {
         'PATCH /v1/apps/{app_id}/domains/{domain} update_domain_v1_apps__app_id__domains__domain__patch',
         'DELETE /v1/apps/{app_id}/domains/{domain} remove_domain_v1_apps__app_id__domains__domain__delete',
         'POST /v1/apps/{app_id}/domains/{domain}/verify verify_domain_v1_apps__app_id__domains__domain__verify_post',
+        // Portico's own, for platforms that run their own proxy (docs/caddy.md).
+        'GET /v1/edge/ask edge_ask_v1_edge_ask_get',
       ].sort(),
     );
   });

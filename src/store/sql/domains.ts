@@ -101,6 +101,29 @@ export function domainQueries({ db }: SqlContext): DomainStore {
       ]);
       return { rows: rows.map(toDomain), total: toCount(count?.n as number | string | undefined) };
     },
+    async findActiveDomain(name) {
+      const row = await db
+        .selectFrom('domains')
+        .selectAll()
+        .where('name', '=', name)
+        .where('status', '=', 'active')
+        .executeTakeFirst();
+      return row && toDomain(row);
+    },
+    async findActivePrimary(appId) {
+      const row = await db
+        .selectFrom('domains')
+        .selectAll()
+        .where('app_id', '=', appId)
+        .where('is_primary', '=', 1)
+        .where('status', '=', 'active')
+        .executeTakeFirst();
+      return row && toDomain(row);
+    },
+    async listDomainNames(appId) {
+      const rows = await db.selectFrom('domains').select('name').where('app_id', '=', appId).execute();
+      return rows.map((row) => row.name);
+    },
     async updateDomain(id, patch) {
       const values: Updateable<DomainsTable> = { updated_at: patch.updatedAt };
       if (patch.status !== undefined) values.status = patch.status;

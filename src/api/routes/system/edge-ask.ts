@@ -1,0 +1,36 @@
+import { Type } from '@sinclair/typebox';
+import { errors } from '../../../domain/errors.js';
+import { normalizeHostname } from '../../../domain/hostname.js';
+import { StoreRoutes } from '../../../edge/store-sources.js';
+import type { Api, ApiContext } from '../../context.js';
+import { ErrorResponse } from '../../schemas/common.js';
+
+/**
+ * For platforms that run their own proxy: Caddy's `on_demand_tls { ask … }` contract. 200 when
+ * Portico would serve the name (an active domain or an app's default hostname), 404 otherwise, so
+ * the proxy gets certificates for exactly those names. One indexed lookup, no DNS. No API key:
+ * Caddy sends none, and the answer reveals only what DNS and TLS already show.
+ */
+export function edgeAsk(api: Api, { store, config }: ApiContext): void {
+  const routes = new StoreRoutes(store, config.appsDomain);
+  api.get(
+    '/v1/edge/ask',
+    {
+      schema: {
+        operationId: 'edge_ask_v1_edge_ask_get',
+        tags: ['Edge'],
+        summary: 'Is this hostname served? (Caddy on-demand TLS "ask")',
+        querystring: Type.Object({ domain: Type.String({ minLength: 1, maxLength: 253 }) }),
+        response: {
+          200: Type.Object({ domain: Type.String(), served: Type.Boolean() }, { description: 'Served' }),
+          404: Type.Ref(ErrorResponse, { description: 'Not served' }),
+        },
+      },
+    },
+    async (request) => {
+      const domain = normalizeHostname(request.query.domain);
+      if (!(await routes.route(domain))) throw errors.hostnameNotServed(domain);
+      return { domain, served: true };
+    },
+  );
+}

@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { LoadingCache, type LoadingCacheOptions } from './loading-cache.js';
+
+/** A source whose reads stay pending until the test settles them, with a count of reads per key. */
+class GatedSource {
+  readonly reads = new Map<string, number>();
+  private readonly pending: {
+    key: string;
+    resolve(value: string | undefined): void;
+    reject(error: Error): void;
+  }[] = [];
+
+  load = (key: string): Promise<string | undefined> => {
+    this.reads.set(key, (this.reads.get(key) ?? 0) + 1);
+    return new Promise((resolve, reject) => this.pending.push({ key, resolve, reject }));
+  };
+
+  readsOf(key: string): number {
+    return this.reads.get(key) ?? 0;
+  }
+
+  resolve(key: string, value: string | undefined): void {
+    this.take(key).resolve(value);
+  }
+
+  reject(key: string, error: Error): void {
+    this.take(key).reject(error);
+  }
+
+  private take(key: string) {
+    const index = this.pending.findIndex((read) => read.key === key);
+    const [read] = index === -1 ? [] : this.pending.splice(index, 1);
+    if (read === undefined) throw new Error(`no pending read of ${key}`);
+    return read;
+  }
+}
+
+function cacheOver(
+  source: GatedSource,
+  clock: { now: number },
+  options: Partial<LoadingCacheOptions<string>> = {},
+) {
+  return new LoadingCache<string>({
+    load: source.load,
+    maxEntries: 3,
+    ttlMs: 1_000,
+    negativeTtlMs: 100,
+    now: () => clock.now,
+    ...options,
+  });
+}
+
+/** Settles one read and returns what `get` then answers (synchronously, from the cache). */
+async function loaded(
+  cache: LoadingCache<string>,
+  source: GatedSource,
+  key: string,
+  value: string | undefined,
+) {
+  const pending = cache.get(key);
+  source.resolve(key, value);
+  expect(await pending).toBe(value);
+  return cache.get(key);
+}
+
+describe('LoadingCache', () => {
+  it('answers a hit synchronously and loads a miss once for all concurrent callers', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 });
+    const first = cache.get('a');
+    const second = cache.get('a');
+    expect(first).toBeInstanceOf(Promise);
+    expect(source.readsOf('a')).toBe(1);
+    source.resolve('a', 'A');
+    expect(await first).toBe('A');
+    expect(await second).toBe('A');
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(1);
+  });
+
+  it('reads a value again once its TTL has passed', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const cache = cacheOver(source, clock);
+    await loaded(cache, source, 'a', 'A');
+    clock.now = 999;
+    expect(cache.get('a')).toBe('A');
+    clock.now = 1_000;
+    const reread = cache.get('a');
+    expect(reread).toBeInstanceOf(Promise);
+    source.resolve('a', 'A2');
+    expect(await reread).toBe('A2');
+  });
+
+  it('caps a lifetime with maxAgeOf', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const cache = cacheOver(source, clock, { maxAgeOf: () => 10 });
+    await loaded(cache, source, 'a', 'A');
+    clock.now = 10;
+    expect(cache.get('a')).toBeInstanceOf(Promise);
+  });
+
+  it('remembers "not found" for the negative TTL only', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const cache = cacheOver(source, clock);
+    expect(await loaded(cache, source, 'ghost', undefined)).toBeUndefined();
+    clock.now = 99;
+    expect(cache.get('ghost')).toBeUndefined();
+    expect(source.readsOf('ghost')).toBe(1);
+    clock.now = 100;
+    expect(cache.get('ghost')).toBeInstanceOf(Promise);
+  });
+
+  it('evicts the least recently used value beyond maxEntries', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 });
+    for (const key of ['a', 'b', 'c']) await loaded(cache, source, key, key.toUpperCase());
+    expect(cache.get('a')).toBe('A'); // a is now the most recently used; b the least
+    await loaded(cache, source, 'd', 'D');
+    expect(cache.size).toBe(3);
+    expect(cache.get('a')).toBe('A');
+    expect(cache.get('b')).toBeInstanceOf(Promise);
+  });
+
+  it('keeps "not found" answers apart, so a flood of unknown names evicts no value', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 }, { maxNegativeEntries: 2 });
+    await loaded(cache, source, 'a', 'A');
+    for (let i = 0; i < 10; i++) await loaded(cache, source, `scan-${i}`, undefined);
+    expect(cache.get('a')).toBe('A');
+    expect(cache.get('scan-9')).toBeUndefined();
+    expect(cache.get('scan-0')).toBeInstanceOf(Promise);
+  });
+
+  it('invalidate drops a value at once', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 });
+    await loaded(cache, source, 'a', 'A');
+    cache.invalidate('a');
+    expect(await loaded(cache, source, 'a', undefined)).toBeUndefined();
+  });
+
+  it('a load that started before an invalidation does not store its stale answer', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 });
+    const before = cache.get('a');
+    cache.invalidate('a');
+    const after = cache.get('a');
+    expect(source.readsOf('a')).toBe(2);
+    source.resolve('a', 'old');
+    expect(await before).toBe('old');
+    source.resolve('a', 'new');
+    expect(await after).toBe('new');
+    expect(cache.get('a')).toBe('new');
+  });
+
+  it('clear drops values, "not found" answers and loads in flight', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 });
+    await loaded(cache, source, 'a', 'A');
+    await loaded(cache, source, 'ghost', undefined);
+    const inFlight = cache.get('b');
+    cache.clear();
+    source.resolve('b', 'B');
+    await inFlight;
+    expect(cache.size).toBe(0);
+    expect(cache.get('a')).toBeInstanceOf(Promise);
+    expect(cache.get('ghost')).toBeInstanceOf(Promise);
+    expect(cache.get('b')).toBeInstanceOf(Promise);
+  });
+
+  it('serves an expired value when reading it again fails, and retries after the negative TTL', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const errors: unknown[] = [];
+    const cache = cacheOver(source, clock, { onLoadError: (_key, error) => errors.push(error) });
+    await loaded(cache, source, 'a', 'A');
+    clock.now = 1_000;
+    const stale = cache.get('a');
+    const alsoWaiting = cache.get('a');
+    source.reject('a', new Error('database down'));
+    expect(await stale).toBe('A');
+    expect(await alsoWaiting).toBe('A');
+    expect(errors).toHaveLength(1);
+    expect(cache.get('a')).toBe('A');
+    clock.now = 1_100;
+    expect(cache.get('a')).toBeInstanceOf(Promise);
+  });
+
+  it('passes the error on when there is no value to fall back on, and caches nothing', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 });
+    const failing = cache.get('a');
+    source.reject('a', new Error('database down'));
+    await expect(failing).rejects.toThrow('database down');
+    expect(cache.get('a')).toBeInstanceOf(Promise);
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * A bounded, expiring, single-flight cache in front of a slow lookup (a database read), for the
+ * edge's two hot paths: TLS handshakes (certificates by SNI name) and requests (routes by Host).
+ *
+ * - Bounded: at most `maxEntries` values, the least recently used evicted first. "Not found"
+ *   answers are kept apart, at most `maxNegativeEntries` of them, oldest evicted first: scanners
+ *   send made-up SNI and Host names all day, and they must not push served names out.
+ * - Expiring: a value lives `ttlMs` (or less, see `maxAgeOf`), a "not found" `negativeTtlMs`. With
+ *   invalidation the TTL is only a backstop for a missed change.
+ * - Single-flight: concurrent misses for one key cause one load; the others wait for it.
+ * - Invalidation is immediate: `invalidate(key)` and `clear()` drop entries and disown loads in
+ *   flight, so a load that started before a change cannot store the old answer after it.
+ * - Stale on error: when a load fails while an expired value is at hand, that value is served and
+ *   kept for another `negativeTtlMs` before the next try, so a database blip does not take served
+ *   names down with it. With nothing at hand, the error reaches the caller.
+ *
+ * Nothing is loaded up front: memory follows the names in use, not the size of the table.
+ */
+export interface LoadingCacheOptions<V> {
+  /** Reads one key (an async function: it must not throw synchronously); `undefined` means "not found". */
+  load(key: string): Promise<V | undefined>;
+  maxEntries: number;
+  /** Default: `maxEntries`. */
+  maxNegativeEntries?: number;
+  ttlMs: number;
+  negativeTtlMs: number;
+  /** Caps one value's lifetime below `ttlMs` (a certificate's remaining validity). In ms. */
+  maxAgeOf?(value: V, now: number): number;
+  /** Called once per failed load (not once per waiter): the place to log it. */
+  onLoadError?(key: string, error: unknown): void;
+  /** Milliseconds since the epoch; tests pass their own clock. */
+  now?(): number;
+}
+
+interface Entry<V> {
+  readonly value: V;
+  expiresAt: number;
+}
+
+export class LoadingCache<V> {
+  private readonly values = new Map<string, Entry<V>>();
+  private readonly misses = new Map<string, number>();
+  private readonly flights = new Map<string, Promise<V | undefined>>();
+  private readonly loader: (key: string) => Promise<V | undefined>;
+  private readonly maxEntries: number;
+  private readonly maxNegativeEntries: number;
+  private readonly ttlMs: number;
+  private readonly negativeTtlMs: number;
+  private readonly maxAgeOf: ((value: V, now: number) => number) | undefined;
+  private readonly onLoadError: ((key: string, error: unknown) => void) | undefined;
+  private readonly now: () => number;
+
+  constructor(options: LoadingCacheOptions<V>) {
+    if (!(options.maxEntries >= 1)) throw new RangeError('maxEntries must be at least 1');
+    this.loader = options.load;
+    this.maxEntries = options.maxEntries;
+    this.maxNegativeEntries = Math.max(1, options.maxNegativeEntries ?? options.maxEntries);
+    this.ttlMs = options.ttlMs;
+    this.negativeTtlMs = options.negativeTtlMs;
+    this.maxAgeOf = options.maxAgeOf;
+    this.onLoadError = options.onLoadError;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * The value for `key`: returned as is when cached and fresh (`undefined` for a fresh "not found"),
+   * so a hit allocates no promise; otherwise a promise of the loaded value. A rejected promise means
+   * the load failed with no value at hand to fall back on.
+   */
+  get(key: string): V | undefined | Promise<V | undefined> {
+    const now = this.now();
+    const entry = this.values.get(key);
+    if (entry !== undefined) {
+      if (entry.expiresAt > now) {
+        // A Map iterates in insertion order: re-inserting keeps the least recently used first.
+        this.values.delete(key);
+        this.values.set(key, entry);
+        return entry.value;
+      }
+    } else {
+      const missUntil = this.misses.get(key);
+      if (missUntil !== undefined && missUntil > now) return undefined;
+    }
+    return this.load(key, entry);
+  }
+
+  /** Forgets `key` now, including a load in flight: the next `get` reads the source again. */
+  invalidate(key: string): void {
+    this.values.delete(key);
+    this.misses.delete(key);
+    this.flights.delete(key);
+  }
+
+  /** Forgets everything, as after missing change notifications. */
+  clear(): void {
+    this.values.clear();
+    this.misses.clear();
+    this.flights.clear();
+  }
+
+  /** Values held (fresh or not), not counting "not found" answers. */
+  get size(): number {
+    return this.values.size;
+  }
+
+  private load(key: string, stale: Entry<V> | undefined): Promise<V | undefined> {
+    const inFlight = this.flights.get(key);
+    if (inFlight !== undefined) return inFlight;
+
+    // A load still owns its key while it is the one in `flights`: invalidation removes it.
+    const flight: Promise<V | undefined> = this.loader(key).then(
+      (value) => {
+        if (this.flights.get(key) === flight) {
+          this.flights.delete(key);
+          this.store(key, value);
+        }
+        return value;
+      },
+      (error: unknown) => {
+        const current = this.flights.get(key) === flight;
+        if (current) this.flights.delete(key);
+        this.onLoadError?.(key, error);
+        if (!current || stale === undefined) throw error;
+        stale.expiresAt = this.now() + this.negativeTtlMs;
+        return stale.value;
+      },
+    );
+    this.flights.set(key, flight);
+    return flight;
+  }
+
+  private store(key: string, value: V | undefined): void {
+    const now = this.now();
+    if (value === undefined) {
+      this.values.delete(key);
+      this.misses.delete(key);
+      this.misses.set(key, now + this.negativeTtlMs);
+      evictOldest(this.misses, this.maxNegativeEntries);
+      return;
+    }
+    const maxAge = this.maxAgeOf === undefined ? this.ttlMs : Math.min(this.ttlMs, this.maxAgeOf(value, now));
+    this.misses.delete(key);
+    this.values.delete(key);
+    this.values.set(key, { value, expiresAt: now + maxAge });
+    evictOldest(this.values, this.maxEntries);
+  }
+}
+
+function evictOldest(map: Map<string, unknown>, max: number): void {
+  while (map.size > max) {
+    const oldest = map.keys().next();
+    if (oldest.done) return;
+    map.delete(oldest.value);
+  }
+}

@@ -1,0 +1,100 @@
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+
+/**
+ * The answers the edge writes itself: neutral pages, redirects, ACME key authorizations. Pages name
+ * no tenant (no hostname, app or origin), so an unknown name reveals nothing about who is served
+ * here, and they are rendered once at start: answering one costs no string building.
+ *
+ * Each answer comes in two forms: on a `ServerResponse`, and as raw bytes for a socket that asked
+ * for an upgrade (Node hands those over before any response exists); raw answers close the socket.
+ */
+
+export type PageStatus = 400 | 404 | 421 | 502 | 503 | 504;
+
+const MESSAGES: Record<PageStatus, string> = {
+  400: 'The request could not be understood.',
+  404: 'There is nothing here.',
+  421: 'This connection cannot serve this host. Retry on a new connection.',
+  502: 'The site could not be reached. Try again later.',
+  503: 'The site is temporarily unavailable. Try again shortly.',
+  504: 'The site took too long to respond. Try again later.',
+};
+
+interface Page {
+  readonly headers: string[];
+  readonly body: Buffer;
+  readonly raw: Buffer;
+}
+
+function renderPage(status: PageStatus): Page {
+  const title = `${status} ${STATUS_CODES[status]}`;
+  const body = Buffer.from(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>` +
+      `<body><h1>${title}</h1><p>${MESSAGES[status]}</p></body></html>\n`,
+  );
+  const headers = [
+    'content-type',
+    'text/html; charset=utf-8',
+    'content-length',
+    String(body.length),
+    // Never cached: a 404 for a domain about to go live, or a passing 502, must not stick.
+    'cache-control',
+    'no-store',
+    'x-content-type-options',
+    'nosniff',
+  ];
+  // 421 asks the client to retry elsewhere, 400 leaves the connection in doubt: close both.
+  if (status === 421 || status === 400) headers.push('connection', 'close');
+  return { headers, body, raw: rawResponse(status, headers, body) };
+}
+
+const PAGES = Object.fromEntries(
+  ([400, 404, 421, 502, 503, 504] as const).map((status) => [status, renderPage(status)]),
+) as Record<PageStatus, Page>;
+
+export function sendPage(res: ServerResponse, status: PageStatus): void {
+  const page = PAGES[status];
+  res.writeHead(status, page.headers).end(page.body);
+}
+
+/** 308 keeps the method and body (301 lets clients turn a POST into a GET). */
+export function sendRedirect(res: ServerResponse, location: string): void {
+  res.writeHead(308, ['location', location, 'content-length', '0', 'cache-control', 'no-store']).end();
+}
+
+export function sendText(res: ServerResponse, text: string): void {
+  res
+    .writeHead(200, [
+      'content-type',
+      'text/plain; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(text)),
+      'cache-control',
+      'no-store',
+    ])
+    .end(text);
+}
+
+/** A page as the whole raw response, for an upgrade socket. */
+export function rawPage(status: PageStatus): Buffer {
+  return PAGES[status].raw;
+}
+
+export function rawRedirect(location: string): Buffer {
+  return rawResponse(308, ['location', location, 'content-length', '0', 'cache-control', 'no-store']);
+}
+
+/**
+ * A response head (and body, if any) as bytes, with `connection: close`: the raw form ends the
+ * socket after it. `headers` is a flat name, value list; names and values must already be valid.
+ */
+export function rawResponse(status: number, headers: readonly string[], body?: Buffer): Buffer {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'connection') head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  }
+  head += 'connection: close\r\n\r\n';
+  return body === undefined
+    ? Buffer.from(head, 'latin1')
+    : Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}

@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Services } from '../services.js';
+import type { Store } from '../store/store.js';
+import { type Edge, startEdge } from './server.js';
+import { StoreCertificates, StoreChallenges, StoreRoutes } from './store-sources.js';
+
+/** Announced by the change feed when it may have missed changes (a reconnected LISTEN): forget everything. */
+export const ALL_HOSTNAMES = '*';
+
+/**
+ * The edge role of `portico serve`: the HTTP and HTTPS listeners over the store, with their caches
+ * kept honest by the store's change feed (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL).
+ */
+export async function startEdgeRole(
+  config: Config,
+  store: Store,
+  services: Services,
+  logger: Logger,
+): Promise<Edge> {
+  const routes = new StoreRoutes(store, config.appsDomain);
+  const edge = await startEdge({
+    host: config.host,
+    httpPort: config.edgeHttpPort,
+    httpsPort: config.edgeHttpsPort,
+    routes,
+    certificates: new StoreCertificates(routes, services.certificates),
+    challenges: new StoreChallenges(store),
+    allowPrivateOrigins: config.allowPrivateOrigins,
+    logger,
+  });
+  const unsubscribe = store.subscribeServingChanges((hostname) =>
+    hostname === ALL_HOSTNAMES ? edge.invalidateAll() : edge.invalidate(hostname),
+  );
+  return {
+    get httpPort() {
+      return edge.httpPort;
+    },
+    get httpsPort() {
+      return edge.httpsPort;
+    },
+    invalidate: (hostname) => edge.invalidate(hostname),
+    invalidateAll: () => edge.invalidateAll(),
+    close: async () => {
+      unsubscribe();
+      await edge.close();
+    },
+  };
+}

@@ -1,0 +1,378 @@
+import diagnostics from 'node:diagnostics_channel';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { normalizeHostname } from '../domain/hostname.js';
+import type { Logger } from '../logger.js';
+import { LoadingCache } from './loading-cache.js';
+import { type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
+import { rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './responses.js';
+import { beforeRoute, decide, type EdgeDecision, hostnameOf, type Scheme } from './router.js';
+import { SniCache } from './sni-cache.js';
+import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
+
+export interface EdgeOptions {
+  /** Address both listeners bind (`PORTICO_HOST`). */
+  host: string;
+  /** 0 picks a free port; the bound one is in `Edge.httpPort`. */
+  httpPort: number;
+  httpsPort: number;
+  /**
+   * The HTTPS port clients reach, used in redirects (omitted from a Location when 443). Default:
+   * the bound `httpsPort`; set it to 443 when a load balancer or container maps 443 to another port.
+   */
+  publicHttpsPort?: number;
+  routes: RouteSource;
+  certificates: CertificateSource;
+  challenges: ChallengeSource;
+  /** `PORTICO_ALLOW_PRIVATE_ORIGINS`: allow origins on loopback and private networks. */
+  allowPrivateOrigins: boolean;
+  logger: Logger;
+  /** Certificates held in memory at most. Default 10,000. */
+  sniCacheSize?: number;
+  /** Routes held in memory at most. Default 10,000. */
+  routeCacheSize?: number;
+  /** How long a loaded route or certificate is used before it is read again, in ms. Default 60,000. */
+  cacheTtlMs?: number;
+  /** How long "not served" is remembered for a name, in ms. Default 5,000. */
+  negativeCacheTtlMs?: number;
+  /** Longest wait to connect to an origin (DNS, TCP, TLS), in ms. Default 10,000. */
+  connectTimeoutMs?: number;
+  /** Longest silence from an origin (response head, between body chunks), in ms. Default 60,000. */
+  idleTimeoutMs?: number;
+  /** Largest request head from a client and response head from an origin, in bytes. Default 16 KiB. */
+  maxHeaderSize?: number;
+  /** How long `close()` lets requests in flight finish before cutting them, in ms. Default 10,000. */
+  closeTimeoutMs?: number;
+}
+
+export interface Edge {
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /**
+   * Forgets what the edge cached for one hostname (route, certificate, or their absence): the next
+   * handshake and request read the sources. Call it on every change that affects the name: domain
+   * activated, removed, moved or made primary, certificate renewed, the App's `origin_url` changed.
+   */
+  invalidate(hostname: string): void;
+  /** Forgets everything cached, as after missing change notifications (a lost LISTEN connection). */
+  invalidateAll(): void;
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `closeTimeoutMs`, then
+   * cuts what is left (WebSocket tunnels included) and closes origin connections.
+   */
+  close(): Promise<void>;
+}
+
+/** Node publishes this when a server response has been written in full (`node:diagnostics_channel`). */
+const RESPONSE_FINISHED = 'http.server.response.finish';
+interface ResponseFinished {
+  server: http.Server;
+  socket: Duplex;
+}
+
+/** A route with its origin parsed once, at load. */
+interface CachedRoute {
+  readonly route: EdgeRoute;
+  /** `undefined` when the App has no `origin_url` or it is not http(s): answered with 502. */
+  readonly origin: ProxyOrigin | undefined;
+}
+
+/** A route lookup that failed with nothing cached to fall back on: 503, try again. */
+type Outcome = EdgeDecision | { readonly action: 'unavailable' };
+const UNAVAILABLE: Outcome = { action: 'unavailable' };
+
+/** How an outcome is written: to a `ServerResponse`, or raw to a socket that asked for an upgrade. */
+type Reply<C> = (req: IncomingMessage, channel: C, outcome: Outcome, cached: CachedRoute | undefined) => void;
+
+interface UpgradeChannel {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+}
+
+/**
+ * Starts the edge: an HTTPS listener that picks the certificate by SNI and proxies each Host to its
+ * App's origin, and an HTTP listener that answers ACME HTTP-01 challenges and redirects the rest to
+ * HTTPS. What each request gets is `router.ts`; how it is proxied is `proxy.ts`.
+ *
+ * The request path does no I/O besides a route lookup, and that only on a cache miss: routes and
+ * certificates sit in bounded LRU caches with a TTL, filled on demand, one load per name however
+ * many requests wait for it (`loading-cache.ts`). Changes reach the caches through `invalidate`.
+ */
+export async function startEdge(options: EdgeOptions): Promise<Edge> {
+  const edge = new EdgeServer(options);
+  await edge.listen();
+  return edge;
+}
+
+class EdgeServer implements Edge {
+  private readonly logger: Logger;
+  private readonly challenges: ChallengeSource;
+  private readonly routes: LoadingCache<CachedRoute>;
+  private readonly sni: SniCache;
+  private readonly proxy: ReverseProxy;
+  private readonly httpServer: http.Server;
+  private readonly httpsServer: https.Server;
+  /** Upgraded sockets: a server's close waits for them, so `close()` ends them at its deadline. */
+  private readonly tunnels = new Set<Duplex>();
+  private readonly closeTimeoutMs: number;
+  /** Known once the HTTPS listener is bound (the configured port may be 0). */
+  private publicHttpsPort = 443;
+  private closing: Promise<void> | undefined;
+  httpPort = 0;
+  httpsPort = 0;
+
+  constructor(private readonly options: EdgeOptions) {
+    const logger = options.logger;
+    this.logger = logger;
+    this.challenges = options.challenges;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    const ttlMs = options.cacheTtlMs ?? 60_000;
+    const negativeTtlMs = options.negativeCacheTtlMs ?? 5_000;
+    const routeSource = options.routes;
+
+    this.routes = new LoadingCache<CachedRoute>({
+      load: async (hostname) => {
+        const route = await routeSource.route(hostname);
+        if (route === undefined) return undefined;
+        const origin = route.originUrl === null ? undefined : parseOrigin(route.originUrl);
+        if (route.originUrl !== null && origin === undefined) {
+          logger.warn(
+            { hostname, appId: route.appId },
+            'edge: origin_url is not an http(s) URL; answering 502',
+          );
+        }
+        return { route, origin };
+      },
+      maxEntries: options.routeCacheSize ?? 10_000,
+      ttlMs,
+      negativeTtlMs,
+      onLoadError: (hostname, err) => logger.error({ hostname, err }, 'edge: route lookup failed'),
+    });
+    this.sni = new SniCache({
+      certificates: options.certificates,
+      maxEntries: options.sniCacheSize ?? 10_000,
+      ttlMs,
+      negativeTtlMs,
+      onLoadError: (hostname, err) => logger.error({ hostname, err }, 'edge: certificate lookup failed'),
+    });
+
+    const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.proxy = new ReverseProxy({
+      allowPrivateOrigins: options.allowPrivateOrigins,
+      connectTimeoutMs,
+      idleTimeoutMs,
+      maxHeaderSize: options.maxHeaderSize,
+      logger,
+    });
+
+    const serverOptions: http.ServerOptions = {
+      maxHeaderSize: options.maxHeaderSize,
+      // Node's default (300 s for a whole request) would cut a large upload on a slow link; a
+      // stalled client is caught by the idle timeout below instead, a slow head by headersTimeout.
+      requestTimeout: 0,
+      // TCP keep-alive probes find dead peers, above all on WebSocket tunnels, which have no timeout.
+      keepAlive: true,
+      keepAliveInitialDelay: 60_000,
+    };
+    this.httpServer = http.createServer(serverOptions, this.onHttpRequest);
+    this.httpsServer = https.createServer(
+      { ...serverOptions, SNICallback: this.sni.callback },
+      this.onHttpsRequest,
+    );
+    // A client socket may sit silent while the edge waits for the origin (connect, then response
+    // head): only a silence longer than the edge's own waits is the client's fault.
+    const clientIdleTimeoutMs = connectTimeoutMs + idleTimeoutMs + 1_000;
+    for (const [server, scheme] of [
+      [this.httpServer, 'http'],
+      [this.httpsServer, 'https'],
+    ] as const) {
+      server.timeout = clientIdleTimeoutMs;
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        // Node hands an upgrade socket over with no 'error' listener: a client reset would
+        // otherwise be an uncaught exception.
+        socket.on('error', this.onUpgradeSocketError);
+        this.tunnels.add(socket);
+        socket.once('close', () => this.tunnels.delete(socket));
+        this.handle(scheme, req, { socket, head }, this.replyUpgrade);
+      });
+    }
+    // Scanners and clients asking for unknown names fail here all day: not worth more than debug.
+    this.httpsServer.on('tlsClientError', (err: Error) =>
+      logger.debug({ err }, 'edge: TLS handshake failed'),
+    );
+  }
+
+  async listen(): Promise<void> {
+    try {
+      this.httpPort = await listen(this.httpServer, this.options.host, this.options.httpPort);
+      this.httpsPort = await listen(this.httpsServer, this.options.host, this.options.httpsPort);
+    } catch (error) {
+      // One port taken: release the other, so the caller can retry or exit cleanly.
+      this.httpServer.close();
+      this.httpsServer.close();
+      await this.proxy.destroy();
+      throw error;
+    }
+    this.publicHttpsPort = this.options.publicHttpsPort ?? this.httpsPort;
+    this.logger.info(
+      { host: this.options.host, httpPort: this.httpPort, httpsPort: this.httpsPort },
+      'edge: listening',
+    );
+  }
+
+  invalidate(hostname: string): void {
+    this.routes.invalidate(normalizeHostname(hostname));
+    this.sni.invalidate(hostname);
+  }
+
+  invalidateAll(): void {
+    this.routes.clear();
+    this.sni.clear();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    const servers: http.Server[] = [this.httpServer, this.httpsServer];
+    // A connection busy when close() starts would otherwise stay open for the keep-alive timeout
+    // after its last response: end each one as its response finishes. Subscribed only while
+    // closing, so serving pays nothing for it.
+    const endAfterResponse = (message: unknown): void => {
+      const { server, socket } = message as ResponseFinished;
+      if (servers.includes(server)) socket.end();
+    };
+    diagnostics.subscribe(RESPONSE_FINISHED, endAfterResponse);
+    // close() stops accepting and ends idle keep-alive connections; it resolves once the rest ended.
+    const drained = Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    const deadline = setTimeout(() => {
+      for (const server of servers) server.closeAllConnections();
+      for (const socket of this.tunnels) socket.destroy();
+    }, this.closeTimeoutMs);
+    try {
+      await drained;
+    } finally {
+      clearTimeout(deadline);
+      diagnostics.unsubscribe(RESPONSE_FINISHED, endAfterResponse);
+    }
+    // Nothing is in flight any more: origin connections can go at once.
+    await this.proxy.destroy();
+    this.logger.info('edge: closed');
+  }
+
+  private readonly onUpgradeSocketError = (err: Error): void => {
+    this.logger.debug({ err }, 'edge: upgrade connection failed');
+  };
+
+  private readonly onHttpRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.handle('http', req, res, this.replyRequest);
+  };
+
+  private readonly onHttpsRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.handle('https', req, res, this.replyRequest);
+  };
+
+  /** Decides what a request gets (`router.ts`), looking its route up only when needed. */
+  private handle<C>(scheme: Scheme, req: IncomingMessage, channel: C, reply: Reply<C>): void {
+    const target = req.url ?? '/';
+    const hostname = hostnameOf(req.headers.host);
+    const servername = scheme === 'https' ? servernameOf(req.socket as TLSSocket, hostname) : undefined;
+    const step = beforeRoute(scheme, hostname ?? servername, servername, target);
+    if (typeof step !== 'string') {
+      reply(req, channel, step, undefined);
+      return;
+    }
+    const cached = this.routes.get(step);
+    if (cached instanceof Promise) {
+      cached.then(
+        (loaded) =>
+          reply(req, channel, decide(scheme, step, target, loaded?.route, this.publicHttpsPort), loaded),
+        // Already logged once per failed load (onLoadError), not once per waiting request.
+        () => reply(req, channel, UNAVAILABLE, undefined),
+      );
+    } else {
+      reply(req, channel, decide(scheme, step, target, cached?.route, this.publicHttpsPort), cached);
+    }
+  }
+
+  private readonly replyRequest: Reply<ServerResponse> = (req, res, outcome, cached) => {
+    switch (outcome.action) {
+      case 'proxy':
+        if (cached?.origin === undefined) sendPage(res, 502);
+        else this.proxy.forward(req, res, cached.origin, req.url ?? '/');
+        return;
+      case 'redirect':
+        sendRedirect(res, outcome.location);
+        return;
+      case 'challenge':
+        this.challenges.keyAuthorization(outcome.token).then(
+          (keyAuthorization) => {
+            if (keyAuthorization === undefined) sendPage(res, 404);
+            else sendText(res, keyAuthorization);
+          },
+          (err: unknown) => {
+            this.logger.error({ err }, 'edge: challenge lookup failed');
+            sendPage(res, 503);
+          },
+        );
+        return;
+      case 'reject':
+        sendPage(res, outcome.status);
+        return;
+      case 'unavailable':
+        sendPage(res, 503);
+        return;
+    }
+  };
+
+  /** Upgrade requests are only ever proxied; anything else is answered raw and the socket closed. */
+  private readonly replyUpgrade: Reply<UpgradeChannel> = (req, { socket, head }, outcome, cached) => {
+    switch (outcome.action) {
+      case 'proxy':
+        if (cached?.origin === undefined) socket.end(rawPage(502));
+        else this.proxy.forwardUpgrade(req, socket, head, cached.origin, req.url ?? '/');
+        return;
+      case 'redirect':
+        socket.end(rawRedirect(outcome.location));
+        return;
+      case 'challenge':
+        // A CA never asks for an upgrade: nothing to answer with.
+        socket.end(rawPage(404));
+        return;
+      case 'reject':
+        socket.end(rawPage(outcome.status));
+        return;
+      case 'unavailable':
+        socket.end(rawPage(503));
+        return;
+    }
+  };
+}
+
+/**
+ * The connection's SNI name, normalized. Most requests carry a Host equal to it already: that case
+ * skips normalizing it again.
+ */
+function servernameOf(socket: TLSSocket, hostname: string | undefined): string | undefined {
+  const raw = socket.servername;
+  if (typeof raw !== 'string') return undefined;
+  return raw === hostname ? raw : normalizeHostname(raw);
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

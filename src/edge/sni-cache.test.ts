@@ -1,0 +1,116 @@
+import type { SecureContext } from 'node:tls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestCa, type TestCertificate } from '../../test/helpers/certs.js';
+import { SniCache } from './sni-cache.js';
+import type { CertificateSource, EdgeCertificate } from './sources.js';
+
+let certificate: TestCertificate;
+
+beforeAll(async () => {
+  certificate = await (await createTestCa()).issue(['shop.acme.test']);
+});
+
+/** Counts reads per name; reads wait until `open()` when the source is created closed. */
+class CountingSource implements CertificateSource {
+  readonly reads: string[] = [];
+  readonly served = new Map<string, EdgeCertificate>();
+  failure: Error | undefined;
+  private gate: Promise<void>;
+  private openGate: () => void = () => {};
+
+  constructor(closed = false) {
+    this.gate = closed
+      ? new Promise((resolve) => {
+          this.openGate = resolve;
+        })
+      : Promise.resolve();
+  }
+
+  open(): void {
+    this.openGate();
+  }
+
+  async certificate(hostname: string): Promise<EdgeCertificate | undefined> {
+    this.reads.push(hostname);
+    await this.gate;
+    if (this.failure) throw this.failure;
+    return this.served.get(hostname);
+  }
+}
+
+function handshake(
+  cache: SniCache,
+  servername: string,
+): Promise<{ error: Error | null; context?: SecureContext }> {
+  return new Promise((resolve) =>
+    cache.callback(servername, (error, context) => resolve({ error, context })),
+  );
+}
+
+describe('SniCache', () => {
+  it('loads a name once for concurrent handshakes and answers later ones from memory', async () => {
+    const source = new CountingSource(true);
+    source.served.set('shop.acme.test', certificate);
+    const cache = new SniCache({ certificates: source });
+    const handshakes = Array.from({ length: 20 }, () => handshake(cache, 'shop.acme.test'));
+    source.open();
+    const results = await Promise.all(handshakes);
+    expect(source.reads).toEqual(['shop.acme.test']);
+    expect(new Set(results.map((result) => result.context)).size).toBe(1);
+    expect(results[0]?.context).toBeDefined();
+
+    let answeredSynchronously = false;
+    cache.callback('shop.acme.test', () => {
+      answeredSynchronously = true;
+    });
+    expect(answeredSynchronously).toBe(true);
+  });
+
+  it('normalizes the SNI name before looking it up', async () => {
+    const source = new CountingSource();
+    source.served.set('shop.acme.test', certificate);
+    const cache = new SniCache({ certificates: source });
+    expect((await handshake(cache, 'SHOP.acme.test.')).context).toBeDefined();
+    expect(source.reads).toEqual(['shop.acme.test']);
+  });
+
+  it('gives an unknown name no context (the handshake fails) and remembers that briefly', async () => {
+    const source = new CountingSource();
+    const cache = new SniCache({ certificates: source });
+    expect(await handshake(cache, 'nobody.test')).toEqual({ error: null, context: undefined });
+    expect(await handshake(cache, 'nobody.test')).toEqual({ error: null, context: undefined });
+    expect(source.reads).toEqual(['nobody.test']);
+  });
+
+  it('reflects a removed name at once after invalidate', async () => {
+    const source = new CountingSource();
+    source.served.set('shop.acme.test', certificate);
+    const cache = new SniCache({ certificates: source });
+    expect((await handshake(cache, 'shop.acme.test')).context).toBeDefined();
+    source.served.delete('shop.acme.test');
+    expect((await handshake(cache, 'shop.acme.test')).context).toBeDefined();
+    cache.invalidate('Shop.Acme.Test');
+    expect((await handshake(cache, 'shop.acme.test')).context).toBeUndefined();
+  });
+
+  it('never keeps a certificate past its notAfter', async () => {
+    const source = new CountingSource();
+    const clock = { now: Date.now() };
+    source.served.set('shop.acme.test', { ...certificate, notAfter: new Date(clock.now + 10_000) });
+    const cache = new SniCache({ certificates: source, ttlMs: 3_600_000, now: () => clock.now });
+    await handshake(cache, 'shop.acme.test');
+    clock.now += 10_000;
+    await handshake(cache, 'shop.acme.test');
+    expect(source.reads).toHaveLength(2);
+  });
+
+  it('fails the handshake with the error when the source fails and nothing is cached', async () => {
+    const source = new CountingSource();
+    source.failure = new Error('database down');
+    const failures: string[] = [];
+    const cache = new SniCache({ certificates: source, onLoadError: (hostname) => failures.push(hostname) });
+    const result = await handshake(cache, 'shop.acme.test');
+    expect(result.error?.message).toBe('database down');
+    expect(failures).toEqual(['shop.acme.test']);
+  });
+});

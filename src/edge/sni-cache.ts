@@ -1,0 +1,95 @@
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { normalizeHostname } from '../domain/hostname.js';
+import { LoadingCache } from './loading-cache.js';
+import type { CertificateSource } from './sources.js';
+
+export interface SniCacheOptions {
+  certificates: CertificateSource;
+  /** Certificates held in memory at most (least recently used evicted first). Default 10,000. */
+  maxEntries?: number;
+  /** How long a loaded certificate is used before it is read again, in ms. Default 60,000. */
+  ttlMs?: number;
+  /** How long "no certificate for this name" is remembered, in ms. Default 5,000. */
+  negativeTtlMs?: number;
+  /** Called once per failed certificate read (the source threw or the PEM did not parse). */
+  onLoadError?(hostname: string, error: unknown): void;
+  now?(): number;
+}
+
+/** Node's `SNICallback`: hands TLS the context for a servername, or none. */
+export type SniCallback = (
+  servername: string,
+  callback: (error: Error | null, context?: SecureContext) => void,
+) => void;
+
+interface LoadedCertificate {
+  readonly context: SecureContext;
+  /** The leaf's `notAfter`, ms since the epoch. */
+  readonly notAfter: number;
+}
+
+/**
+ * The TLS certificate for each SNI name, loaded on the first handshake that asks for it.
+ *
+ * A name that is not served gets no certificate at all: the callback answers with no context and
+ * the server, which has no default certificate, fails the handshake with a `handshake_failure`
+ * alert. So no tenant's certificate is ever shown for a name it was not issued for, and no fallback
+ * certificate tells a scanner which platform answers at the address; Cloudflare and Vercel
+ * effectively do the same for names they do not serve. A client that sends no SNI at all is refused
+ * the same way (Node does not call the callback; the default context has no certificate). When the
+ * source fails and nothing is cached, the handshake is aborted with that error (a TCP reset).
+ *
+ * A certificate is cached at most until its `notAfter`, so a renewal that missed its invalidation
+ * is picked up at expiry at the latest; an already expired one is read again every `negativeTtlMs`.
+ */
+export class SniCache {
+  private readonly cache: LoadingCache<LoadedCertificate>;
+  private readonly certificates: CertificateSource;
+
+  constructor(options: SniCacheOptions) {
+    this.certificates = options.certificates;
+    const negativeTtlMs = options.negativeTtlMs ?? 5_000;
+    this.cache = new LoadingCache<LoadedCertificate>({
+      load: (hostname) => this.load(hostname),
+      maxEntries: options.maxEntries ?? 10_000,
+      ttlMs: options.ttlMs ?? 60_000,
+      negativeTtlMs,
+      maxAgeOf: (loaded, now) => Math.max(loaded.notAfter - now, negativeTtlMs),
+      onLoadError: options.onLoadError,
+      now: options.now,
+    });
+  }
+
+  /** For `tls.createServer({ SNICallback })`. Answers synchronously when the name is cached. */
+  readonly callback: SniCallback = (servername, callback) => {
+    const cached = this.cache.get(normalizeHostname(servername));
+    if (cached instanceof Promise) {
+      cached.then(
+        (loaded) => callback(null, loaded?.context),
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+      );
+    } else {
+      callback(null, cached?.context);
+    }
+  };
+
+  /** Forgets one name's certificate (or its absence): the next handshake reads the source. */
+  invalidate(hostname: string): void {
+    this.cache.invalidate(normalizeHostname(hostname));
+  }
+
+  /** Forgets every name. */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private async load(hostname: string): Promise<LoadedCertificate | undefined> {
+    const found = await this.certificates.certificate(hostname);
+    if (found === undefined) return undefined;
+    return {
+      // Parsing the PEM and key is the costly part of a handshake's setup: done once per load.
+      context: createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem }),
+      notAfter: found.notAfter.getTime(),
+    };
+  }
+}

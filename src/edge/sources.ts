@@ -1,0 +1,63 @@
+/**
+ * What the edge reads, as three small interfaces. The edge knows no SQL: the integrator backs these
+ * with the store, tests with maps. Routes and certificates are read only on a cache miss (see
+ * `loading-cache.ts`): the edge collapses concurrent reads of one name into one and caches both
+ * answers and "not served" for a while, so an implementation may query the database directly.
+ * Challenges are read on every `/.well-known/acme-challenge/` request: the CA sends a handful.
+ *
+ * Contracts common to all three:
+ * - Keys arrive normalized (`normalizeHostname`: lowercase, no trailing dot, A-labels), never with
+ *   a port, so an implementation compares them as stored.
+ * - Safe under concurrency: the edge calls them from many handshakes and requests at once.
+ * - "Not served" / "unknown" is `undefined`, never a throw. A throw means the source could not
+ *   answer (database down): the edge keeps serving what it already has, answers nothing new, logs.
+ * - Changes are pushed with `Edge.invalidate(hostname)`; without it a change shows once the cached
+ *   answer expires (`cacheTtlMs`, `negativeCacheTtlMs`).
+ */
+
+/** What a hostname serves. Only `active` customer domains and apps' default hostnames have a route. */
+export interface EdgeRoute {
+  /** The normalized hostname this route answers for. */
+  hostname: string;
+  appId: string;
+  /** The App's `origin_url` (http or https); `null` while the App has none: the edge answers 502. */
+  originUrl: string | null;
+  /**
+   * Set when this is a non-primary domain of an app whose primary domain is active: the edge answers
+   * 308 to `https://{redirectTo}{path}{query}` instead of proxying. A normalized hostname.
+   */
+  redirectTo?: string;
+}
+
+export interface RouteSource {
+  /** The route for a hostname, or `undefined` when nothing is served there. */
+  route(hostname: string): Promise<EdgeRoute | undefined>;
+}
+
+/** A certificate chain and its key, as the edge hands them to TLS. */
+export interface EdgeCertificate {
+  /** The leaf first, then the intermediates (PEM, concatenated). */
+  certificatePem: string;
+  /** PEM (PKCS#8 or the key type's own form), decrypted. */
+  privateKeyPem: string;
+  /** The leaf's expiry: the edge never caches a certificate past it. */
+  notAfter: Date;
+}
+
+export interface CertificateSource {
+  /**
+   * The certificate to present for a hostname that is served (one of its SANs covers the name),
+   * else `undefined`. Must return `undefined` for a name whose route is gone: a certificate alone
+   * is enough for a TLS handshake to succeed.
+   */
+  certificate(hostname: string): Promise<EdgeCertificate | undefined>;
+}
+
+export interface ChallengeSource {
+  /**
+   * The key authorization (`{token}.{account key thumbprint}`) for a pending HTTP-01 challenge, or
+   * `undefined` when the token is unknown or expired. Tokens are stored, not held in one process,
+   * so any edge node can answer the CA.
+   */
+  keyAuthorization(token: string): Promise<string | undefined>;
+}

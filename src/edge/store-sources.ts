@@ -1,0 +1,66 @@
+import type { CertificateService } from '../acme/certificates.js';
+import type { Store } from '../store/store.js';
+import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
+
+/**
+ * The edge's sources backed by the store: what every edge node serves is decided by the database
+ * alone, and the edge's caches in front of these only make it fast.
+ */
+export class StoreRoutes implements RouteSource {
+  private readonly suffix: string;
+
+  constructor(
+    private readonly store: Store,
+    appsDomain: string,
+  ) {
+    this.suffix = `.${appsDomain}`;
+  }
+
+  /**
+   * An app's default hostname (`{slug}.{apps domain}`) or an `active` customer domain; nothing
+   * else (pending, verifying, verified, failed, moved, removed) has a route.
+   */
+  async route(hostname: string): Promise<EdgeRoute | undefined> {
+    if (hostname.endsWith(this.suffix)) {
+      const slug = hostname.slice(0, -this.suffix.length);
+      if (slug.includes('.')) return undefined;
+      const app = await this.store.findAppBySlug(slug);
+      return app && { hostname, appId: app.id, originUrl: app.originUrl };
+    }
+    const domain = await this.store.findActiveDomain(hostname);
+    if (!domain) return undefined;
+    const [app, primary] = await Promise.all([
+      this.store.findAppById(domain.appId),
+      domain.isPrimary ? undefined : this.store.findActivePrimary(domain.appId),
+    ]);
+    if (!app) return undefined;
+    return {
+      hostname,
+      appId: app.id,
+      originUrl: app.originUrl,
+      ...(primary ? { redirectTo: primary.name } : {}),
+    };
+  }
+}
+
+/** Certificates only for names that have a route, so a handshake never shows an unserved name's. */
+export class StoreCertificates implements CertificateSource {
+  constructor(
+    private readonly routes: RouteSource,
+    private readonly certificates: CertificateService | undefined,
+  ) {}
+
+  async certificate(hostname: string) {
+    if (!this.certificates || !(await this.routes.route(hostname))) return undefined;
+    return this.certificates.servable(hostname);
+  }
+}
+
+/** HTTP-01 answers from the store, where the issuing worker put them. */
+export class StoreChallenges implements ChallengeSource {
+  constructor(private readonly store: Store) {}
+
+  keyAuthorization(token: string): Promise<string | undefined> {
+    return this.store.findChallenge(token);
+  }
+}
