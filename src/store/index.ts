@@ -33,6 +33,8 @@ export interface StoreOptions {
 /** What a bound store is made of: the same for the root store and for each transaction. */
 interface Binding {
   db: Kysely<Database>;
+  /** PostgreSQL: the schema holding Portico's tables; SQLite: none. */
+  schema?: string;
   caps: Capabilities;
   dialect: Store['dialect'];
   close: () => Promise<void>;
@@ -43,7 +45,7 @@ interface Binding {
 }
 
 function bindStore(binding: Binding): Store {
-  const { db, caps, dialect, close, feed, committer, pending } = binding;
+  const { db, schema, caps, dialect, close, feed, committer, pending } = binding;
   const context = { db, caps };
   /** Runs `fn` on a store bound to `trx`, then announces its changes once the commit has happened. */
   const inTransaction = async <T>(
@@ -76,7 +78,7 @@ function bindStore(binding: Binding): Store {
       await sql`select 1`.execute(db);
     },
     async migrationsApplied() {
-      const migrations = await new Migrator({ db, provider: migrationProvider }).getMigrations();
+      const migrations = await migrator(db, schema).getMigrations();
       return migrations.every((migration) => migration.executedAt !== undefined);
     },
     close,
@@ -84,8 +86,24 @@ function bindStore(binding: Binding): Store {
   return store;
 }
 
-async function migrate(db: Kysely<Database>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+/**
+ * The migrator, told which schema its bookkeeping tables live in: without that, kysely takes any
+ * schema's `kysely_migration` table for its own (another application's, another test's).
+ */
+function migrator(db: Kysely<Database>, schema: string | undefined): Migrator {
+  return new Migrator({ db, provider: migrationProvider, migrationTableSchema: schema });
+}
+
+/** PostgreSQL's schema for this connection (the first of its search_path), where Portico's tables are. */
+async function currentSchema(db: Kysely<Database>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (!schema) throw new Error("PostgreSQL reports no current schema: check the role's search_path");
+  return schema;
+}
+
+async function migrate(db: Kysely<Database>, schema: string | undefined): Promise<void> {
+  const { error, results } = await migrator(db, schema).migrateToLatest();
   if (error) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;
     throw new Error(`migration ${failed ?? '(unknown)'} failed: ${(error as Error).message ?? error}`);
@@ -103,8 +121,10 @@ export async function createStore(options: StoreOptions): Promise<Store> {
       schema: options.postgresSchema,
       poolSize: options.postgresPoolSize,
     });
+    let schema: string;
     try {
-      await migrate(db);
+      schema = await currentSchema(db);
+      await migrate(db, schema);
     } catch (error) {
       await db.destroy();
       throw error;
@@ -117,11 +137,11 @@ export async function createStore(options: StoreOptions): Promise<Store> {
       await feed.close();
       await db.destroy();
     };
-    return bindStore({ db, caps: { rowLocks: true }, dialect: 'postgres', close, feed });
+    return bindStore({ db, schema, caps: { rowLocks: true }, dialect: 'postgres', close, feed });
   }
   const file = options.sqliteFile ?? path.join(options.dataDir, 'portico.db');
   const { db, close: closeDb } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
-  await migrate(db);
+  await migrate(db, undefined);
   const feed = new LocalChangeFeed();
   const close = async () => {
     await feed.close();

@@ -13,6 +13,12 @@ import { createStore, type Store } from '../../src/store/index.js';
 export interface Backend {
   name: 'sqlite' | 'postgres';
   open(): Promise<Store>;
+  /**
+   * Two stores on one database, as two nodes have. On SQLite (one node by design) both are the
+   * same store; on PostgreSQL each has its own pool and LISTEN connection. Closing the first drops
+   * the database.
+   */
+  openPair(): Promise<[Store, Store]>;
 }
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -31,8 +37,7 @@ async function openSqlite(): Promise<Store> {
   return withCleanup(store, async () => rmSync(dir, { recursive: true, force: true }));
 }
 
-async function openPostgres(url: string): Promise<Store> {
-  const schema = `t_${randomAlphanumeric(12)}`;
+async function openPostgres(url: string, schema = `t_${randomAlphanumeric(12)}`): Promise<Store> {
   const store = await createStore({
     databaseUrl: url,
     dataDir: tmpdir(),
@@ -56,7 +61,29 @@ function withCleanup(store: Store, cleanup: () => Promise<void>): Store {
   return store;
 }
 
+async function openPostgresPair(url: string): Promise<[Store, Store]> {
+  const schema = `t_${randomAlphanumeric(12)}`;
+  const first = await openPostgres(url, schema);
+  const second = await createStore({ databaseUrl: url, dataDir: tmpdir(), postgresSchema: schema });
+  return [first, second];
+}
+
 export const backends: Backend[] = [
-  { name: 'sqlite', open: openSqlite },
-  ...(databaseUrl ? [{ name: 'postgres' as const, open: () => openPostgres(databaseUrl) }] : []),
+  {
+    name: 'sqlite',
+    open: openSqlite,
+    openPair: async () => {
+      const store = await openSqlite();
+      return [store, store];
+    },
+  },
+  ...(databaseUrl
+    ? [
+        {
+          name: 'postgres' as const,
+          open: () => openPostgres(databaseUrl),
+          openPair: () => openPostgresPair(databaseUrl),
+        },
+      ]
+    : []),
 ];
