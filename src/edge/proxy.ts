@@ -1,10 +1,8 @@
-import { lookup as dnsLookup } from 'node:dns';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
-import { isPrivateAddress } from '../domain/origin-url.js';
+import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '../logger.js';
+import { guardedConnector } from '../net/guarded-connector.js';
 import { type PageStatus, rawPage, rawResponse, sendPage } from './responses.js';
 import type { Scheme } from './router.js';
 
@@ -75,18 +73,6 @@ export function parseOrigin(originUrl: string): ProxyOrigin | undefined {
   return { origin: url.origin, pathPrefix: url.pathname.replace(/\/+$/, '') };
 }
 
-/** The error a connection to a private address fails with (mapped to 502). */
-export class PrivateOriginError extends Error {
-  readonly code = 'PORTICO_PRIVATE_ORIGIN';
-
-  constructor(hostname: string, address: string | undefined) {
-    super(
-      `origin ${hostname} resolves to ${address ?? 'no address'}, a private address: ` +
-        'refused (PORTICO_ALLOW_PRIVATE_ORIGINS=1 allows it)',
-    );
-  }
-}
-
 /** Why the edge gave up on a request itself (the client left): never answered, logged at debug. */
 class ClientGoneError extends Error {
   readonly code = 'PORTICO_CLIENT_GONE';
@@ -98,12 +84,11 @@ export class ReverseProxy {
 
   constructor(options: ProxyOptions) {
     this.logger = options.logger;
-    const connect = buildConnector({
-      timeout: options.connectTimeoutMs,
-      ...(options.allowPrivateOrigins ? {} : { lookup: publicAddressesOnly }),
-    });
     this.agent = new Agent({
-      connect: options.allowPrivateOrigins ? connect : refusePrivateLiterals(connect),
+      connect: guardedConnector({
+        timeoutMs: options.connectTimeoutMs,
+        allowPrivate: options.allowPrivateOrigins,
+      }),
       headersTimeout: options.idleTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,
       maxHeaderSize: options.maxHeaderSize,
@@ -419,35 +404,4 @@ const TIMEOUT_CODES = new Set([
 function gatewayStatus(error: Error): 502 | 504 {
   const code = errorCode(error);
   return code !== undefined && TIMEOUT_CODES.has(code) ? 504 : 502;
-}
-
-/**
- * `lookup` for origin connections: resolves as usual, then keeps only public addresses. Node
- * connects only to what this returns, so the check holds for the address actually connected to,
- * however the name resolves from one connection to the next.
- */
-const publicAddressesOnly: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, options, (error, address, family) => {
-    if (error !== null) {
-      callback(error, address, family);
-    } else if (typeof address === 'string') {
-      if (isPrivateAddress(address)) callback(new PrivateOriginError(hostname, address), '', 0);
-      else callback(null, address, family);
-    } else {
-      const allowed = address.filter((candidate) => !isPrivateAddress(candidate.address));
-      if (allowed.length === 0) callback(new PrivateOriginError(hostname, address[0]?.address), []);
-      else callback(null, allowed);
-    }
-  });
-};
-
-/** Node skips `lookup` for IP literals, so an `origin_url` like `http://10.0.0.5` is checked here. */
-function refusePrivateLiterals(connect: buildConnector.connector): buildConnector.connector {
-  return (options, callback) => {
-    if (isIP(options.hostname) !== 0 && isPrivateAddress(options.hostname)) {
-      callback(new PrivateOriginError(options.hostname, options.hostname), null);
-      return;
-    }
-    connect(options, callback);
-  };
 }
