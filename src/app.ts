@@ -20,9 +20,11 @@ import { verifyDomain } from './api/routes/domains/verify-domain.js';
 import { edgeAsk } from './api/routes/system/edge-ask.js';
 import { health } from './api/routes/system/health.js';
 import { tlsRoot } from './api/routes/system/tls-root.js';
+import { webhookRoutes } from './api/routes/webhooks/webhooks.js';
 import { appSchemas } from './api/schemas/apps.js';
 import { commonSchemas } from './api/schemas/common.js';
 import { domainSchemas } from './api/schemas/domains.js';
+import { webhookSchemas } from './api/schemas/webhooks.js';
 import { createValidatorCompiler } from './api/validation.js';
 import type { Config } from './config.js';
 import { AppService } from './domain/apps.js';
@@ -69,7 +71,7 @@ export async function buildApi({
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as Api;
 
-  const schemas = [...commonSchemas, ...appSchemas, ...domainSchemas];
+  const schemas = [...commonSchemas, ...appSchemas, ...domainSchemas, ...webhookSchemas];
   for (const schema of schemas) app.addSchema(schema);
   app.setValidatorCompiler(createValidatorCompiler(schemas));
   installErrorHandler(app);
@@ -133,6 +135,7 @@ export async function buildApi({
     for (const route of [addDomain, listDomains, getDomain, updateDomain, removeDomain, verifyDomain]) {
       route(v1 as Api, context);
     }
+    if (services) webhookRoutes(v1 as Api, services.webhooks);
   });
 
   return app;

@@ -12,9 +12,11 @@ import {
   type VerificationHooks,
   VerificationService,
 } from './domain/verification.js';
+import { WebhookService } from './events/webhooks.js';
 import type { App, Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';
+import { webhookHandlers } from './worker/jobs/webhooks.js';
 import type { JobHandler } from './worker/runner.js';
 
 /**
@@ -23,6 +25,7 @@ import type { JobHandler } from './worker/runner.js';
  */
 export interface Services {
   verification: VerificationService;
+  webhooks: WebhookService;
   /** Undefined when PORTICO_TLS_ISSUER=none. */
   certificates?: CertificateService;
   issuer?: CertIssuer;
@@ -41,8 +44,8 @@ export interface ServiceDeps {
   resolvers?: Resolvers;
   /** Defaults to the issuer PORTICO_TLS_ISSUER names; `null` for none. */
   issuer?: CertIssuer | null;
-  /** Receives every status change, inside the transaction that made it. Defaults to a log line. */
-  events?: EventSink;
+  /** Also told of every status change (tests observe through it); webhooks get them regardless. */
+  onEvent?: (event: DomainEvent | CertificateEvent, subject: { hostname: string; domain?: Domain }) => void;
 }
 
 /** A status change: `domain.verified`, `certificate.issued`, … with what it is about. */
@@ -55,23 +58,25 @@ export type EventSink = (
 
 export async function createServices(deps: ServiceDeps): Promise<Services> {
   const { config, store, clock, logger } = deps;
-  const events: EventSink =
-    deps.events ??
-    (async (_tx, event, subject) =>
-      logger.info({ event, hostname: subject.hostname, domainId: subject.domain?.id }, 'event'));
-  const wantsIssuer = deps.issuer === undefined ? config.tlsIssuer !== 'none' : deps.issuer !== null;
-  // Private keys exist only where certificates do; without an issuer no key is needed.
-  const box = wantsIssuer ? openSecretBox(config) : undefined;
+  // Seals private keys and webhook secrets; several nodes must share it (PORTICO_ENCRYPTION_KEY).
+  const box = openSecretBox(config);
   const issuer =
-    deps.issuer === undefined && box
+    deps.issuer === undefined
       ? await createIssuer(config, store, box, clock, logger)
       : (deps.issuer ?? undefined);
-  const certificates =
-    issuer && box
-      ? new CertificateService(store, issuer, box, config, clock, {
-          onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
-        })
-      : undefined;
+  const webhooks = new WebhookService(store, box, config, clock);
+  // Events about customers' domains go to their organization's webhooks; a certificate of an app's
+  // default hostname belongs to the platform and is only logged.
+  const events: EventSink = async (tx, event, subject, now) => {
+    logger.info({ event, hostname: subject.hostname, domainId: subject.domain?.id }, 'event');
+    deps.onEvent?.(event, subject);
+    if (subject.domain) await webhooks.record(tx, event, subject.domain, now);
+  };
+  const certificates = issuer
+    ? new CertificateService(store, issuer, box, config, clock, {
+        onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
+      })
+    : undefined;
 
   const verificationHooks: VerificationHooks = {
     onReadyForCertificate: async (tx, domain, now) => certificates?.requestForDomain(tx, domain, now),
@@ -118,12 +123,14 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
 
   return {
     verification,
+    webhooks,
     certificates,
     issuer,
     hooks,
     handlers: [
       ...domainCheckHandlers(verification),
       ...(certificates ? certificateHandlers(certificates) : []),
+      ...webhookHandlers(webhooks),
     ],
   };
 }

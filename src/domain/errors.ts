@@ -84,6 +84,27 @@ export const errors = {
       { origin_url: url },
     ),
 
+  // Webhooks.
+  webhookUrlInvalid: (url: string, reason: string) =>
+    invalid('webhook_url_invalid', `url: ${reason}`, { url }),
+  webhookUrlPrivate: (url: string) =>
+    invalid('webhook_url_private', 'The webhook URL points to a loopback, link-local or private address.', {
+      url,
+    }),
+  webhookEventUnknown: (unknown: string[], known: readonly string[]) =>
+    invalid(
+      'webhook_event_unknown',
+      `Unknown event types: ${unknown.join(', ')}. Known: ${known.join(', ')}, or *.`,
+      {
+        unknown,
+      },
+    ),
+  webhookNotFound: (id: string) =>
+    new PorticoError(404, 'NotFoundError', 'webhook_not_found', `Webhook ${id} not found`, {
+      id,
+      resource: 'webhook',
+    }),
+
   // Authentication and permission.
   unauthenticated: (message = 'Send an API key as "Authorization: Bearer <key>".') =>
     new PorticoError(401, 'AuthenticationError', 'unauthenticated', message),

@@ -10,7 +10,7 @@ export function randomAlphanumeric(length: number): string {
 }
 
 /** Prefixed resource ids as Mixpeek shapes them: `app_` + 12 lowercase alphanumerics. */
-export const newId = (prefix: 'app' | 'org' | 'dom' | 'key' | 'job' | 'wh' | 'evt') =>
+export const newId = (prefix: 'app' | 'org' | 'dom' | 'key' | 'job' | 'wh' | 'evt' | 'dlv') =>
   `${prefix}_${randomAlphanumeric(12)}`;
 
 /**

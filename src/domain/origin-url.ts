@@ -48,28 +48,34 @@ export function isPrivateAddress(address: string): boolean {
 }
 
 /**
- * Checks an App's `origin_url` and returns it normalized (as WHATWG URL serializes it). Hostnames
- * are resolved only at connect time; here a literal private address or a `localhost` name is refused.
+ * Checks a URL a tenant chose for Portico to connect to (an App's origin, a webhook) and returns it
+ * normalized (as WHATWG URL serializes it). Hostnames are resolved only at connect time (the
+ * guarded connector); here a literal private address or a `localhost` name is refused.
  */
-export function parseOriginUrl(input: string, allowPrivate: boolean): string {
+export function parseTenantUrl(
+  input: string,
+  allowPrivate: boolean,
+  fail: { invalid: (reason: string) => Error; private: () => Error },
+): string {
   let url: URL;
   try {
     url = new URL(input.trim());
   } catch {
-    throw errors.originUrlInvalid(
-      input,
-      'origin_url must be an absolute http(s) URL, such as "https://origin.example.com".',
-    );
+    throw fail.invalid('It must be an absolute http(s) URL, such as "https://origin.example.com".');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw errors.originUrlInvalid(input, 'origin_url must use http or https.');
-  }
-  if (url.username || url.password) {
-    throw errors.originUrlInvalid(input, 'origin_url cannot contain credentials.');
-  }
-  if (url.hash) throw errors.originUrlInvalid(input, 'origin_url cannot contain a #fragment.');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fail.invalid('It must use http or https.');
+  if (url.username || url.password) throw fail.invalid('It cannot contain credentials.');
+  if (url.hash) throw fail.invalid('It cannot contain a #fragment.');
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const isLocalName = host === 'localhost' || host.endsWith('.localhost');
-  if (!allowPrivate && (isLocalName || isPrivateAddress(host))) throw errors.originUrlPrivate(input);
+  if (!allowPrivate && (isLocalName || isPrivateAddress(host))) throw fail.private();
   return url.toString();
+}
+
+/** An App's `origin_url`, checked as `parseTenantUrl` does. */
+export function parseOriginUrl(input: string, allowPrivate: boolean): string {
+  return parseTenantUrl(input, allowPrivate, {
+    invalid: (reason) => errors.originUrlInvalid(input, `origin_url: ${reason}`),
+    private: () => errors.originUrlPrivate(input),
+  });
 }

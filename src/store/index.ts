@@ -12,6 +12,7 @@ import type { Capabilities } from './sql/context.js';
 import { domainQueries } from './sql/domains.js';
 import { jobQueries } from './sql/jobs.js';
 import { organizationQueries } from './sql/organizations.js';
+import { webhookQueries } from './sql/webhooks.js';
 import { openSqlite } from './sqlite.js';
 import type { Store } from './store.js';
 
@@ -67,6 +68,7 @@ function bindStore(binding: Binding): Store {
     ...certificateQueries(context),
     ...challengeQueries(context),
     ...settingQueries(context),
+    ...webhookQueries(context),
     async transaction(fn) {
       if (db.isTransaction) return fn(store);
       if (committer) return inTransaction((work) => committer.run(work), fn);

@@ -18,6 +18,9 @@ export interface Database {
   acme_challenges: AcmeChallengesTable;
   certificate_orders: CertificateOrdersTable;
   settings: SettingsTable;
+  events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export interface OrganizationsTable {
@@ -121,4 +124,33 @@ export interface SettingsTable {
   key: string;
   value: string;
   created_at: string;
+}
+
+export interface EventsTable {
+  id: string;
+  org_id: string;
+  type: string;
+  payload: string;
+  created_at: string;
+}
+
+export interface WebhooksTable {
+  id: string;
+  org_id: string;
+  url: string;
+  events: string;
+  secret_enc: string;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  status: string;
+  attempts: Generated<number>;
+  response_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
 }

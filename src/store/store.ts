@@ -20,7 +20,8 @@ export interface Store
     JobStore,
     CertificateStore,
     ChallengeRecordStore,
-    SettingStore {
+    SettingStore,
+    WebhookStore {
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * Runs `fn` in one transaction with a store bound to it; commits when `fn` resolves, rolls back
@@ -286,6 +287,58 @@ export interface SettingStore {
   findSetting(key: string): Promise<string | undefined>;
   /** Stores `value` unless the key exists; answers the value that is stored now (the first writer wins). */
   putSettingIfAbsent(key: string, value: string, now: string): Promise<string>;
+}
+
+export interface EventRecord {
+  id: string;
+  orgId: string;
+  type: string;
+  payload: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface Webhook {
+  id: string;
+  orgId: string;
+  url: string;
+  /** Event types delivered, or `['*']` for all. */
+  events: string[];
+  /** The signing secret, sealed; opened only to sign a delivery. */
+  secretEnc: string;
+  createdAt: string;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+export interface WebhookDelivery {
+  id: string;
+  webhookId: string;
+  eventId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  responseStatus: number | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WebhookStore {
+  insertEvent(event: EventRecord): Promise<void>;
+  findEvent(id: string): Promise<EventRecord | undefined>;
+  insertWebhook(webhook: Webhook): Promise<void>;
+  findWebhook(orgId: string, id: string): Promise<Webhook | undefined>;
+  /** Any organization's webhook: for the delivering worker. */
+  findWebhookById(id: string): Promise<Webhook | undefined>;
+  listWebhooks(orgId: string, page: Page): Promise<PageOf<Webhook>>;
+  /** Deletes the webhook and its delivery log. Answers whether it existed. */
+  deleteWebhook(orgId: string, id: string): Promise<boolean>;
+  insertDelivery(delivery: WebhookDelivery): Promise<void>;
+  findDelivery(id: string): Promise<WebhookDelivery | undefined>;
+  updateDelivery(
+    id: string,
+    patch: Pick<WebhookDelivery, 'status' | 'attempts' | 'responseStatus' | 'lastError' | 'updatedAt'>,
+  ): Promise<void>;
+  /** Newest first. */
+  listDeliveries(webhookId: string, page: Page): Promise<PageOf<WebhookDelivery>>;
 }
 
 /** A unique index refused a write; `index` names it as the migrations do. */

@@ -40,7 +40,7 @@ export async function openCertificateRig(
     clock,
     logger,
     issuer: options.issuer,
-    events: async (_tx, event, subject) => {
+    onEvent: (event, subject) => {
       events.push({ hostname: subject.hostname, event });
     },
   });

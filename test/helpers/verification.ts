@@ -38,7 +38,7 @@ export async function openVerificationRig(
     store,
     clock,
     logger,
-    events: async (_tx, event, subject) => {
+    onEvent: (event, subject) => {
       events.push({ domain: subject.hostname, orgId: subject.domain?.orgId, event });
     },
   });

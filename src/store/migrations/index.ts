@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as certificates from './0002-certificates.js';
+import * as webhooks from './0003-webhooks.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -9,6 +10,7 @@ import * as certificates from './0002-certificates.js';
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-certificates': certificates,
+  '0003-webhooks': webhooks,
 };
 
 export const migrationProvider: MigrationProvider = {

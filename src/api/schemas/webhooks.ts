@@ -1,0 +1,71 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Pagination } from './common.js';
+
+export const CreateWebhookRequest = Type.Object(
+  {
+    url: Type.String({ maxLength: 2048, description: 'Where events are POSTed (https recommended)' }),
+    events: Type.Optional(
+      Type.Array(Type.String(), {
+        maxItems: 20,
+        description:
+          'Event types to deliver (domain.verified, domain.failed, domain.moved, domain.active, certificate.issued, certificate.renewed, certificate.failed), or ["*"] (the default) for all',
+      }),
+    ),
+    secret: Type.Optional(
+      Type.String({ minLength: 16, maxLength: 200, description: 'Signing secret; generated when omitted' }),
+    ),
+  },
+  { $id: 'CreateWebhookRequest', title: 'CreateWebhookRequest' },
+);
+export type CreateWebhookRequest = Static<typeof CreateWebhookRequest>;
+
+export const WebhookResponse = Type.Object(
+  {
+    webhook_id: Type.String(),
+    url: Type.String(),
+    events: Type.Array(Type.String()),
+    created_at: Type.String(),
+    secret: Type.Optional(Type.String({ description: 'Only in the answer to its creation: store it then' })),
+  },
+  { $id: 'WebhookResponse', title: 'WebhookResponse' },
+);
+export type WebhookResponse = Static<typeof WebhookResponse>;
+
+export const WebhookListResponse = Type.Object(
+  { results: Type.Array(Type.Ref(WebhookResponse)), pagination: Type.Ref(Pagination) },
+  { $id: 'WebhookListResponse', title: 'WebhookListResponse' },
+);
+
+export const DeliveryResponse = Type.Object(
+  {
+    delivery_id: Type.String(),
+    event_id: Type.String(),
+    event_type: Type.Union([Type.String(), Type.Null()]),
+    status: Type.String({ description: 'pending, delivered or failed' }),
+    attempts: Type.Integer(),
+    response_status: Type.Union([Type.Integer(), Type.Null()]),
+    last_error: Type.Union([Type.String(), Type.Null()]),
+    created_at: Type.String(),
+    updated_at: Type.String(),
+  },
+  { $id: 'DeliveryResponse', title: 'DeliveryResponse' },
+);
+export type DeliveryResponse = Static<typeof DeliveryResponse>;
+
+export const DeliveryListResponse = Type.Object(
+  { results: Type.Array(Type.Ref(DeliveryResponse)), pagination: Type.Ref(Pagination) },
+  { $id: 'DeliveryListResponse', title: 'DeliveryListResponse' },
+);
+
+export const WebhookIdParam = Type.String({
+  title: 'Webhook Id',
+  description: 'Webhook ID (e.g. wh_abc123def456)',
+});
+
+export const webhookSchemas = [
+  CreateWebhookRequest,
+  WebhookResponse,
+  WebhookListResponse,
+  DeliveryResponse,
+  DeliveryListResponse,
+];

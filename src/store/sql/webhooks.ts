@@ -1,0 +1,163 @@
+import type { Selectable } from 'kysely';
+import type { WebhookDeliveriesTable, WebhooksTable } from '../schema.js';
+import type { DeliveryStatus, Webhook, WebhookDelivery, WebhookStore } from '../store.js';
+import { type SqlContext, toCount } from './context.js';
+
+const toWebhook = (row: Selectable<WebhooksTable>): Webhook => ({
+  id: row.id,
+  orgId: row.org_id,
+  url: row.url,
+  events: JSON.parse(row.events),
+  secretEnc: row.secret_enc,
+  createdAt: row.created_at,
+});
+
+const toDelivery = (row: Selectable<WebhookDeliveriesTable>): WebhookDelivery => ({
+  id: row.id,
+  webhookId: row.webhook_id,
+  eventId: row.event_id,
+  status: row.status as DeliveryStatus,
+  attempts: row.attempts,
+  responseStatus: row.response_status,
+  lastError: row.last_error,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export function webhookQueries({ db }: SqlContext): WebhookStore {
+  return {
+    async insertEvent(event) {
+      await db
+        .insertInto('events')
+        .values({
+          id: event.id,
+          org_id: event.orgId,
+          type: event.type,
+          payload: JSON.stringify(event.payload),
+          created_at: event.createdAt,
+        })
+        .execute();
+    },
+    async findEvent(id) {
+      const row = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+      return (
+        row && {
+          id: row.id,
+          orgId: row.org_id,
+          type: row.type,
+          payload: JSON.parse(row.payload),
+          createdAt: row.created_at,
+        }
+      );
+    },
+    async insertWebhook(webhook) {
+      await db
+        .insertInto('webhooks')
+        .values({
+          id: webhook.id,
+          org_id: webhook.orgId,
+          url: webhook.url,
+          events: JSON.stringify(webhook.events),
+          secret_enc: webhook.secretEnc,
+          created_at: webhook.createdAt,
+        })
+        .execute();
+    },
+    async findWebhook(orgId, id) {
+      const row = await db
+        .selectFrom('webhooks')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row && toWebhook(row);
+    },
+    async findWebhookById(id) {
+      const row = await db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toWebhook(row);
+    },
+    async listWebhooks(orgId, { limit, offset }) {
+      const [rows, count] = await Promise.all([
+        db
+          .selectFrom('webhooks')
+          .selectAll()
+          .where('org_id', '=', orgId)
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(limit)
+          .offset(offset)
+          .execute(),
+        db
+          .selectFrom('webhooks')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('org_id', '=', orgId)
+          .executeTakeFirst(),
+      ]);
+      return { rows: rows.map(toWebhook), total: toCount(count?.n as number | string | undefined) };
+    },
+    async deleteWebhook(orgId, id) {
+      const result = await db
+        .deleteFrom('webhooks')
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+    async insertDelivery(delivery) {
+      await db
+        .insertInto('webhook_deliveries')
+        .values({
+          id: delivery.id,
+          webhook_id: delivery.webhookId,
+          event_id: delivery.eventId,
+          status: delivery.status,
+          attempts: delivery.attempts,
+          response_status: delivery.responseStatus,
+          last_error: delivery.lastError,
+          created_at: delivery.createdAt,
+          updated_at: delivery.updatedAt,
+        })
+        .execute();
+    },
+    async findDelivery(id) {
+      const row = await db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row && toDelivery(row);
+    },
+    async updateDelivery(id, patch) {
+      await db
+        .updateTable('webhook_deliveries')
+        .set({
+          status: patch.status,
+          attempts: patch.attempts,
+          response_status: patch.responseStatus,
+          last_error: patch.lastError,
+          updated_at: patch.updatedAt,
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+    async listDeliveries(webhookId, { limit, offset }) {
+      const [rows, count] = await Promise.all([
+        db
+          .selectFrom('webhook_deliveries')
+          .selectAll()
+          .where('webhook_id', '=', webhookId)
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(limit)
+          .offset(offset)
+          .execute(),
+        db
+          .selectFrom('webhook_deliveries')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('webhook_id', '=', webhookId)
+          .executeTakeFirst(),
+      ]);
+      return { rows: rows.map(toDelivery), total: toCount(count?.n as number | string | undefined) };
+    },
+  };
+}
