@@ -17,8 +17,10 @@ import { listDomains } from './api/routes/domains/list-domains.js';
 import { removeDomain } from './api/routes/domains/remove-domain.js';
 import { updateDomain } from './api/routes/domains/update-domain.js';
 import { verifyDomain } from './api/routes/domains/verify-domain.js';
+import { dashboard } from './api/routes/system/dashboard.js';
 import { edgeAsk } from './api/routes/system/edge-ask.js';
 import { health } from './api/routes/system/health.js';
+import { metricsRoute } from './api/routes/system/metrics.js';
 import { tlsRoot } from './api/routes/system/tls-root.js';
 import { webhookRoutes } from './api/routes/webhooks/webhooks.js';
 import { appSchemas } from './api/schemas/apps.js';
@@ -126,8 +128,9 @@ export async function buildApi({
   health(app, context);
   tlsRoot(app, context);
   edgeAsk(app, context);
+  if (services?.metrics) metricsRoute(app, services.metrics);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
+  dashboard(app, context);
 
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireApiKey(store));

@@ -13,6 +13,7 @@ import {
   VerificationService,
 } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
+import type { Metrics } from './ops/metrics.js';
 import type { App, Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';
@@ -26,6 +27,7 @@ import type { JobHandler } from './worker/runner.js';
 export interface Services {
   verification: VerificationService;
   webhooks: WebhookService;
+  metrics?: Metrics;
   /** Undefined when PORTICO_TLS_ISSUER=none. */
   certificates?: CertificateService;
   issuer?: CertIssuer;
@@ -44,6 +46,8 @@ export interface ServiceDeps {
   resolvers?: Resolvers;
   /** Defaults to the issuer PORTICO_TLS_ISSUER names; `null` for none. */
   issuer?: CertIssuer | null;
+  /** Counters to move; none when absent (tests). */
+  metrics?: Metrics;
   /** Also told of every status change (tests observe through it); webhooks get them regardless. */
   onEvent?: (event: DomainEvent | CertificateEvent, subject: { hostname: string; domain?: Domain }) => void;
 }
@@ -64,12 +68,17 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     deps.issuer === undefined
       ? await createIssuer(config, store, box, clock, logger)
       : (deps.issuer ?? undefined);
-  const webhooks = new WebhookService(store, box, config, clock);
+  const { metrics } = deps;
+  const webhooks = new WebhookService(store, box, config, clock, (outcome) =>
+    metrics?.webhookDeliveries.inc({ outcome }),
+  );
   // Events about customers' domains go to their organization's webhooks; a certificate of an app's
   // default hostname belongs to the platform and is only logged.
   const events: EventSink = async (tx, event, subject, now) => {
     logger.info({ event, hostname: subject.hostname, domainId: subject.domain?.id }, 'event');
     deps.onEvent?.(event, subject);
+    if (event.startsWith('certificate.'))
+      metrics?.certificates.inc({ event: event.slice('certificate.'.length) });
     if (subject.domain) await webhooks.record(tx, event, subject.domain, now);
   };
   const certificates = issuer
@@ -79,6 +88,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     : undefined;
 
   const verificationHooks: VerificationHooks = {
+    onChecked: (outcome) => metrics?.checks.inc({ outcome }),
     onReadyForCertificate: async (tx, domain, now) => certificates?.requestForDomain(tx, domain, now),
     onEvent: async (tx, domain, event, now) => {
       await events(tx, event, { hostname: domain.name, domain }, now);
@@ -124,6 +134,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   return {
     verification,
     webhooks,
+    metrics,
     certificates,
     issuer,
     hooks,

@@ -176,6 +176,8 @@ export interface VerificationHooks {
   /** Inside the transaction that made the domain ready, so the request for a certificate is never lost. */
   onReadyForCertificate?(tx: Store, domain: Domain, now: Date): Promise<void>;
   onEvent?(tx: Store, domain: Domain, event: DomainEvent, now: Date): Promise<void>;
+  /** After every check: ok, failed (DNS answered, wrongly) or inconclusive (DNS did not answer). */
+  onChecked?(outcome: 'ok' | 'failed' | 'inconclusive'): void;
 }
 
 export class VerificationService {
@@ -219,6 +221,14 @@ export class VerificationService {
     const before = await this.store.findDomainById(domainId);
     if (!before || !CHECKED_STATUSES.has(before.status)) return before;
     const outcome = await this.inspect(before, signal);
+    const checks = [outcome.ownership, outcome.routing];
+    this.hooks.onChecked?.(
+      checks.every((c) => c.ok)
+        ? 'ok'
+        : checks.some((c) => !c.ok && !c.definitive)
+          ? 'inconclusive'
+          : 'failed',
+    );
     const now = this.clock.now();
     return this.store.transaction(async (tx) => {
       const domain = await tx.findDomainById(domainId);

@@ -28,6 +28,7 @@ export async function startEdgeRole(
     challenges: new StoreChallenges(store),
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,
+    onResponse: services.metrics?.observeEdgeResponse,
   });
   const unsubscribe = store.subscribeServingChanges((hostname) =>
     hostname === ALL_HOSTNAMES ? edge.invalidateAll() : edge.invalidate(hostname),

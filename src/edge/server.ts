@@ -46,6 +46,8 @@ export interface EdgeOptions {
   maxHeaderSize?: number;
   /** How long `close()` lets requests in flight finish before cutting them, in ms. Default 10,000. */
   closeTimeoutMs?: number;
+  /** Told of every answered request (status, seconds), for metrics. */
+  onResponse?: (status: number, seconds: number) => void;
 }
 
 export interface Edge {
@@ -273,12 +275,22 @@ class EdgeServer implements Edge {
   };
 
   private readonly onHttpRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.observe(res);
     this.handle('http', req, res, this.replyRequest);
   };
 
   private readonly onHttpsRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.observe(res);
     this.handle('https', req, res, this.replyRequest);
   };
+
+  /** Reports the response's status and duration to `options.onResponse` (metrics), if set. */
+  private observe(res: ServerResponse): void {
+    const onResponse = this.options.onResponse;
+    if (!onResponse) return;
+    const started = performance.now();
+    res.once('finish', () => onResponse(res.statusCode, (performance.now() - started) / 1000));
+  }
 
   /** Decides what a request gets (`router.ts`), looking its route up only when needed. */
   private handle<C>(scheme: Scheme, req: IncomingMessage, channel: C, reply: Reply<C>): void {

@@ -84,6 +84,8 @@ export class WebhookService {
     private readonly box: SecretBox,
     private readonly settings: WebhookSettings,
     private readonly clock: Clock,
+    /** Told of each attempt's outcome (metrics). */
+    private readonly onAttempt?: (outcome: 'delivered' | 'retrying' | 'failed') => void,
   ) {
     // Receivers are tenant-chosen URLs: the same SSRF guard as the edge's origins.
     this.agent = new Agent({
@@ -257,6 +259,7 @@ export class WebhookService {
       lastError: failure,
       updatedAt: iso(now),
     });
+    this.onAttempt?.(done ? 'delivered' : exhausted ? 'failed' : 'retrying');
     if (done || exhausted) return undefined;
     return { retryAt: addSeconds(now, RETRY_SECONDS[attempts - 1] ?? 12 * 3600), error: failure ?? '' };
   }

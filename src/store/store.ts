@@ -167,6 +167,8 @@ export interface DomainStore {
   findActiveDomain(name: string): Promise<Domain | undefined>;
   /** The app's primary domain when it is active, else undefined. */
   findActivePrimary(appId: string): Promise<Domain | undefined>;
+  /** How many domains are in each status (metrics). */
+  countDomainsByStatus(): Promise<{ status: string; count: number }[]>;
   /** Names of the app's domains (for invalidating what the edge cached for them). */
   listDomainNames(appId: string): Promise<string[]>;
   updateDomain(id: string, patch: DomainPatch): Promise<Domain | undefined>;
@@ -234,6 +236,8 @@ export interface JobStore {
   findJob(key: string): Promise<Job | undefined>;
   deleteJob(key: string): Promise<void>;
   countJobs(kind?: string): Promise<number>;
+  /** Per kind: jobs due by `now` and not leased, and the oldest due `run_at` (metrics: depth and lag). */
+  jobQueueStats(now: string): Promise<{ kind: string; due: number; oldestRunAt: string | null }[]>;
 }
 
 export type CertificateStatus = 'pending' | 'issued' | 'failed';
@@ -275,6 +279,8 @@ export interface CertificateStore {
   recordCertificateOrder(id: string, hostname: string, outcome: string, now: string): Promise<void>;
   /** Orders since `since`, optionally of one outcome (`placed`, `issued`, `failed:…`) and one hostname. */
   countCertificateOrders(since: string, outcome?: string, hostname?: string): Promise<number>;
+  /** The soonest `not_after` of issued certificates, and how many expire before `soon` (metrics). */
+  certificateExpiryStats(soon: string): Promise<{ soonestNotAfter: string | null; expiringSoon: number }>;
 }
 
 export interface ChallengeRecordStore {

@@ -97,6 +97,20 @@ export function certificateQueries({ db }: SqlContext): CertificateStore {
       const rows = await db.deleteFrom('certificates').where('app_id', '=', appId).returningAll().execute();
       return rows.map(toRecord);
     },
+    async certificateExpiryStats(soon) {
+      const row = await db
+        .selectFrom('certificates')
+        .select((eb) => [
+          eb.fn.min('not_after').as('soonest'),
+          eb.fn.sum(eb.case().when('not_after', '<', soon).then(1).else(0).end()).as('soon'),
+        ])
+        .where('status', '=', 'issued')
+        .executeTakeFirst();
+      return {
+        soonestNotAfter: row?.soonest ?? null,
+        expiringSoon: toCount((row?.soon as number | string | null) ?? 0),
+      };
+    },
     async recordCertificateOrder(id, hostname, outcome, now) {
       await db.insertInto('certificate_orders').values({ id, hostname, outcome, created_at: now }).execute();
     },

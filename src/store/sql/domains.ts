@@ -120,6 +120,14 @@ export function domainQueries({ db }: SqlContext): DomainStore {
         .executeTakeFirst();
       return row && toDomain(row);
     },
+    async countDomainsByStatus() {
+      const rows = await db
+        .selectFrom('domains')
+        .select((eb) => ['status', eb.fn.countAll().as('n')])
+        .groupBy('status')
+        .execute();
+      return rows.map((row) => ({ status: row.status, count: toCount(row.n as number | string) }));
+    },
     async listDomainNames(appId) {
       const rows = await db.selectFrom('domains').select('name').where('app_id', '=', appId).execute();
       return rows.map((row) => row.name);

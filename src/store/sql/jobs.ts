@@ -151,6 +151,21 @@ export function jobQueries({ db, caps }: SqlContext): JobStore {
       await db.deleteFrom('jobs').where('key', '=', key).execute();
     },
 
+    async jobQueueStats(now) {
+      const rows = await db
+        .selectFrom('jobs')
+        .select((eb) => ['kind', eb.fn.countAll().as('n'), eb.fn.min('run_at').as('oldest')])
+        .where('locked_at', 'is', null)
+        .where('run_at', '<=', now)
+        .groupBy('kind')
+        .execute();
+      return rows.map((row) => ({
+        kind: row.kind,
+        due: toCount(row.n as number | string),
+        oldestRunAt: row.oldest ?? null,
+      }));
+    },
+
     async countJobs(kind) {
       const row = await db
         .selectFrom('jobs')

@@ -1,0 +1,98 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../domain/clock.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * Prometheus metrics (docs/operations.md lists and explains them). Counters count what this
+ * process did; gauges about the whole system (domains by status, the job queue, certificate
+ * expiry) are read from the store when scraped, so any API node reports the same totals.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly checks: Counter<'outcome'>;
+  readonly certificates: Counter<'event'>;
+  readonly webhookDeliveries: Counter<'outcome'>;
+  readonly edgeRequests: Histogram<'status_class'>;
+
+  constructor(store: Store, clock: Clock) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'portico_process_' });
+    this.checks = new Counter({
+      name: 'portico_dns_checks_total',
+      help: 'DNS checks of domains, by outcome: ok, failed (DNS answered, records wrong or missing), inconclusive (no answer).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.certificates = new Counter({
+      name: 'portico_certificate_events_total',
+      help: 'Certificate issuance outcomes: issued, renewed, failed.',
+      labelNames: ['event'],
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: 'portico_webhook_delivery_attempts_total',
+      help: 'Webhook delivery attempts, by outcome: delivered, retrying, failed.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.edgeRequests = new Histogram({
+      name: 'portico_edge_request_duration_seconds',
+      help: 'Requests answered by the edge, by status class (2xx, 3xx, 4xx, 5xx), with their duration.',
+      labelNames: ['status_class'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    new Gauge({
+      name: 'portico_domains',
+      help: 'Domains by status, across all organizations.',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const { status, count } of await store.countDomainsByStatus()) this.set({ status }, count);
+      },
+    });
+    const queueDepth = new Gauge({
+      name: 'portico_jobs_due',
+      help: 'Jobs due and not yet taken by a worker, by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
+    new Gauge({
+      name: 'portico_jobs_lag_seconds',
+      help: 'How late the oldest due job is, by kind: a growing lag means the workers do not keep up.',
+      labelNames: ['kind'],
+      registers,
+      async collect() {
+        const now = clock.now();
+        this.reset();
+        queueDepth.reset();
+        for (const { kind, due, oldestRunAt } of await store.jobQueueStats(now.toISOString())) {
+          queueDepth.set({ kind }, due);
+          this.set({ kind }, oldestRunAt ? Math.max(0, (now.getTime() - Date.parse(oldestRunAt)) / 1000) : 0);
+        }
+      },
+    });
+    const expiringSoon = new Gauge({
+      name: 'portico_certificates_expiring_within_14_days',
+      help: 'Issued certificates that expire within 14 days: renewal is failing for these.',
+      registers,
+    });
+    new Gauge({
+      name: 'portico_certificate_soonest_expiry_days',
+      help: 'Days until the soonest expiry of any issued certificate.',
+      registers,
+      async collect() {
+        const now = clock.now().getTime();
+        const stats = await store.certificateExpiryStats(new Date(now + 14 * 86_400_000).toISOString());
+        expiringSoon.set(stats.expiringSoon);
+        this.set(stats.soonestNotAfter ? (Date.parse(stats.soonestNotAfter) - now) / 86_400_000 : 0);
+      },
+    });
+  }
+
+  /** For the edge's `onResponse`. */
+  readonly observeEdgeResponse = (status: number, seconds: number): void => {
+    this.edgeRequests.observe({ status_class: `${Math.floor(status / 100)}xx` }, seconds);
+  };
+}
