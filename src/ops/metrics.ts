@@ -52,11 +52,17 @@ export class Metrics {
         for (const { status, count } of await store.countDomainsByStatus()) this.set({ status }, count);
       },
     });
-    const queueDepth = new Gauge({
+    // prom-client collects every metric at once, so each gauge reads what it shows itself.
+    new Gauge({
       name: 'portico_jobs_due',
       help: 'Jobs due and not yet taken by a worker, by kind.',
       labelNames: ['kind'],
       registers,
+      async collect() {
+        this.reset();
+        for (const { kind, due } of await store.jobQueueStats(clock.now().toISOString()))
+          this.set({ kind }, due);
+      },
     });
     new Gauge({
       name: 'portico_jobs_lag_seconds',
@@ -66,27 +72,32 @@ export class Metrics {
       async collect() {
         const now = clock.now();
         this.reset();
-        queueDepth.reset();
-        for (const { kind, due, oldestRunAt } of await store.jobQueueStats(now.toISOString())) {
-          queueDepth.set({ kind }, due);
+        for (const { kind, oldestRunAt } of await store.jobQueueStats(now.toISOString())) {
           this.set({ kind }, oldestRunAt ? Math.max(0, (now.getTime() - Date.parse(oldestRunAt)) / 1000) : 0);
         }
       },
     });
-    const expiringSoon = new Gauge({
+    const expiryStats = () => {
+      const now = clock.now().getTime();
+      return store
+        .certificateExpiryStats(new Date(now + 14 * 86_400_000).toISOString())
+        .then((stats) => ({ now, ...stats }));
+    };
+    new Gauge({
       name: 'portico_certificates_expiring_within_14_days',
       help: 'Issued certificates that expire within 14 days: renewal is failing for these.',
       registers,
+      async collect() {
+        this.set((await expiryStats()).expiringSoon);
+      },
     });
     new Gauge({
       name: 'portico_certificate_soonest_expiry_days',
-      help: 'Days until the soonest expiry of any issued certificate.',
+      help: 'Days until the soonest expiry of any issued certificate (0 when there is none).',
       registers,
       async collect() {
-        const now = clock.now().getTime();
-        const stats = await store.certificateExpiryStats(new Date(now + 14 * 86_400_000).toISOString());
-        expiringSoon.set(stats.expiringSoon);
-        this.set(stats.soonestNotAfter ? (Date.parse(stats.soonestNotAfter) - now) / 86_400_000 : 0);
+        const { now, soonestNotAfter } = await expiryStats();
+        this.set(soonestNotAfter ? (Date.parse(soonestNotAfter) - now) / 86_400_000 : 0);
       },
     });
   }

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import type { CertIssuer } from '../../src/acme/issuer.js';
 import { buildApi } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { Metrics } from '../../src/ops/metrics.js';
 import { createServices } from '../../src/services.js';
 import type { Store } from '../../src/store/store.js';
 import { Worker } from '../../src/worker/runner.js';
@@ -34,7 +35,9 @@ export async function openCertificateRig(
   });
   const events: { hostname: string; event: string }[] = [];
   const logger = pino({ level: 'silent' });
+  const metrics = new Metrics(store, clock);
   const services = await createServices({
+    metrics,
     config,
     store,
     clock,
