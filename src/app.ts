@@ -5,7 +5,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { requireApiKey } from './api/auth.js';
 import type { Api, ApiContext } from './api/context.js';
 import { installErrorHandler } from './api/error-handler.js';
+import { idempotencyHooks } from './api/idempotency.js';
 import { completeOpenApiDocument } from './api/openapi.js';
+import { RateLimiter } from './api/rate-limit.js';
 import { createApp } from './api/routes/apps/create-app.js';
 import { deleteApp } from './api/routes/apps/delete-app.js';
 import { getApp } from './api/routes/apps/get-app.js';
@@ -133,7 +135,10 @@ export async function buildApi({
   dashboard(app, context);
 
   await app.register(async (v1) => {
-    v1.addHook('onRequest', requireApiKey(store));
+    v1.addHook('onRequest', requireApiKey(store, new RateLimiter(config.rateLimitPerMinute)));
+    const idempotency = idempotencyHooks(store, clock);
+    v1.addHook('preHandler', idempotency.preHandler);
+    v1.addHook('onSend', idempotency.onSend);
     for (const route of [createApp, listApps, getApp, updateApp, deleteApp]) route(v1 as Api, context);
     for (const route of [addDomain, listDomains, getDomain, updateDomain, removeDomain, verifyDomain]) {
       route(v1 as Api, context);

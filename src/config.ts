@@ -59,6 +59,10 @@ export interface Config {
   certRenewFraction: number;
   /** Orders placed with the CA per hour, across all workers (Let's Encrypt allows 300 per 3 h). */
   issuanceRatePerHour: number;
+  /** API requests per minute per key, per API node (0: no limit); bursts up to the same number. */
+  rateLimitPerMinute: number;
+  /** Domains one organization may hold (all its apps together). */
+  maxDomainsPerOrg: number;
 }
 
 export class ConfigError extends Error {}
@@ -155,6 +159,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     encryptionKey: optional(env, 'PORTICO_ENCRYPTION_KEY'),
     certRenewFraction: integer(env, 'PORTICO_CERT_RENEW_PERCENT', 33, 1, 90) / 100,
     issuanceRatePerHour: integer(env, 'PORTICO_ISSUANCE_RATE_PER_HOUR', 100, 1, 100_000),
+    rateLimitPerMinute: integer(env, 'PORTICO_RATE_LIMIT_PER_MINUTE', 3000, 0, 10_000_000),
+    maxDomainsPerOrg: integer(env, 'PORTICO_MAX_DOMAINS_PER_ORG', 10_000, 1, 100_000_000),
     ...overrides,
   };
   for (const server of config.dnsServers) {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { CachingAuthenticator, type Principal } from '../domain/api-keys.js';
 import { errors } from '../domain/errors.js';
 import type { Store } from '../store/store.js';
+import type { RateLimiter } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -18,7 +19,7 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * client learns nothing (not even whether its body was valid). Reads need a key; anything else
  * needs a key with `write` scope.
  */
-export function requireApiKey(store: Store) {
+export function requireApiKey(store: Store, limiter: RateLimiter) {
   const keys = new CachingAuthenticator(store);
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers.authorization;
@@ -27,6 +28,8 @@ export function requireApiKey(store: Store) {
     if (!match?.[1]) throw errors.unauthenticated('The Authorization header must be "Bearer <API key>".');
     const principal = await keys.authenticate(match[1]);
     if (!principal) throw errors.invalidApiKey();
+    const wait = limiter.take(principal.keyId);
+    if (wait > 0) throw errors.rateLimited(wait);
     if (principal.scope !== 'write' && !READ_METHODS.has(request.method)) throw errors.readOnlyKey();
     request.principal = principal;
   };

@@ -22,6 +22,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     const known = toPorticoError(error);
     if (known.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (known.status === 429) reply.header('retry-after', String(known.details?.retry_after ?? 1));
     return reply.code(known.status).send(toErrorResponse(known));
   });
 

@@ -15,7 +15,7 @@ const INLINE_CHECK_TIMEOUT_MS = 10_000;
 export class DomainService {
   constructor(
     private readonly store: Store,
-    private readonly policy: HostnamePolicy,
+    private readonly policy: HostnamePolicy & { maxDomainsPerOrg?: number },
     private readonly clock: Clock,
     private readonly options: {
       /** Checks DNS at once on `verify`; without it the worker's first poll does. */
@@ -57,6 +57,9 @@ export class DomainService {
         await this.lockApp(tx, orgId, appId);
         const existing = await tx.findDomainInOrg(orgId, name);
         if (existing) throw this.claimConflict(existing, appId);
+        const limit = this.policy.maxDomainsPerOrg;
+        if (limit !== undefined && (await tx.countDomainsInOrg(orgId)) >= limit)
+          throw errors.domainQuotaExceeded(limit);
         if (domain.isPrimary) await tx.clearPrimary(appId, domain.id, now);
         await tx.insertDomain(domain);
       });

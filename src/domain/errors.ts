@@ -11,6 +11,7 @@ export type ErrorType =
   | 'ConflictError'
   | 'PayloadTooLargeError'
   | 'RateLimitError'
+  | 'QuotaExceededError'
   | 'InternalServerError';
 
 export class PorticoError extends Error {
@@ -175,6 +176,42 @@ export const errors = {
       'ConflictError',
       'concurrent_update',
       'Another request changed this resource; retry.',
+    ),
+
+  // Limits.
+  rateLimited: (retryAfterSeconds: number) =>
+    new PorticoError(
+      429,
+      'RateLimitError',
+      'rate_limited',
+      `Too many requests with this API key; retry in ${retryAfterSeconds} s.`,
+      {
+        retry_after: retryAfterSeconds,
+      },
+    ),
+  domainQuotaExceeded: (limit: number) =>
+    new PorticoError(
+      403,
+      'QuotaExceededError',
+      'domain_quota_exceeded',
+      `This organization has reached its limit of ${limit} domains; remove some or ask the operator to raise PORTICO_MAX_DOMAINS_PER_ORG.`,
+      { limit },
+    ),
+  idempotencyKeyInvalid: () =>
+    invalid('idempotency_key_invalid', 'Idempotency-Key must be 1 to 255 visible ASCII characters.'),
+  idempotencyKeyReused: () =>
+    new PorticoError(
+      409,
+      'ConflictError',
+      'idempotency_key_reused',
+      'This Idempotency-Key was used with a different request in the last 24 hours; use a new key.',
+    ),
+  idempotencyKeyInProgress: () =>
+    new PorticoError(
+      409,
+      'ConflictError',
+      'idempotency_key_in_progress',
+      'A request with this Idempotency-Key is still being answered; retry in a moment.',
     ),
 
   // Transport.

@@ -10,6 +10,7 @@ import { appQueries } from './sql/apps.js';
 import { certificateQueries, challengeQueries, settingQueries } from './sql/certificates.js';
 import type { Capabilities } from './sql/context.js';
 import { domainQueries } from './sql/domains.js';
+import { idempotencyQueries } from './sql/idempotency.js';
 import { jobQueries } from './sql/jobs.js';
 import { organizationQueries } from './sql/organizations.js';
 import { webhookQueries } from './sql/webhooks.js';
@@ -69,6 +70,7 @@ function bindStore(binding: Binding): Store {
     ...challengeQueries(context),
     ...settingQueries(context),
     ...webhookQueries(context),
+    ...idempotencyQueries(context),
     async transaction(fn) {
       if (db.isTransaction) return fn(store);
       if (committer) return inTransaction((work) => committer.run(work), fn);

@@ -21,7 +21,8 @@ export interface Store
     CertificateStore,
     ChallengeRecordStore,
     SettingStore,
-    WebhookStore {
+    WebhookStore,
+    IdempotencyStore {
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * Runs `fn` in one transaction with a store bound to it; commits when `fn` resolves, rolls back
@@ -167,6 +168,8 @@ export interface DomainStore {
   findActiveDomain(name: string): Promise<Domain | undefined>;
   /** The app's primary domain when it is active, else undefined. */
   findActivePrimary(appId: string): Promise<Domain | undefined>;
+  /** How many domains the organization holds, on all its apps. */
+  countDomainsInOrg(orgId: string): Promise<number>;
   /** How many domains are in each status (metrics). */
   countDomainsByStatus(): Promise<{ status: string; count: number }[]>;
   /** Names of the app's domains (for invalidating what the edge cached for them). */
@@ -345,6 +348,30 @@ export interface WebhookStore {
   ): Promise<void>;
   /** Newest first. */
   listDeliveries(webhookId: string, page: Page): Promise<PageOf<WebhookDelivery>>;
+}
+
+export interface IdempotentRequest {
+  requestHash: string;
+  /** null while the first request with this key is still being answered. */
+  responseStatus: number | null;
+  responseBody: string | null;
+  createdAt: string;
+}
+
+export interface IdempotencyStore {
+  /**
+   * Claims `key` for a request about to run: answers undefined when this caller got it, or the
+   * record already there (another request's, answered or in progress). Atomic across nodes.
+   */
+  claimIdempotencyKey(
+    orgId: string,
+    key: string,
+    requestHash: string,
+    now: string,
+  ): Promise<IdempotentRequest | undefined>;
+  saveIdempotentResponse(orgId: string, key: string, status: number, body: string): Promise<void>;
+  /** Forgets a key (its request failed on our side, or its record expired), so it can be used again. */
+  releaseIdempotencyKey(orgId: string, key: string): Promise<void>;
 }
 
 /** A unique index refused a write; `index` names it as the migrations do. */

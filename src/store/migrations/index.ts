@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as certificates from './0002-certificates.js';
 import * as webhooks from './0003-webhooks.js';
+import * as idempotency from './0004-idempotency.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-certificates': certificates,
   '0003-webhooks': webhooks,
+  '0004-idempotency': idempotency,
 };
 
 export const migrationProvider: MigrationProvider = {

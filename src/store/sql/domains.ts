@@ -120,6 +120,14 @@ export function domainQueries({ db }: SqlContext): DomainStore {
         .executeTakeFirst();
       return row && toDomain(row);
     },
+    async countDomainsInOrg(orgId) {
+      const row = await db
+        .selectFrom('domains')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('org_id', '=', orgId)
+        .executeTakeFirst();
+      return toCount(row?.n as number | string | undefined);
+    },
     async countDomainsByStatus() {
       const rows = await db
         .selectFrom('domains')

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.js';
+import { createTestApp, openApi, type TestApi } from '../helpers/api.js';
+import { backends } from '../helpers/stores.js';
+
+/** Idempotency keys, per-key rate limits and the per-organization domain quota, on both stores. */
+describe.each(backends)('limits on $name', (backend) => {
+  let store: Store;
+  let api: TestApi;
+  let key: string;
+
+  beforeAll(async () => {
+    store = await backend.open();
+    api = await openApi(store, { PORTICO_MAX_DOMAINS_PER_ORG: '3', PORTICO_RATE_LIMIT_PER_MINUTE: '0' });
+    key = await api.keyFor('limited');
+  });
+  afterAll(async () => {
+    await api.close();
+    await store.close();
+  });
+
+  const post = (url: string, body: unknown, idempotencyKey?: string, apiKey = key) =>
+    api.app.inject({
+      method: 'POST',
+      url,
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        'content-type': 'application/json',
+        ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+      },
+      payload: JSON.stringify(body),
+    });
+
+  it('replays the first answer for a retried request and does the work once', async () => {
+    const body = { slug: `idem-${backend.name}`, meta: { title: 'Idempotent' } };
+    const first = await post('/v1/apps', body, 'create-app-1');
+    expect(first.statusCode).toBe(200);
+    const again = await post('/v1/apps', body, 'create-app-1');
+    expect(again.statusCode).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    const listed = (await api.call(key, 'GET', '/v1/apps?limit=1000')).json().results;
+    expect(listed.filter((a: { slug: string }) => a.slug === body.slug)).toHaveLength(1);
+
+    // The same key with another request is refused; another organization's same key is its own.
+    const reused = await post('/v1/apps', { ...body, slug: `other-${backend.name}` }, 'create-app-1');
+    expect(reused.statusCode).toBe(409);
+    expect(reused.json().error.code).toBe('idempotency_key_reused');
+    const stranger = await api.keyFor('stranger');
+    const theirs = await post(
+      '/v1/apps',
+      { ...body, slug: `theirs-${backend.name}` },
+      'create-app-1',
+      stranger,
+    );
+    expect(theirs.statusCode).toBe(200);
+  });
+
+  it('keeps error answers too, so a retried conflict is the same conflict', async () => {
+    const appId = await createTestApp(api, key);
+    await post(`/v1/apps/${appId}/domains`, { domain: 'taken.limits.com' });
+    const first = await post(`/v1/apps/${appId}/domains`, { domain: 'taken.limits.com' }, 'dup-1');
+    const again = await post(`/v1/apps/${appId}/domains`, { domain: 'taken.limits.com' }, 'dup-1');
+    expect(first.statusCode).toBe(409);
+    expect(again.statusCode).toBe(409);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    await api.call(key, 'DELETE', `/v1/apps/${appId}`);
+  });
+
+  it('runs concurrent retries with one key once', async () => {
+    const appId = await createTestApp(api, key);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        post(`/v1/apps/${appId}/domains`, { domain: 'once.limits.com' }, 'concurrent-1'),
+      ),
+    );
+    for (const answer of answers) {
+      expect([200, 409]).toContain(answer.statusCode);
+      if (answer.statusCode === 409) expect(answer.json().error.code).toBe('idempotency_key_in_progress');
+    }
+    expect(answers.some((answer) => answer.statusCode === 200)).toBe(true);
+    expect(await store.findClaims('once.limits.com')).toHaveLength(1);
+    await api.call(key, 'DELETE', `/v1/apps/${appId}`);
+  });
+
+  it('refuses a malformed Idempotency-Key', async () => {
+    const answer = await post('/v1/apps', { slug: 'bad-key-app', meta: { title: 'x' } }, 'x'.repeat(300));
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json().error.code).toBe('idempotency_key_invalid');
+  });
+
+  it('caps the domains of an organization with 403 QuotaExceededError', async () => {
+    const quotaKey = await api.keyFor('quota-org');
+    const appId = await createTestApp(api, quotaKey);
+    for (const name of ['one', 'two', 'three']) {
+      expect(
+        (await post(`/v1/apps/${appId}/domains`, { domain: `${name}.quota.com` }, undefined, quotaKey))
+          .statusCode,
+      ).toBe(200);
+    }
+    const over = await post(`/v1/apps/${appId}/domains`, { domain: 'four.quota.com' }, undefined, quotaKey);
+    expect(over.statusCode).toBe(403);
+    expect(over.json()).toMatchObject({
+      success: false,
+      status: 403,
+      error: { type: 'QuotaExceededError', code: 'domain_quota_exceeded' },
+    });
+  });
+
+  it('answers 429 with Retry-After past the per-key rate', async () => {
+    const limited = await openApi(store, { PORTICO_RATE_LIMIT_PER_MINUTE: '5' });
+    try {
+      const statuses: number[] = [];
+      let retryAfter: string | undefined;
+      for (let i = 0; i < 7; i++) {
+        const answer = await limited.call(key, 'GET', '/v1/apps');
+        statuses.push(answer.statusCode);
+        if (answer.statusCode === 429) {
+          retryAfter = String(answer.headers['retry-after']);
+          expect(answer.json().error).toMatchObject({ type: 'RateLimitError', code: 'rate_limited' });
+        }
+      }
+      expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+      expect(statuses.slice(5)).toEqual([429, 429]);
+      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+      // Another key has a bucket of its own.
+      expect((await limited.call(await limited.keyFor('limited'), 'GET', '/v1/apps')).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
