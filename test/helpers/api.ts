@@ -1,8 +1,13 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { pino } from 'pino';
 import { buildApi } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/domain/api-keys.js';
 import { type Clock, systemClock } from '../../src/domain/clock.js';
+import { createServices } from '../../src/services.js';
 import type { ApiKeyScope, Store } from '../../src/store/store.js';
 
 export interface TestApi {
@@ -15,10 +20,28 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** The API on `store`, driven through `inject()` (real routing, validation and serialization; no socket). */
+/**
+ * The API on `store`, wired as `serve` wires it (src/services.ts) but with no certificate issuer
+ * and DNS pointed at a closed loopback port (a verify answers at once, unverified), driven through
+ * `inject()`: real routing, validation and serialization, no socket.
+ */
 export async function openApi(store: Store, env: Record<string, string> = {}): Promise<TestApi> {
-  const config = loadConfig({ PORTICO_APPS_DOMAIN: 'apps.portico.test', ...env });
-  return wrapApi(await buildApi({ config, store, clock: systemClock }), config, store, systemClock);
+  const config = loadConfig({
+    PORTICO_APPS_DOMAIN: 'apps.portico.test',
+    PORTICO_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'portico-api-')),
+    PORTICO_DNS_SERVERS: '127.0.0.1:9',
+    PORTICO_DNS_TIMEOUT_MS: '200',
+    PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64'),
+    ...env,
+  });
+  const services = await createServices({
+    config,
+    store,
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+    issuer: null,
+  });
+  return wrapApi(await buildApi({ config, store, clock: systemClock, services }), config, store, systemClock);
 }
 
 /** The test client around an API that is already built. */

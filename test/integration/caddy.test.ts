@@ -44,7 +44,8 @@ describe('Caddy with on-demand TLS asking Portico', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'portico-caddy-'));
 
   beforeAll(async () => {
-    if (!existsSync('/usr/bin/caddy')) throw new Error('Caddy is missing: apt-get install -y caddy (.ci/run does)');
+    if (!existsSync('/usr/bin/caddy'))
+      throw new Error('Caddy is missing: apt-get install -y caddy (.ci/run does)');
     store = await backend.open();
     dns = await startDnsServer();
     origin = await startOrigin();

@@ -95,6 +95,11 @@ describe('OpenAPI document', () => {
         'POST /v1/apps/{app_id}/domains/{domain}/verify verify_domain_v1_apps__app_id__domains__domain__verify_post',
         // Portico's own, for platforms that run their own proxy (docs/caddy.md).
         'GET /v1/edge/ask edge_ask_v1_edge_ask_get',
+        'POST /v1/webhooks create_webhook_v1_webhooks_post',
+        'GET /v1/webhooks list_webhooks_v1_webhooks_get',
+        'GET /v1/webhooks/{webhook_id} get_webhook_v1_webhooks__webhook_id__get',
+        'DELETE /v1/webhooks/{webhook_id} delete_webhook_v1_webhooks__webhook_id__delete',
+        'GET /v1/webhooks/{webhook_id}/deliveries list_webhook_deliveries_v1_webhooks__webhook_id__deliveries_get',
       ].sort(),
     );
   });

@@ -13,7 +13,7 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
   let api: TestApi;
   const orgs = ['alpha', 'beta', 'gamma'];
   const keys: Record<string, { write: string; read: string }> = {};
-  const owned: Record<string, { appId: string; domain: string }> = {};
+  const owned: Record<string, { appId: string; domain: string; webhookId: string }> = {};
 
   beforeAll(async () => {
     store = await backend.open();
@@ -24,7 +24,11 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
       const domain = `shop.${org}-isolation.com`;
       const added = await api.call(keys[org].write, 'POST', `/v1/apps/${appId}/domains`, { domain });
       expect(added.statusCode).toBe(200);
-      owned[org] = { appId, domain };
+      const webhook = await api.call(keys[org].write, 'POST', '/v1/webhooks', {
+        url: `https://hooks.${org}.example.com/`,
+      });
+      expect(webhook.statusCode).toBe(200);
+      owned[org] = { appId, domain, webhookId: webhook.json().webhook_id };
     }
   });
   afterAll(async () => {
@@ -32,8 +36,11 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
     await store.close();
   });
 
-  const endpoints = (appId: string, domain: string) =>
+  const endpoints = (appId: string, domain: string, webhookId: string) =>
     [
+      ['GET', `/v1/webhooks/${webhookId}`],
+      ['GET', `/v1/webhooks/${webhookId}/deliveries`],
+      ['DELETE', `/v1/webhooks/${webhookId}`],
       ['GET', `/v1/apps/${appId}`],
       ['PATCH', `/v1/apps/${appId}`, { meta: { title: 'taken over' } }],
       ['DELETE', `/v1/apps/${appId}`],
@@ -48,8 +55,12 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
   it('answers 404 on every endpoint for another organization’s app, for write and read keys', async () => {
     for (const caller of orgs) {
       for (const target of orgs.filter((org) => org !== caller)) {
-        const { appId, domain } = owned[target] as { appId: string; domain: string };
-        for (const [method, url, body] of endpoints(appId, domain)) {
+        const { appId, domain, webhookId } = owned[target] as {
+          appId: string;
+          domain: string;
+          webhookId: string;
+        };
+        for (const [method, url, body] of endpoints(appId, domain, webhookId)) {
           for (const scope of ['write', 'read'] as const) {
             const response = await api.call(keys[caller]?.[scope], method, url, body);
             const isRead = method === 'GET';
@@ -57,7 +68,9 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
             const expected = !isRead && scope === 'read' ? 403 : 404;
             expect(response.statusCode, `${caller}/${scope} ${method} ${url}`).toBe(expected);
             if (expected === 404) {
-              expect(response.json().error.code).toBe('app_not_found');
+              expect(response.json().error.code).toBe(
+                url.startsWith('/v1/webhooks') ? 'webhook_not_found' : 'app_not_found',
+              );
               expect(response.body).not.toContain(target);
             }
           }
@@ -76,8 +89,10 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
     );
   });
 
-  it('lists only the caller’s own apps', async () => {
+  it('lists only the caller’s own apps and webhooks', async () => {
     for (const org of orgs) {
+      const hooks = (await api.call(keys[org]?.read, 'GET', '/v1/webhooks')).json();
+      expect(hooks.results.map((w: { webhook_id: string }) => w.webhook_id)).toEqual([owned[org]?.webhookId]);
       const list = (await api.call(keys[org]?.read, 'GET', '/v1/apps')).json();
       expect(list.results.map((a: { app_id: string }) => a.app_id)).toEqual([owned[org]?.appId]);
       expect(list.pagination.total).toBe(1);
