@@ -211,7 +211,7 @@ export class WebhookService {
   /** The `webhook:deliver` job: one attempt, its outcome logged on the delivery. */
   async deliver(deliveryId: string, signal: AbortSignal): Promise<JobOutcome> {
     const delivery = await this.store.findDelivery(deliveryId);
-    if (!delivery || delivery.status !== 'pending') return undefined;
+    if (delivery?.status !== 'pending') return undefined;
     const [webhook, event] = await Promise.all([
       this.store.findWebhookById(delivery.webhookId),
       this.store.findEvent(delivery.eventId),

@@ -1,0 +1,261 @@
+import { getServers } from 'node:dns';
+import { domainToASCII } from 'node:url';
+import { checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
+import { parseServer, WireResolver } from '../dns/wire-resolver.js';
+import { resolveAppId } from './app-ref.js';
+import type { Domain } from './client.js';
+import { connect, parseCommand } from './command.js';
+import { formatProblem, paintStatus } from './domain-view.js';
+import { CliError, EXIT, UsageError } from './errors.js';
+import type { Output } from './output.js';
+
+/** Mixpeek's defaults (shared/spec/API.md), for `--token` checks that do not ask the API. */
+const DEFAULT_RECORD_NAME = '_mixpeek-verify';
+const DEFAULT_VALUE_PREFIX = 'mixpeek-site-verification=';
+
+/** What DNS should say for one domain: the part of the server's settings a check needs. */
+interface Expectation {
+  domain: string;
+  recordName: string;
+  valuePrefix: string;
+  token: string;
+  /** Undefined when checking by `--token` without `--cname-target`: routing is then not checked. */
+  cnameTarget: string | undefined;
+  edgeIPv4: string[];
+  edgeIPv6: string[];
+  /** What Portico itself last saw, when the expectation came from the API. */
+  portico?: Domain;
+}
+
+interface RecordCheck {
+  purpose: 'ownership' | 'routing';
+  name: string;
+  expected: string[];
+  found: string[];
+  ok: boolean;
+  /** False when DNS did not answer (timeout, SERVFAIL…): the record may well be right. */
+  definitive: boolean;
+  errors: DnsError[];
+}
+
+/**
+ * `portico domains check APP DOMAIN` or `portico domains check DOMAIN --token TOKEN`: asks DNS
+ * now, with the same checks as Portico's worker, and shows found against expected, like
+ * `vercel domains verify`. The expected records are read from the domain's `dns_records`, so the
+ * CLI needs none of the server's settings.
+ */
+export async function checkDomain(args: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseCommand(args, {
+    token: { type: 'string' },
+    'cname-target': { type: 'string' },
+    'record-name': { type: 'string' },
+    'value-prefix': { type: 'string' },
+    dns: { type: 'string', multiple: true },
+  });
+  const servers = dnsServers(values.dns);
+  let expectation: Expectation;
+  if (positionals.length === 2) {
+    if (values.token !== undefined) {
+      throw new UsageError(
+        '--token is for checking without the API: give either APP DOMAIN or DOMAIN --token',
+      );
+    }
+    const [appRef = '', name = ''] = positionals;
+    const client = connect(values);
+    expectation = fromApi(await client.getDomain(await resolveAppId(client, appRef), name));
+  } else if (positionals.length === 1 && values.token !== undefined) {
+    expectation = {
+      domain: normalizeDomain(positionals[0] ?? ''),
+      recordName: values['record-name'] ?? DEFAULT_RECORD_NAME,
+      valuePrefix: values['value-prefix'] ?? DEFAULT_VALUE_PREFIX,
+      token: values.token,
+      cnameTarget: values['cname-target']?.toLowerCase().replace(/\.$/, ''),
+      edgeIPv4: [],
+      edgeIPv6: [],
+    };
+  } else {
+    throw new UsageError(
+      'give APP DOMAIN to read the expected records from Portico, or DOMAIN --token TOKEN to check without it',
+    );
+  }
+
+  const checks = await runChecks(new WireResolver({ servers }), expectation);
+  const ok = checks.every((check) => check.ok);
+  const exitCode = ok ? EXIT.ok : checks.some((c) => !c.ok && c.definitive) ? EXIT.failed : EXIT.api;
+  if (out.json) {
+    out.printJson({ domain: expectation.domain, ok, servers: servers ?? getServers(), records: checks });
+  } else {
+    printReport(out, expectation, checks, servers ?? getServers());
+  }
+  return exitCode;
+}
+
+/** Servers from `--dns` (repeated or comma-separated), else PORTICO_DNS_SERVERS, else the system's. */
+function dnsServers(flags: string[] | undefined): string[] | undefined {
+  const split = (text: string) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  const servers = flags ? flags.flatMap(split) : split(process.env.PORTICO_DNS_SERVERS ?? '');
+  for (const server of servers) {
+    try {
+      parseServer(server);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  return servers.length > 0 ? servers : undefined;
+}
+
+function normalizeDomain(name: string): string {
+  // The API stores names in ASCII (punycode), lowercase, without the root's dot: so does DNS.
+  const ascii = domainToASCII(name.trim().replace(/\.$/, ''));
+  if (!ascii) throw new UsageError(`"${name}" is not a domain name`);
+  return ascii;
+}
+
+/** Reads the record name, value prefix and routing target back out of the records the API lists. */
+function fromApi(domain: Domain): Expectation {
+  const records = domain.dns_records ?? [];
+  const txt = records.find((record) => record.type === 'TXT' && record.purpose === 'ownership');
+  const token = domain.verification_token;
+  const suffix = `.${domain.domain}`;
+  if (!txt || !token || !txt.name.endsWith(suffix) || !txt.value.endsWith(token)) {
+    throw new CliError(
+      `the API did not list the ownership TXT record of ${domain.domain}; is this Portico up to date?`,
+      EXIT.api,
+    );
+  }
+  const routing = (type: string) =>
+    records.filter((record) => record.purpose === 'routing' && record.type === type).map((r) => r.value);
+  return {
+    domain: domain.domain,
+    recordName: txt.name.slice(0, -suffix.length),
+    valuePrefix: txt.value.slice(0, -token.length),
+    token,
+    cnameTarget: routing('CNAME')[0] ?? domain.cname_target ?? undefined,
+    // Edge addresses are listed only where the domain must use them (an apex), so a subdomain
+    // that uses A records is judged as the records say it should be set: with a CNAME.
+    edgeIPv4: routing('A'),
+    edgeIPv6: routing('AAAA'),
+    portico: domain,
+  };
+}
+
+async function runChecks(resolver: WireResolver, want: Expectation): Promise<RecordCheck[]> {
+  const txtName = `${want.recordName}.${want.domain}`;
+  const [ownership, routing] = await Promise.all([
+    checkOwnership(resolver, {
+      domain: want.domain,
+      recordName: want.recordName,
+      valuePrefix: want.valuePrefix,
+      token: want.token,
+    }),
+    want.cnameTarget === undefined
+      ? undefined
+      : checkRouting(resolver, {
+          domain: want.domain,
+          cnameTarget: want.cnameTarget,
+          edgeIPv4: want.edgeIPv4,
+          edgeIPv6: want.edgeIPv6,
+        }),
+  ]);
+  const checks: RecordCheck[] = [
+    {
+      purpose: 'ownership',
+      name: txtName,
+      expected: [`TXT ${want.valuePrefix}${want.token}`],
+      found: ownership.observed.map((value) => `TXT ${value}`),
+      ok: ownership.ok,
+      definitive: ownership.definitive,
+      errors: ownership.errors,
+    },
+  ];
+  if (routing) {
+    // An apex routed by address lists its A/AAAA records; otherwise the CNAME is what to create.
+    const byAddress = want.edgeIPv4.length + want.edgeIPv6.length > 0;
+    checks.push({
+      purpose: 'routing',
+      name: want.domain,
+      expected: byAddress
+        ? routing.configured.filter((r) => !r.startsWith('CNAME '))
+        : [`CNAME ${want.cnameTarget}`],
+      found: routing.observed,
+      ok: routing.ok,
+      definitive: routing.definitive,
+      errors: routing.errors,
+    });
+  }
+  return checks;
+}
+
+/** What a check found when DNS showed no record, in a few words for the FOUND column. */
+const NOTHING: Record<string, string> = {
+  txt_not_found: 'no TXT record',
+  routing_not_found: 'no CNAME, A or AAAA record',
+  nxdomain: 'nothing: the name does not exist',
+  cname_loop: 'a CNAME loop',
+  servfail: 'no answer (SERVFAIL)',
+  refused: 'no answer (REFUSED)',
+  timeout: 'no answer (timed out)',
+  unreachable: 'no answer (server unreachable)',
+};
+
+function printReport(
+  out: Output,
+  want: Expectation,
+  checks: RecordCheck[],
+  servers: readonly string[],
+): void {
+  const { style } = out;
+  out.line(`DNS for ${style.bold(want.domain)} now, asking ${servers.join(', ')}:`);
+  out.line();
+  out.table(
+    ['RECORD', 'EXPECTED', 'FOUND', 'OK'],
+    checks.map((check) => [
+      check.name,
+      check.expected,
+      check.found.length > 0 ? check.found : [style.dim(NOTHING[check.errors[0]?.code ?? ''] ?? 'nothing')],
+      check.ok ? style.green('yes') : check.definitive ? style.red('no') : style.yellow('unknown'),
+    ]),
+  );
+  if (want.cnameTarget === undefined) {
+    out.line(
+      style.dim('Routing not checked: pass --cname-target HOST, or give APP DOMAIN to read it from Portico.'),
+    );
+  }
+
+  const failures = checks.filter((check) => !check.ok);
+  const printProblems = (heading: string, group: RecordCheck[]) => {
+    if (group.length === 0) return;
+    out.line();
+    out.line(heading);
+    for (const check of group) {
+      for (const problem of check.errors) out.line(`  ${formatProblem(style, problem)}`);
+    }
+  };
+  printProblems(
+    'To fix:',
+    failures.filter((check) => check.definitive),
+  );
+  printProblems(
+    'No answer from DNS:',
+    failures.filter((check) => !check.definitive),
+  );
+  out.line();
+  if (failures.length === 0) {
+    out.line(`${style.green('✓')} DNS is set up right for ${want.domain}.`);
+  } else if (failures.every((check) => !check.definitive)) {
+    out.line('DNS did not answer every question: the records may be right. Try again, or pass --dns HOST.');
+  } else {
+    out.line('DNS changes can take a few minutes to show everywhere.');
+  }
+  const portico = want.portico;
+  if (portico) {
+    const checked = portico.last_checked_at
+      ? `, last checked ${portico.last_checked_at}`
+      : ', not checked yet';
+    out.line(`Portico's own view: ${paintStatus(style, portico.status)}${checked}.`);
+  }
+}

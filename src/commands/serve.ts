@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { buildApi } from '../app.js';
+import { loadConfig, type Role } from '../config.js';
+import { systemClock } from '../domain/clock.js';
+import { startEdgeRole } from '../edge/role.js';
+import { createLogger } from '../logger.js';
+import { Metrics } from '../ops/metrics.js';
+import { createServices } from '../services.js';
+import { Worker } from '../worker/runner.js';
+
+import { ensureKeys, openStore } from './operator.js';
+
+/** `portico serve`: the roles PORTICO_ROLES (or --roles) names, in this process, until SIGTERM. */
+export async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { roles: { type: 'string' } } });
+  const env = values.roles ? { ...process.env, PORTICO_ROLES: values.roles } : process.env;
+  const config = loadConfig(env);
+  const logger = createLogger(config.logLevel);
+  const store = await openStore(config);
+  const has = (role: Role) => config.roles.includes(role);
+  const stops: (() => Promise<void>)[] = [];
+
+  const firstKey = await ensureKeys(store, config);
+  const metrics = new Metrics(store, systemClock);
+  const services = await createServices({ config, store, clock: systemClock, logger, metrics });
+
+  if (has('worker')) {
+    const worker = new Worker({
+      store,
+      handlers: services.handlers,
+      clock: systemClock,
+      logger: logger.child({ role: 'worker' }),
+      concurrency: config.workerConcurrency,
+      leaseSeconds: config.jobLeaseSeconds,
+    });
+    worker.start();
+    stops.push(() => worker.stop());
+    console.log(
+      `Portico worker started (${worker.id}, issuer: ${config.tlsIssuer}, store: ${store.dialect})`,
+    );
+  }
+
+  if (has('api')) {
+    const api = await buildApi({ config, store, clock: systemClock, logger, services });
+    await api.listen({ host: config.host, port: config.apiPort });
+    stops.push(() => api.close());
+    const address = api.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.apiPort;
+    console.log(
+      `Portico API listening on http://${config.host}:${port} (docs: /docs, store: ${store.dialect})`,
+    );
+  }
+  if (has('edge')) {
+    const edge = await startEdgeRole(config, store, services, logger.child({ role: 'edge' }));
+    stops.push(() => edge.close());
+    console.log(
+      `Portico edge listening on http://${config.host}:${edge.httpPort} and https://${config.host}:${edge.httpsPort}`,
+    );
+  }
+  if (firstKey) {
+    console.log(
+      `\nNo API key existed, so one was created for organization "default". It is shown only this once:\n\n  ${firstKey}\n`,
+    );
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  for (const close of stops.reverse()) await close();
+  await store.close();
+  return 0;
+}
