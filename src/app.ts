@@ -81,6 +81,15 @@ export async function buildApi({
   installErrorHandler(app);
   // The API speaks JSON only; other bodies are refused with 415 rather than parsed as text.
   app.removeContentTypeParser('text/plain');
+  // Clients often label a body-less POST (verify) as JSON: an empty body is no body, not an error.
+  // Anything else goes to Fastify's own parser, which refuses __proto__ and constructor keys.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text === '') done(null, undefined);
+    else parseJson(request, text, done);
+  });
 
   // One line per request, at the end, with what an operator needs and nothing secret.
   app.addHook('onResponse', async (request, reply) => {

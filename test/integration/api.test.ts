@@ -413,6 +413,14 @@ describe.each(backends)('API on $name', (backend) => {
         expect(response.statusCode, JSON.stringify(body)).toBe(422);
         expect(response.json()).toEqual({ detail });
       }
+      // Labelled JSON but empty: no body, as FastAPI reads it, not a decode error.
+      const emptyJson = await api.app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        payload: '',
+      });
+      expect(emptyJson.json()).toEqual({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] });
       const noBody = await api.call(key, 'POST', url);
       expect(noBody.statusCode).toBe(422);
       expect(noBody.json()).toEqual({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] });

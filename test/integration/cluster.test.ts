@@ -37,7 +37,10 @@ describe.skipIf(!hasPostgres)('a cluster of processes on PostgreSQL', () => {
     const api = cluster.nodes.filter((n) => n.role === 'api')[apiIndex % 3];
     const response = await fetch(`${api?.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${cluster.key}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${cluster.key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: await response.json() };
