@@ -162,6 +162,9 @@ export class CertificateService {
       if (record) await this.store.transaction((tx) => this.forget(tx, record));
       return undefined;
     }
+    // A worker that died after storing the certificate, before finishing its job, left the job to
+    // run again: the certificate is there, so there is nothing to order.
+    if (mode === 'issue' && record.status === 'issued' && record.certificatePem) return undefined;
     if (mode === 'renew' && record.renewAt && Date.parse(record.renewAt) > now.getTime()) {
       return { retryAt: new Date(record.renewAt), error: 'not due yet' };
     }

@@ -128,6 +128,22 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
     expect(await store.findJob(renewJobKey(hostname))).toMatchObject({ runAt: second?.renewAt });
   });
 
+  it('a cert:issue job run again after its certificate was stored (its worker died) orders nothing', async () => {
+    const hostname = name();
+    await rig.addVerified(hostname);
+    await rig.drain();
+    const stored = await store.findCertificate(hostname);
+    const now = rig.clock.now().toISOString();
+    await store.enqueueJob(
+      { kind: 'cert:issue', key: issueJobKey(hostname), payload: { hostname }, runAt: now },
+      'job_rerun00001',
+      now,
+    );
+    await rig.drain();
+    expect(await store.countCertificateOrders(new Date(0).toISOString(), 'placed', hostname)).toBe(1);
+    expect((await store.findCertificate(hostname))?.certificatePem).toBe(stored?.certificatePem);
+  });
+
   it('removing a domain stops renewal and drops its certificate', async () => {
     const hostname = name();
     await rig.addVerified(hostname);
