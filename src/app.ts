@@ -1,10 +1,20 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import { requireApiKey } from './api/auth.js';
 import type { Api, ApiContext } from './api/context.js';
-import { installErrorHandler } from './api/error-handler.js';
+import {
+  badRequest,
+  installErrorHandler,
+  rejectNulCharacters,
+  toErrorResponse,
+} from './api/error-handler.js';
 import { idempotencyHooks } from './api/idempotency.js';
 import { completeOpenApiDocument } from './api/openapi.js';
 import { RateLimiter } from './api/rate-limit.js';
@@ -73,12 +83,36 @@ export async function buildApi({
     trustProxy: true,
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // A domain in a path may be a 253-character name, longer when percent-encoded.
+    maxParamLength: 1024,
+    // Fastify's own request errors (a bad URL encoding, a too-long parameter) answer in our shape.
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+      // Typed loosely by Fastify for any route; the shape is ErrorResponse.
+      (reply as unknown as FastifyReply)
+        .code(status)
+        .send(toErrorResponse(badRequest(status, error.message)));
+    },
+    // HTTP that does not parse never reaches a route: answer it in the same shape, then close.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify(
+        toErrorResponse(
+          badRequest(status, status === 431 ? 'Request headers too large.' : 'Malformed HTTP request.'),
+        ),
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as Api;
 
   const schemas = [...commonSchemas, ...appSchemas, ...domainSchemas, ...webhookSchemas];
   for (const schema of schemas) app.addSchema(schema);
   app.setValidatorCompiler(createValidatorCompiler(schemas));
   installErrorHandler(app);
+  app.addHook('preValidation', rejectNulCharacters);
   // The API speaks JSON only; other bodies are refused with 415 rather than parsed as text.
   app.removeContentTypeParser('text/plain');
   // Clients often label a body-less POST (verify) as JSON: an empty body is no body, not an error.

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorType, errors, PorticoError } from '../domain/errors.js';
 import type { ErrorResponse, ValidationError } from './schemas/common.js';
 
@@ -49,6 +49,55 @@ const TYPE_BY_STATUS: Record<number, ErrorType> = {
   413: 'PayloadTooLargeError',
   429: 'RateLimitError',
 };
+
+/** A client error Fastify or Node found before any route ran, in our shape. */
+export function badRequest(status: number, message: string): PorticoError {
+  return new PorticoError(status, TYPE_BY_STATUS[status] ?? 'ValidationError', 'bad_request', message);
+}
+
+/**
+ * U+0000 is valid JSON and a valid percent-encoding, but no name, id or title Portico keeps may
+ * hold it, and PostgreSQL refuses it in text: a path parameter with one names nothing (404),
+ * anywhere else it is a validation error (422), decided before any query runs.
+ */
+export async function rejectNulCharacters(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const params = Object.values((request.params ?? {}) as Record<string, unknown>);
+  if (params.some((value) => typeof value === 'string' && value.includes('\u0000'))) {
+    throw errors.routeNotFound(request.method, request.routeOptions.url ?? '');
+  }
+  for (const [part, value] of [
+    ['query', request.query],
+    ['body', request.body],
+  ] as const) {
+    const path = pathToNul(value);
+    if (path) {
+      const detail: ValidationError[] = [
+        { loc: [part, ...path], msg: 'String should not contain NUL characters', type: 'string_nul' },
+      ];
+      await reply.code(422).send({ detail });
+      return;
+    }
+  }
+}
+
+/** Where the first string holding U+0000 is, walking without recursion (bodies may nest deeply). */
+function pathToNul(root: unknown): (string | number)[] | undefined {
+  const stack: [unknown, (string | number)[]][] = [[root, []]];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop() as [unknown, (string | number)[]];
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return path;
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => stack.push([item, [...path, index]]));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (key.includes('\u0000')) return [...path, key];
+        stack.push([item, [...path, key]]);
+      }
+    }
+  }
+  return undefined;
+}
 
 function toPorticoError(error: FastifyError): PorticoError {
   if (error instanceof PorticoError) return error;

@@ -1,6 +1,6 @@
 import type { App, CertificateRecord, Domain, Page, PageOf, Store } from '../store/store.js';
 import { UniqueViolation } from '../store/store.js';
-import { type Clock, iso } from './clock.js';
+import { addSeconds, type Clock, iso } from './clock.js';
 import { errors } from './errors.js';
 import type { LifecycleHooks } from './hooks.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
@@ -10,6 +10,8 @@ import { reverifyJobKey, VERIFY_JOB, type VerificationService, verifyJobKey } fr
 
 /** The longest a `verify` request waits for DNS before answering `verifying` and leaving it to the worker. */
 const INLINE_CHECK_TIMEOUT_MS = 10_000;
+/** How long the queued check waits for the inline one before a worker may take it. */
+const INLINE_CHECK_GRACE_SECONDS = 30;
 
 /** Claims of customers' domains on apps: add, read, mark primary, remove, and ask for verification. */
 export class DomainService {
@@ -128,8 +130,14 @@ export class DomainService {
       const domain = await this.requireDomain(tx, appId, domainParam);
       const next = statusOnVerifyRequest(domain.status);
       if (!next) return { domain, started: false };
+      // With an inline check coming, the workers' copy of the job waits a little: otherwise a
+      // worker polling at this moment takes it first and the client is answered `verifying` even
+      // though its records are there. Should this process die mid-check, a worker runs it then.
+      const runAt = this.options.verification
+        ? iso(addSeconds(this.clock.now(), INLINE_CHECK_GRACE_SECONDS))
+        : now;
       await tx.enqueueJob(
-        { kind: VERIFY_JOB, key: verifyJobKey(domain.id), payload: { domainId: domain.id }, runAt: now },
+        { kind: VERIFY_JOB, key: verifyJobKey(domain.id), payload: { domainId: domain.id }, runAt },
         newId('job'),
         now,
       );

@@ -86,7 +86,13 @@ export const DeleteResponse = Type.Object(
 
 export const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Items per page (1 to 1000)' }),
-  offset: Type.Integer({ minimum: 0, default: 0, description: 'Items to skip' }),
+  // Bounded so that no value a client sends can overflow the database's integer (2^63).
+  offset: Type.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    default: 0,
+    description: 'Items to skip',
+  }),
 });
 export type ListQuery = Static<typeof ListQuery>;
 
