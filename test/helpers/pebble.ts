@@ -52,6 +52,9 @@ export interface Pebble {
   rootPem(): Promise<string>;
   /** Everything Pebble printed so far (for failure messages). */
   output(): string;
+  /** Stops Pebble without cleaning up, as a CA outage: `resume()` starts it again on the same ports. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -179,16 +182,27 @@ async function launch(
   delete env.PEBBLE_WFE_NONCEREJECT;
   if (options.nonceRejectPercent !== undefined)
     env.PEBBLE_WFE_NONCEREJECT = String(options.nonceRejectPercent);
-  const child = spawn('pebble', ['-config', configFile, '-dnsserver', options.dnsServer], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let text = '';
-  const collect = (chunk: Buffer) => {
-    text += chunk.toString('utf8');
+  const spawnPebble = () => {
+    const started = spawn('pebble', ['-config', configFile, '-dnsserver', options.dnsServer], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+    };
+    started.stdout?.on('data', collect);
+    started.stderr?.on('data', collect);
+    return started;
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  let child = spawnPebble();
+  const halt = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
 
   const directoryUrl = `https://${HOST}:${listenPort}/dir`;
   const rootUrl = `https://${HOST}:${managementPort}/roots/0`;
@@ -215,12 +229,13 @@ async function launch(
         throw new Error(`pebble /roots/0 answered ${response.statusCode}: ${body}`);
       return body;
     },
+    pause: halt,
+    resume: async () => {
+      child = spawnPebble();
+      await serving(child, [directoryUrl, rootUrl], management, () => text);
+    },
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await halt();
       await management.close();
       await rm(dir, { recursive: true, force: true });
     },

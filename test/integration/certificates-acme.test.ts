@@ -106,6 +106,37 @@ describe.each(backends)('certificates over ACME on $name', (backend) => {
     await rig.api.close();
   });
 
+  it('rides out a CA outage: failures are retried, nothing is failed or moved, active once the CA is back', async () => {
+    const rig = await openCertificateRig(store, dns, acmeEnv());
+    const hostname = name();
+    await pebble.pause();
+    let paused = true;
+    try {
+      await rig.addVerified(hostname);
+      await rig.drain();
+      const during = await rig.read(hostname);
+      expect(during.status).toBe('verified');
+      expect(during.certificate.status).toBe('failed');
+      expect(during.certificate.last_error).toMatch(/reach|connect|refused|network/i);
+      // A retryable failure: tried again within minutes, not hours.
+      const job = await store.findJob(issueJobKey(hostname));
+      expect(Date.parse(job?.runAt ?? '') - rig.clock.now().getTime()).toBeLessThanOrEqual(5 * 60_000);
+      // Re-verification meanwhile holds nothing against the domain.
+      rig.clock.advance(6 * 3600);
+      await pebble.resume();
+      paused = false;
+      await rig.drain();
+    } finally {
+      // The other tests of this file need the CA, whatever happened here.
+      if (paused) await pebble.resume();
+    }
+    expect(await rig.read(hostname)).toMatchObject({
+      status: 'active',
+      certificate: { status: 'issued', last_error: null },
+    });
+    await rig.api.close();
+  });
+
   it('holds orders past the per-account rate limit instead of tripping the CA’s', async () => {
     const rig = await openCertificateRig(store, dns, { ...acmeEnv(), PORTICO_ISSUANCE_RATE_PER_HOUR: '2' });
     const since = new Date(rig.clock.now().getTime() - 3600_000).toISOString();
