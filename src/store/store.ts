@@ -232,6 +232,11 @@ export interface JobStore {
   completeJob(job: Job, workerId: string): Promise<boolean>;
   /** Unlocks the job to run again at `runAt` (recurring jobs, retries), recording `error` if given. */
   rescheduleJob(job: Job, workerId: string, runAt: string, error?: string | null): Promise<boolean>;
+  /**
+   * Renews `workerId`'s leases on these jobs (sets `locked_at` to `now`): a worker that is alive
+   * keeps its jobs however long they take, and only a dead one's leases expire.
+   */
+  extendLeases(workerId: string, jobIds: readonly string[], now: string): Promise<void>;
   /** Frees leases taken before `lockedBefore` (their workers died or hung). Answers how many. */
   releaseExpiredLeases(lockedBefore: string): Promise<number>;
   /** Frees every lease `workerId` holds (graceful shutdown). */

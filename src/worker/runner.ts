@@ -14,7 +14,7 @@ export interface JobHandler {
    * that is retried on the backoff schedule below.
    */
   run(job: Job, signal: AbortSignal): Promise<JobOutcome>;
-  /** The longest one run may take; must stay under the lease so no other worker starts it meanwhile. */
+  /** The longest one run may take (the worker renews its lease meanwhile). */
   timeoutMs?: number;
 }
 
@@ -63,6 +63,28 @@ export class Worker {
 
   start(): void {
     this.loop ??= this.run();
+    this.startHeartbeat();
+  }
+
+  private heartbeat?: NodeJS.Timeout;
+
+  /**
+   * Renews the leases of running jobs every third of the lease time, so a job that takes longer
+   * than the lease (an ACME order under load) is never taken over by another worker while this one
+   * is alive; only a worker that died stops renewing, and its jobs are freed a lease later.
+   */
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(
+      () => {
+        const ids = [...this.running.keys()];
+        this.options.store
+          .extendLeases(this.id, ids, iso(this.options.clock.now()))
+          .catch((error) => this.options.logger.warn({ err: error }, 'worker: renewing leases failed'));
+      },
+      Math.max(1000, (this.options.leaseSeconds * 1000) / 3),
+    );
+    this.heartbeat.unref();
   }
 
   /** A job was queued in this process: look now instead of at the next poll. */
@@ -99,6 +121,7 @@ export class Worker {
     for (const entry of this.running.values()) entry.abort.abort(new Error('worker stopping'));
     await all();
     await this.loop;
+    clearInterval(this.heartbeat);
     await this.options.store.releaseLeases(this.id);
   }
 
@@ -161,7 +184,7 @@ export class Worker {
     const handler = this.handlers.get(job.kind);
     if (!handler) return;
     const { store, clock, logger } = this.options;
-    const timeoutMs = Math.min(handler.timeoutMs ?? 60_000, this.options.leaseSeconds * 1000 * 0.8);
+    const timeoutMs = handler.timeoutMs ?? 60_000;
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
     try {
       const outcome = await handler.run(job, signal);

@@ -6,6 +6,7 @@ import type { Store } from '../../src/store/store.js';
 import { type JobHandler, retryDelaySeconds, Worker } from '../../src/worker/runner.js';
 import { ManualClock } from '../helpers/clock.js';
 import { backends } from '../helpers/stores.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** The job loop on a real store: leases, retries, isolation of slow and failing jobs, shutdown. */
 describe.each(backends)('worker on $name', (backend) => {
@@ -48,6 +49,39 @@ describe.each(backends)('worker on $name', (backend) => {
     await survivor.drain();
     expect(ran.sort()).toEqual(['a', 'b', 'c']);
     expect(await store.countJobs(kind)).toBe(0);
+  });
+
+  it('keeps the lease of a job that runs longer than the lease while its worker lives', async () => {
+    const kind = `test:long${++kindCounter}`;
+    await enqueue(kind, ['long']);
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    let runs = 0;
+    const handler: JobHandler = {
+      kind,
+      run: async () => {
+        runs++;
+        await finished;
+        return undefined;
+      },
+    };
+    const owner = worker([handler], { leaseSeconds: 3, pollIntervalMs: 20 });
+    owner.start();
+    await waitUntil(async () => (await store.findJob('long'))?.lockedBy === owner.id);
+    const lockedAt = (await store.findJob('long'))?.lockedAt;
+    // Time passes beyond the lease; the owner's heartbeat renews it.
+    clock.advance(2);
+    await waitUntil(async () => (await store.findJob('long'))?.lockedAt !== lockedAt);
+    clock.advance(2);
+    const other = worker([handler], { leaseSeconds: 3 });
+    await Promise.race([other.drain(), finished]);
+    expect(runs).toBe(1);
+    expect((await store.findJob('long'))?.lockedBy).toBe(owner.id);
+    finish();
+    await owner.stop();
+    expect(await store.findJob('long')).toBeUndefined();
   });
 
   it('retries a failing job on the backoff schedule with its error recorded, without holding up the rest', async () => {

@@ -123,6 +123,16 @@ export function jobQueries({ db, caps }: SqlContext): JobStore {
       return Number(result.numUpdatedRows) > 0;
     },
 
+    async extendLeases(workerId, jobIds, now) {
+      if (jobIds.length === 0) return;
+      await db
+        .updateTable('jobs')
+        .set({ locked_at: now })
+        .where('locked_by', '=', workerId)
+        .where('id', 'in', jobIds)
+        .execute();
+    },
+
     async releaseExpiredLeases(lockedBefore) {
       const result = await db
         .updateTable('jobs')
