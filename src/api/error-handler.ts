@@ -88,7 +88,7 @@ function pathToNul(root: unknown): (string | number)[] | undefined {
     if (typeof value === 'string') {
       if (value.includes('\u0000')) return path;
     } else if (Array.isArray(value)) {
-      value.forEach((item, index) => stack.push([item, [...path, index]]));
+      for (const [index, item] of value.entries()) stack.push([item, [...path, index]]);
     } else if (value !== null && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) {
         if (key.includes('\u0000')) return [...path, key];

@@ -420,7 +420,9 @@ describe.each(backends)('API on $name', (backend) => {
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         payload: '',
       });
-      expect(emptyJson.json()).toEqual({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] });
+      expect(emptyJson.json()).toEqual({
+        detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }],
+      });
       const noBody = await api.call(key, 'POST', url);
       expect(noBody.statusCode).toBe(422);
       expect(noBody.json()).toEqual({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] });
