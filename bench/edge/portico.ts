@@ -1,0 +1,52 @@
+/**
+ * Portico's edge as the benchmark runs it: a real `portico serve --roles edge` process on a data
+ * directory prepared beforehand, on ports it picks itself.
+ */
+import path from 'node:path';
+import { type Processes, type Started, waitForOutput } from './processes.js';
+
+const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const LISTENING = /Portico edge listening on http:\/\/[^\s]+:(\d+) and https:\/\/[^\s]+:(\d+)/;
+
+export interface EdgeProcess {
+  readonly started: Started;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /** From spawn to the "edge listening" line, in ms. */
+  readonly startMs: number;
+}
+
+export interface EdgeOptions {
+  dataDir: string;
+  appsDomain: string;
+  /** When set, the edge writes a V8 CPU profile (`--cpu-prof`) there when it exits. */
+  cpuProfileDir?: string;
+}
+
+export async function startPorticoEdge(processes: Processes, options: EdgeOptions): Promise<EdgeProcess> {
+  // Only what this benchmark sets: nothing from the caller's PORTICO_* or DATABASE_URL leaks in.
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('PORTICO_') && key !== 'DATABASE_URL'),
+  );
+  Object.assign(env, {
+    PORTICO_DATA_DIR: options.dataDir,
+    PORTICO_HOST: '127.0.0.1',
+    PORTICO_EDGE_HTTP_PORT: '0',
+    PORTICO_EDGE_HTTPS_PORT: '0',
+    PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+    PORTICO_APPS_DOMAIN: options.appsDomain,
+    PORTICO_LOG_LEVEL: 'warn',
+    PORTICO_TLS_ISSUER: 'internal',
+  });
+  const profile = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+  const began = performance.now();
+  const started = processes.start(
+    'portico edge',
+    process.execPath,
+    [...profile, path.join(root, 'bin', 'portico.js'), 'serve', '--roles', 'edge'],
+    env,
+  );
+  const match = await waitForOutput(started, LISTENING);
+  const startMs = performance.now() - began;
+  return { started, httpPort: Number(match[1]), httpsPort: Number(match[2]), startMs };
+}
