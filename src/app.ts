@@ -84,7 +84,7 @@ export async function buildApi({
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
     // A domain in a path may be a 253-character name, longer when percent-encoded.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // Fastify's own request errors (a bad URL encoding, a too-long parameter) answer in our shape.
     frameworkErrors: (error, _request, reply) => {
       const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;

@@ -67,6 +67,8 @@ describe.skipIf(!hasPostgres)('worker processes on PostgreSQL', () => {
           PORTICO_WORKER_CONCURRENCY: '8',
           // This test is about verification; certificates have suites of their own.
           PORTICO_TLS_ISSUER: 'none',
+          // Every node shares the key that seals secrets (required with DATABASE_URL).
+          PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
         }),
       );
     }
