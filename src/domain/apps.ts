@@ -87,6 +87,8 @@ export class AppService {
       if (!app) throw errors.appNotFound(appId);
       // Before the delete, while the app's domains can still be listed; in the same transaction.
       await this.hooks.appRemoved?.(tx, app, this.clock.now());
+      // Its domains go with it (cascade): the organization holds that many fewer.
+      await tx.adjustDomainCount(orgId, -(await tx.listDomainNames(appId)).length);
       await tx.deleteApp(orgId, appId);
     });
   }

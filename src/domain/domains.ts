@@ -60,8 +60,7 @@ export class DomainService {
         const existing = await tx.findDomainInOrg(orgId, name);
         if (existing) throw this.claimConflict(existing, appId);
         const limit = this.policy.maxDomainsPerOrg;
-        if (limit !== undefined && (await tx.countDomainsInOrg(orgId)) >= limit)
-          throw errors.domainQuotaExceeded(limit);
+        if (!(await tx.adjustDomainCount(orgId, 1, limit))) throw errors.domainQuotaExceeded(limit ?? 0);
         if (domain.isPrimary) await tx.clearPrimary(appId, domain.id, now);
         await tx.insertDomain(domain);
       });
@@ -113,6 +112,7 @@ export class DomainService {
       await tx.deleteJob(verifyJobKey(domain.id));
       await tx.deleteJob(reverifyJobKey(domain.id));
       await tx.deleteDomain(domain.id);
+      await tx.adjustDomainCount(orgId, -1);
       await this.options.hooks?.domainRemoved?.(tx, domain, this.clock.now());
       return domain;
     });

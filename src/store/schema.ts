@@ -28,6 +28,8 @@ export interface OrganizationsTable {
   id: string;
   name: string;
   created_at: string;
+  /** Domains held on all its apps; kept in step by the domain writes (the quota reads it). */
+  domain_count: Generated<number>;
 }
 
 export interface ApiKeysTable {

@@ -168,8 +168,12 @@ export interface DomainStore {
   findActiveDomain(name: string): Promise<Domain | undefined>;
   /** The app's primary domain when it is active, else undefined. */
   findActivePrimary(appId: string): Promise<Domain | undefined>;
-  /** How many domains the organization holds, on all its apps. */
-  countDomainsInOrg(orgId: string): Promise<number>;
+  /**
+   * Counts `delta` domains more (or fewer) against the organization, in one statement. With
+   * `limit`, an increase that would pass it is refused (answers false) and nothing changes, so
+   * concurrent adds can never together exceed the quota.
+   */
+  adjustDomainCount(orgId: string, delta: number, limit?: number): Promise<boolean>;
   /** How many domains are in each status (metrics). */
   countDomainsByStatus(): Promise<{ status: string; count: number }[]>;
   /** Names of the app's domains (for invalidating what the edge cached for them). */

@@ -105,6 +105,23 @@ describe.each(backends)('limits on $name', (backend) => {
       status: 403,
       error: { type: 'QuotaExceededError', code: 'domain_quota_exceeded' },
     });
+    // Removing a domain, or an app with its domains, gives the room back.
+    await api.call(quotaKey, 'DELETE', `/v1/apps/${appId}/domains/one.quota.com`);
+    expect(
+      (await post(`/v1/apps/${appId}/domains`, { domain: 'four.quota.com' }, undefined, quotaKey)).statusCode,
+    ).toBe(200);
+    await api.call(quotaKey, 'DELETE', `/v1/apps/${appId}`);
+    const fresh = await createTestApp(api, quotaKey);
+    for (const name of ['a', 'b', 'c']) {
+      expect(
+        (await post(`/v1/apps/${fresh}/domains`, { domain: `${name}.again.quota.com` }, undefined, quotaKey))
+          .statusCode,
+      ).toBe(200);
+    }
+    expect(
+      (await post(`/v1/apps/${fresh}/domains`, { domain: 'd.again.quota.com' }, undefined, quotaKey))
+        .statusCode,
+    ).toBe(403);
   });
 
   it('answers 429 with Retry-After past the per-key rate', async () => {

@@ -3,6 +3,7 @@ import * as initial from './0001-initial.js';
 import * as certificates from './0002-certificates.js';
 import * as webhooks from './0003-webhooks.js';
 import * as idempotency from './0004-idempotency.js';
+import * as organizationDomainCount from './0005-organization-domain-count.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0002-certificates': certificates,
   '0003-webhooks': webhooks,
   '0004-idempotency': idempotency,
+  '0005-organization-domain-count': organizationDomainCount,
 };
 
 export const migrationProvider: MigrationProvider = {

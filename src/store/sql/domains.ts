@@ -120,13 +120,16 @@ export function domainQueries({ db }: SqlContext): DomainStore {
         .executeTakeFirst();
       return row && toDomain(row);
     },
-    async countDomainsInOrg(orgId) {
-      const row = await db
-        .selectFrom('domains')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('org_id', '=', orgId)
+    async adjustDomainCount(orgId, delta, limit) {
+      const result = await db
+        .updateTable('organizations')
+        .set((eb) => ({ domain_count: eb('domain_count', '+', delta) }))
+        .where('id', '=', orgId)
+        .$if(limit !== undefined && delta > 0, (q) =>
+          q.where('domain_count', '<=', (limit as number) - delta),
+        )
         .executeTakeFirst();
-      return toCount(row?.n as number | string | undefined);
+      return Number(result.numUpdatedRows) > 0;
     },
     async countDomainsByStatus() {
       const rows = await db
