@@ -187,6 +187,30 @@ describe.each(backends)('the edge serving from the $name store', (backend) => {
     expect(JSON.parse(stdout).url).toBe('/via-curl');
   });
 
+  it('refuses oversized request heads (a huge URL or header) with 431 before any lookup', async () => {
+    const name = `shop.${suffix}`;
+    const longUrl = await httpGet(name, `/${'a'.repeat(20_000)}`);
+    const longHeader = await new Promise<number>((resolve, reject) => {
+      http
+        .get(
+          {
+            host: '127.0.0.1',
+            port: edge.httpPort,
+            path: '/',
+            headers: { host: name, 'x-big': 'b'.repeat(20_000) },
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
+        .on('error', reject);
+    });
+    expect(longHeader).toBe(431);
+    expect(longUrl.status).toBe(431);
+  });
+
   it('stops serving a removed domain within seconds, on every node', async () => {
     const name = `leaving.${suffix}`;
     await activate(name);
