@@ -2,7 +2,7 @@ import type { Selectable, Updateable } from 'kysely';
 import { writing } from '../errors.js';
 import type { AppsTable } from '../schema.js';
 import type { App, AppStore } from '../store.js';
-import { type SqlContext, toCount } from './context.js';
+import { listPage, type SqlContext } from './context.js';
 
 const toApp = (row: Selectable<AppsTable>): App => ({
   id: row.id,
@@ -55,24 +55,8 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
       const row = await db.selectFrom('apps').selectAll().where('id', '=', appId).executeTakeFirst();
       return row && toApp(row);
     },
-    async listApps(orgId, { limit, offset }) {
-      const [rows, count] = await Promise.all([
-        db
-          .selectFrom('apps')
-          .selectAll()
-          .where('org_id', '=', orgId)
-          .orderBy('created_at')
-          .orderBy('id')
-          .limit(limit)
-          .offset(offset)
-          .execute(),
-        db
-          .selectFrom('apps')
-          .select((eb) => eb.fn.countAll().as('n'))
-          .where('org_id', '=', orgId)
-          .executeTakeFirst(),
-      ]);
-      return { rows: rows.map(toApp), total: toCount(count?.n as number | string | undefined) };
+    listApps(orgId, page) {
+      return listPage(db.selectFrom('apps').where('org_id', '=', orgId), page, toApp);
     },
     async updateApp(orgId, appId, patch) {
       const values: Updateable<AppsTable> = { updated_at: patch.updatedAt };

@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
 import type { Database } from '../schema.js';
+import type { Page, PageOf } from '../store.js';
 
 /**
  * What differs between the two databases, as named capabilities rather than dialect checks
@@ -18,3 +19,33 @@ export interface SqlContext {
 
 /** `count(*)` comes back as a string from pg (bigint) and as a number from SQLite. */
 export const toCount = (value: string | number | bigint | undefined): number => Number(value ?? 0);
+
+/** Tables listed page by page, in creation order: each has `created_at` and a unique `id`. */
+type ListedTable = 'apps' | 'domains' | 'webhooks' | 'webhook_deliveries';
+
+/**
+ * One page of the rows `filtered` selects, in creation order (`id` breaks ties), with the total
+ * count: the query every list endpoint runs, written once.
+ */
+export async function listPage<TB extends ListedTable, Row>(
+  filtered: SelectQueryBuilder<Database, TB, object>,
+  { limit, offset }: Page,
+  toRow: (row: Selectable<Database[TB]>) => Row,
+  direction: 'asc' | 'desc' = 'asc',
+): Promise<PageOf<Row>> {
+  const [rows, count] = await Promise.all([
+    filtered
+      .selectAll()
+      .orderBy(sql.ref('created_at'), direction)
+      .orderBy(sql.ref('id'), direction)
+      .limit(limit)
+      .offset(offset)
+      .execute(),
+    filtered.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return {
+    // `selectAll()` on one table is that table's row; kysely cannot say so for a generic table.
+    rows: (rows as unknown as Selectable<Database[TB]>[]).map(toRow),
+    total: toCount((count as { n?: string | number } | undefined)?.n),
+  };
+}

@@ -3,7 +3,7 @@ import type { DomainStatus } from '../../domain/lifecycle.js';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
 import type { Domain, DomainStore } from '../store.js';
-import { type SqlContext, toCount } from './context.js';
+import { listPage, type SqlContext, toCount } from './context.js';
 
 const toDomain = (row: Selectable<DomainsTable>): Domain => ({
   id: row.id,
@@ -82,24 +82,8 @@ export function domainQueries({ db }: SqlContext): DomainStore {
         .execute();
       return rows.map(toDomain);
     },
-    async listDomains(appId, { limit, offset }) {
-      const [rows, count] = await Promise.all([
-        db
-          .selectFrom('domains')
-          .selectAll()
-          .where('app_id', '=', appId)
-          .orderBy('created_at')
-          .orderBy('id')
-          .limit(limit)
-          .offset(offset)
-          .execute(),
-        db
-          .selectFrom('domains')
-          .select((eb) => eb.fn.countAll().as('n'))
-          .where('app_id', '=', appId)
-          .executeTakeFirst(),
-      ]);
-      return { rows: rows.map(toDomain), total: toCount(count?.n as number | string | undefined) };
+    listDomains(appId, page) {
+      return listPage(db.selectFrom('domains').where('app_id', '=', appId), page, toDomain);
     },
     async findActiveDomain(name) {
       const row = await db

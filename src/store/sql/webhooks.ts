@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { WebhookDeliveriesTable, WebhooksTable } from '../schema.js';
 import type { DeliveryStatus, Webhook, WebhookDelivery, WebhookStore } from '../store.js';
-import { type SqlContext, toCount } from './context.js';
+import { listPage, type SqlContext } from './context.js';
 
 const toWebhook = (row: Selectable<WebhooksTable>): Webhook => ({
   id: row.id,
@@ -76,24 +76,8 @@ export function webhookQueries({ db }: SqlContext): WebhookStore {
       const row = await db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
       return row && toWebhook(row);
     },
-    async listWebhooks(orgId, { limit, offset }) {
-      const [rows, count] = await Promise.all([
-        db
-          .selectFrom('webhooks')
-          .selectAll()
-          .where('org_id', '=', orgId)
-          .orderBy('created_at')
-          .orderBy('id')
-          .limit(limit)
-          .offset(offset)
-          .execute(),
-        db
-          .selectFrom('webhooks')
-          .select((eb) => eb.fn.countAll().as('n'))
-          .where('org_id', '=', orgId)
-          .executeTakeFirst(),
-      ]);
-      return { rows: rows.map(toWebhook), total: toCount(count?.n as number | string | undefined) };
+    listWebhooks(orgId, page) {
+      return listPage(db.selectFrom('webhooks').where('org_id', '=', orgId), page, toWebhook);
     },
     async deleteWebhook(orgId, id) {
       const result = await db
@@ -140,24 +124,14 @@ export function webhookQueries({ db }: SqlContext): WebhookStore {
         .where('id', '=', id)
         .execute();
     },
-    async listDeliveries(webhookId, { limit, offset }) {
-      const [rows, count] = await Promise.all([
-        db
-          .selectFrom('webhook_deliveries')
-          .selectAll()
-          .where('webhook_id', '=', webhookId)
-          .orderBy('created_at', 'desc')
-          .orderBy('id', 'desc')
-          .limit(limit)
-          .offset(offset)
-          .execute(),
-        db
-          .selectFrom('webhook_deliveries')
-          .select((eb) => eb.fn.countAll().as('n'))
-          .where('webhook_id', '=', webhookId)
-          .executeTakeFirst(),
-      ]);
-      return { rows: rows.map(toDelivery), total: toCount(count?.n as number | string | undefined) };
+    listDeliveries(webhookId, page) {
+      // Newest first: the log is read for what just happened.
+      return listPage(
+        db.selectFrom('webhook_deliveries').where('webhook_id', '=', webhookId),
+        page,
+        toDelivery,
+        'desc',
+      );
     },
   };
 }
