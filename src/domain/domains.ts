@@ -57,16 +57,20 @@ export class DomainService {
     try {
       await this.store.transaction(async (tx) => {
         await this.lockApp(tx, orgId, appId);
-        const existing = await tx.findDomainInOrg(orgId, name);
-        if (existing) throw this.claimConflict(existing, appId);
+        // A name the organization holds already is found by the unique index below, not by a read
+        // first: adding a new name, the common case, costs no extra query.
         const limit = this.policy.maxDomainsPerOrg;
-        if (!(await tx.adjustDomainCount(orgId, 1, limit))) throw errors.domainQuotaExceeded(limit ?? 0);
+        if (!(await tx.adjustDomainCount(orgId, 1, limit))) {
+          // At the limit, re-adding a name the organization holds is still that conflict.
+          const existing = await tx.findDomainInOrg(orgId, name);
+          throw existing ? this.claimConflict(existing, appId) : errors.domainQuotaExceeded(limit ?? 0);
+        }
         if (domain.isPrimary) await tx.clearPrimary(appId, domain.id, now);
         await tx.insertDomain(domain);
       });
     } catch (error) {
-      // Two requests for one name on different apps can both pass the check above; the unique
-      // index lets one win, and the loser is told which conflict it lost to.
+      // The name is on one of the organization's apps (maybe added by a concurrent request): the
+      // unique index let the first claim win, and the caller is told which conflict it hit.
       if (error instanceof UniqueViolation && error.index === 'domains_org_name_key') {
         const existing = await this.store.findDomainInOrg(orgId, name);
         throw existing ? this.claimConflict(existing, appId) : errors.concurrentUpdate();

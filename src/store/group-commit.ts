@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 interface Pending<T> {
@@ -6,6 +6,11 @@ interface Pending<T> {
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
 }
+
+// One savepoint name serves every transaction of a batch: they run one after the other, never nested.
+const SAVEPOINT = CompiledQuery.raw('SAVEPOINT txn');
+const RELEASE = CompiledQuery.raw('RELEASE txn');
+const ROLLBACK_TO = CompiledQuery.raw('ROLLBACK TO txn');
 
 /** How many transactions one commit carries at most. */
 const MAX_BATCH = 256;
@@ -43,16 +48,15 @@ export class GroupCommitter {
       const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
       try {
         await this.db.transaction().execute(async (trx) => {
-          for (const [index, pending] of batch.entries()) {
-            const savepoint = sql.raw(`txn_${index}`);
-            await sql`SAVEPOINT ${savepoint}`.execute(trx);
+          for (const pending of batch) {
+            await trx.executeQuery(SAVEPOINT);
             try {
               const value = await pending.work(trx);
-              await sql`RELEASE ${savepoint}`.execute(trx);
+              await trx.executeQuery(RELEASE);
               outcomes.push({ ok: true, value });
             } catch (error) {
-              await sql`ROLLBACK TO ${savepoint}`.execute(trx);
-              await sql`RELEASE ${savepoint}`.execute(trx);
+              await trx.executeQuery(ROLLBACK_TO);
+              await trx.executeQuery(RELEASE);
               outcomes.push({ ok: false, error });
             }
           }

@@ -46,9 +46,47 @@ interface Binding {
   pending?: string[];
 }
 
+/** The query functions bound to one database handle: the root, or one transaction. */
+type Queries = Omit<
+  Store,
+  | 'dialect'
+  | 'transaction'
+  | 'publishServingChange'
+  | 'subscribeServingChanges'
+  | 'ping'
+  | 'migrationsApplied'
+  | 'close'
+>;
+
+/**
+ * Binding ~80 query functions takes a closure each: done once per database handle rather than once
+ * per transaction, so a group commit's transactions (one handle for the batch) share one set.
+ */
+const boundQueries = new WeakMap<Kysely<Database>, Queries>();
+
+function queriesFor(db: Kysely<Database>, caps: Capabilities): Queries {
+  let queries = boundQueries.get(db);
+  if (queries === undefined) {
+    const context = { db, caps };
+    queries = {
+      ...organizationQueries(context),
+      ...apiKeyQueries(context),
+      ...appQueries(context),
+      ...domainQueries(context),
+      ...jobQueries(context),
+      ...certificateQueries(context),
+      ...challengeQueries(context),
+      ...settingQueries(context),
+      ...webhookQueries(context),
+      ...idempotencyQueries(context),
+    };
+    boundQueries.set(db, queries);
+  }
+  return queries;
+}
+
 function bindStore(binding: Binding): Store {
   const { db, schema, caps, dialect, close, feed, committer, pending } = binding;
-  const context = { db, caps };
   /** Runs `fn` on a store bound to `trx`, then announces its changes once the commit has happened. */
   const inTransaction = async <T>(
     run: (work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>,
@@ -59,18 +97,8 @@ function bindStore(binding: Binding): Store {
     feed.committed(changes);
     return result;
   };
-  const store: Store = {
+  const own: Omit<Store, keyof Queries> = {
     dialect,
-    ...organizationQueries(context),
-    ...apiKeyQueries(context),
-    ...appQueries(context),
-    ...domainQueries(context),
-    ...jobQueries(context),
-    ...certificateQueries(context),
-    ...challengeQueries(context),
-    ...settingQueries(context),
-    ...webhookQueries(context),
-    ...idempotencyQueries(context),
     async transaction(fn) {
       if (db.isTransaction) return fn(store);
       if (committer) return inTransaction((work) => committer.run(work), fn);
@@ -87,6 +115,8 @@ function bindStore(binding: Binding): Store {
     },
     close,
   };
+  // The queries are the prototype: the object made per transaction holds only what differs.
+  const store = Object.assign(Object.create(queriesFor(db, caps)) as Queries, own) as Store;
   return store;
 }
 

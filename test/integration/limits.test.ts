@@ -105,6 +105,10 @@ describe.each(backends)('limits on $name', (backend) => {
       status: 403,
       error: { type: 'QuotaExceededError', code: 'domain_quota_exceeded' },
     });
+    // At the limit, a name already held is still reported as that conflict, not as the quota.
+    const again = await post(`/v1/apps/${appId}/domains`, { domain: 'two.quota.com' }, undefined, quotaKey);
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error.code).toBe('domain_already_added');
     // Removing a domain, or an app with its domains, gives the room back.
     await api.call(quotaKey, 'DELETE', `/v1/apps/${appId}/domains/one.quota.com`);
     expect(

@@ -3,6 +3,7 @@ import { writing } from '../errors.js';
 import type { AppsTable } from '../schema.js';
 import type { App, AppStore } from '../store.js';
 import { listPage, type SqlContext } from './context.js';
+import { prepared } from './prepared.js';
 
 const toApp = (row: Selectable<AppsTable>): App => ({
   id: row.id,
@@ -15,9 +16,18 @@ const toApp = (row: Selectable<AppsTable>): App => ({
   updatedAt: row.updated_at,
 });
 
+// Every request about an app or its domains reads the app first: prepared once (see prepared.ts).
+type AppKey = { orgId: string; appId: string };
+const appByOrgAndId = prepared((db, { orgId, appId }: AppKey) =>
+  db.selectFrom('apps').selectAll().where('org_id', '=', orgId).where('id', '=', appId),
+);
+const appByOrgAndIdForUpdate = prepared((db, { orgId, appId }: AppKey) =>
+  db.selectFrom('apps').selectAll().where('org_id', '=', orgId).where('id', '=', appId).forUpdate(),
+);
+
 export function appQueries({ db, caps }: SqlContext): AppStore {
-  const byOrgAndId = (orgId: string, appId: string) =>
-    db.selectFrom('apps').selectAll().where('org_id', '=', orgId).where('id', '=', appId);
+  // SQLite has no row locks: its writers are serialized instead.
+  const forUpdate = caps.rowLocks ? appByOrgAndIdForUpdate : appByOrgAndId;
 
   return {
     async insertApp(app) {
@@ -38,13 +48,11 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
       );
     },
     async findApp(orgId, appId) {
-      const row = await byOrgAndId(orgId, appId).executeTakeFirst();
+      const [row] = (await appByOrgAndId(db, { orgId, appId })).rows;
       return row && toApp(row);
     },
     async findAppForUpdate(orgId, appId) {
-      const row = await byOrgAndId(orgId, appId)
-        .$if(caps.rowLocks, (q) => q.forUpdate())
-        .executeTakeFirst();
+      const [row] = (await forUpdate(db, { orgId, appId })).rows;
       return row && toApp(row);
     },
     async findAppBySlug(slug) {

@@ -1,9 +1,10 @@
-import type { Selectable, Updateable } from 'kysely';
+import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { DomainStatus } from '../../domain/lifecycle.js';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
 import type { Domain, DomainStore } from '../store.js';
 import { listPage, type SqlContext, toCount } from './context.js';
+import { prepared } from './prepared.js';
 
 const toDomain = (row: Selectable<DomainsTable>): Domain => ({
   id: row.id,
@@ -24,31 +25,68 @@ const toDomain = (row: Selectable<DomainsTable>): Domain => ({
   failureStreak: row.failure_streak,
 });
 
+// The queries every add-domain runs, prepared once (see prepared.ts).
+const insertDomain = prepared((db, row: Insertable<DomainsTable>) =>
+  db.insertInto('domains').values({
+    id: row.id,
+    app_id: row.app_id,
+    org_id: row.org_id,
+    name: row.name,
+    status: row.status,
+    is_primary: row.is_primary,
+    verification_token: row.verification_token,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    verified_at: row.verified_at,
+    verifying_since: row.verifying_since,
+    last_checked_at: row.last_checked_at,
+    next_check_at: row.next_check_at,
+    verification_errors: row.verification_errors,
+    routing_observed: row.routing_observed,
+    failure_streak: row.failure_streak,
+  }),
+);
+const domainInOrg = prepared((db, { orgId, name }: { orgId: string; name: string }) =>
+  db.selectFrom('domains').selectAll().where('org_id', '=', orgId).where('name', '=', name),
+);
+const adjustCount = prepared((db, { orgId, delta }: { orgId: string; delta: number }) =>
+  db
+    .updateTable('organizations')
+    .set((eb) => ({ domain_count: eb('domain_count', '+', delta) }))
+    .where('id', '=', orgId),
+);
+/** Adds `delta` unless the count would pass the limit: `most` is the limit minus `delta`. */
+const addWithinLimit = prepared(
+  (db, { orgId, delta, most }: { orgId: string; delta: number; most: number }) =>
+    db
+      .updateTable('organizations')
+      .set((eb) => ({ domain_count: eb('domain_count', '+', delta) }))
+      .where('id', '=', orgId)
+      .where('domain_count', '<=', most),
+);
+
 export function domainQueries({ db }: SqlContext): DomainStore {
   return {
     async insertDomain(domain) {
       await writing(() =>
-        db
-          .insertInto('domains')
-          .values({
-            id: domain.id,
-            app_id: domain.appId,
-            org_id: domain.orgId,
-            name: domain.name,
-            status: domain.status,
-            is_primary: domain.isPrimary ? 1 : 0,
-            verification_token: domain.verificationToken,
-            created_at: domain.createdAt,
-            updated_at: domain.updatedAt,
-            verified_at: domain.verifiedAt,
-            verifying_since: domain.verifyingSince,
-            last_checked_at: domain.lastCheckedAt,
-            next_check_at: domain.nextCheckAt,
-            verification_errors: JSON.stringify(domain.verificationErrors),
-            routing_observed: JSON.stringify(domain.routingObserved),
-            failure_streak: domain.failureStreak,
-          })
-          .execute(),
+        insertDomain(db, {
+          id: domain.id,
+          app_id: domain.appId,
+          org_id: domain.orgId,
+          name: domain.name,
+          status: domain.status,
+          is_primary: domain.isPrimary ? 1 : 0,
+          verification_token: domain.verificationToken,
+          created_at: domain.createdAt,
+          updated_at: domain.updatedAt,
+          verified_at: domain.verifiedAt,
+          verifying_since: domain.verifyingSince,
+          last_checked_at: domain.lastCheckedAt,
+          next_check_at: domain.nextCheckAt,
+          verification_errors: JSON.stringify(domain.verificationErrors),
+          routing_observed: JSON.stringify(domain.routingObserved),
+          failure_streak: domain.failureStreak,
+        }),
       );
     },
     async findDomain(appId, name) {
@@ -65,12 +103,7 @@ export function domainQueries({ db }: SqlContext): DomainStore {
       return row && toDomain(row);
     },
     async findDomainInOrg(orgId, name) {
-      const row = await db
-        .selectFrom('domains')
-        .selectAll()
-        .where('org_id', '=', orgId)
-        .where('name', '=', name)
-        .executeTakeFirst();
+      const [row] = (await domainInOrg(db, { orgId, name })).rows;
       return row && toDomain(row);
     },
     async findClaims(name) {
@@ -105,15 +138,11 @@ export function domainQueries({ db }: SqlContext): DomainStore {
       return row && toDomain(row);
     },
     async adjustDomainCount(orgId, delta, limit) {
-      const result = await db
-        .updateTable('organizations')
-        .set((eb) => ({ domain_count: eb('domain_count', '+', delta) }))
-        .where('id', '=', orgId)
-        .$if(limit !== undefined && delta > 0, (q) =>
-          q.where('domain_count', '<=', (limit as number) - delta),
-        )
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) > 0;
+      const result =
+        limit !== undefined && delta > 0
+          ? await addWithinLimit(db, { orgId, delta, most: limit - delta })
+          : await adjustCount(db, { orgId, delta });
+      return Number(result.numAffectedRows) > 0;
     },
     async countDomainsByStatus() {
       const rows = await db

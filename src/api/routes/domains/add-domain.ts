@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../../context.js';
 import { bearerAuth } from '../../context.js';
+import { toDomainResponse } from '../../presenters.js';
 import { AppIdParam, conflictResponse, errorResponses } from '../../schemas/common.js';
 import { AddDomainRequest, DomainResponse } from '../../schemas/domains.js';
-import { presentDomain } from './present.js';
 
 /** Mixpeek's published endpoint (shared/spec/add-domain.openapi.md): names and texts are binding. */
 export function addDomain(api: Api, context: ApiContext): void {
@@ -32,7 +32,8 @@ export function addDomain(api: Api, context: ApiContext): void {
         domain: request.body.domain,
         isPrimary: request.body.is_primary ?? false,
       });
-      return presentDomain(context, domain);
+      // A domain added this instant has no certificate yet: nothing to look up.
+      return toDomainResponse(domain, context.config, undefined);
     },
   );
 }
