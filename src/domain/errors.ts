@@ -14,16 +14,33 @@ export type ErrorType =
   | 'QuotaExceededError'
   | 'InternalServerError';
 
+/**
+ * An answer the API gives a client on purpose (400, 404, 409…): expected, not a fault, so it
+ * carries no stack trace. Capturing one cost more than the rest of a 4xx answer; a fault's stack is
+ * in the original error, which is what the error handler logs.
+ */
 export class PorticoError extends Error {
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly code: string;
+  readonly details?: Record<string, unknown>;
+
   constructor(
-    readonly status: number,
-    readonly type: ErrorType,
-    readonly code: string,
+    status: number,
+    type: ErrorType,
+    code: string,
     message: string,
-    readonly details?: Record<string, unknown>,
+    details?: Record<string, unknown>,
   ) {
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'PorticoError';
+    this.status = status;
+    this.type = type;
+    this.code = code;
+    this.details = details;
   }
 }
 
