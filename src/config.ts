@@ -1,6 +1,7 @@
 import { getServers } from 'node:dns';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { parseServer } from './dns/wire-resolver.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
@@ -32,6 +33,12 @@ export interface Config {
   acmeDirectory: string;
   acmeEmail: string | undefined;
   acmeCaFile: string | undefined;
+  /**
+   * ACME challenge types to answer, in order of preference (`PORTICO_ACME_CHALLENGE`): for each
+   * name the first one the CA offers is used. `http-01` needs the edge on port 80 of the name,
+   * `tls-alpn-01` on port 443.
+   */
+  acmeChallengeTypes: readonly AcmeChallengeType[];
   bootstrapKey: string | undefined;
   allowPrivateOrigins: boolean;
   logLevel: string;
@@ -108,6 +115,20 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return match;
 }
 
+/** `PORTICO_ACME_CHALLENGE`: a challenge type, or a comma list of them in order of preference. */
+function challengeTypes(env: Env, name: string): AcmeChallengeType[] {
+  const types = list(env, name).map((item) => item.toLowerCase());
+  for (const type of types) {
+    if (!(ACME_CHALLENGE_TYPES as readonly string[]).includes(type)) {
+      throw new ConfigError(
+        `${name}: unknown ACME challenge type "${type}": use ${ACME_CHALLENGE_TYPES.join(' or ')}, or both in ` +
+          `order of preference ("tls-alpn-01,http-01")`,
+      );
+    }
+  }
+  return types.length === 0 ? ['http-01'] : [...new Set(types as AcmeChallengeType[])];
+}
+
 function parseRoles(raw: string): Role[] {
   const roles = raw
     .split(',')
@@ -144,6 +165,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     acmeDirectory: text(env, 'PORTICO_ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
     acmeEmail: optional(env, 'PORTICO_ACME_EMAIL'),
     acmeCaFile: optional(env, 'PORTICO_ACME_CA_FILE'),
+    acmeChallengeTypes: challengeTypes(env, 'PORTICO_ACME_CHALLENGE'),
     bootstrapKey: optional(env, 'PORTICO_BOOTSTRAP_KEY'),
     allowPrivateOrigins: ['1', 'true', 'yes'].includes(
       text(env, 'PORTICO_ALLOW_PRIVATE_ORIGINS', '0').toLowerCase(),

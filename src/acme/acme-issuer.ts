@@ -9,6 +9,7 @@ import acme from 'acme-client';
 import type { Logger } from '../logger.js';
 import {
   type AccountKeyStore,
+  type AcmeChallengeType,
   CertIssueError,
   type CertIssueErrorCode,
   type CertIssuer,
@@ -16,6 +17,7 @@ import {
   checkHostnames,
   type IssuedCertificate,
   type IssueOptions,
+  tlsAlpnChallengeKey,
 } from './issuer.js';
 
 export type IssuerLogger = Pick<Logger, 'debug' | 'info' | 'warn'>;
@@ -33,6 +35,12 @@ export interface AcmeIssuerOptions {
   caFile?: string;
   accountKeys: AccountKeyStore;
   challenges: ChallengeStore;
+  /**
+   * The challenge types to answer, in order of preference: for each name the first one the CA
+   * offers is used (default `http-01` only). `tls-alpn-01` needs the edge's HTTPS listener on port
+   * 443 of the name, `http-01` its HTTP listener on port 80.
+   */
+  challengeTypes?: readonly AcmeChallengeType[];
   /** First wait before polling an order, doubled after each poll up to `backoffMaxMs` (default 1 s). */
   backoffMinMs?: number;
   /** Longest wait between polls of an order (default 10 s). */
@@ -47,6 +55,18 @@ export interface AcmeIssuerOptions {
 type Order = acme.Order;
 type Authorization = acme.Authorization;
 type Challenge = Authorization['challenges'][number];
+
+/**
+ * A challenge as the CA offers it. acme-client 5.4 types challenges as http-01 or dns-01 only,
+ * though its calls handle tls-alpn-01 too: challenges are read through this wider shape, and handed
+ * back to acme-client as its `Challenge`.
+ */
+interface OfferedChallenge {
+  type: string;
+  url: string;
+  token?: string;
+  error?: object;
+}
 
 /** An RFC 7807 problem document, as ACME servers send them (RFC 8555 section 6.7). */
 interface AcmeProblem {
@@ -156,24 +176,31 @@ interface Step {
   /** The names it concerns (none for account steps). */
   names: readonly string[];
   signal: AbortSignal | undefined;
+  /** The challenge type the step answers, if it answers one. */
+  challengeType?: string;
 }
 
 /** What a problem document is explained with besides itself. */
 interface ProblemContext {
   what: string;
   names: readonly string[];
+  /** The challenge the problem is about, when it is about one: its messages name that type. */
+  challengeType?: string;
   status?: number;
   retryAfterSeconds?: number;
 }
 
 /**
- * Issues certificates from an ACME CA (RFC 8555) with HTTP-01 challenges, over acme-client.
+ * Issues certificates from an ACME CA (RFC 8555) with HTTP-01 or TLS-ALPN-01 (RFC 8737) challenges,
+ * over acme-client.
  *
  * One issuance: look up or register the account once per issuer, with the key every node shares
- * through `AccountKeyStore`; place an order; for each pending authorization, put the HTTP-01 key
- * authorization in the `ChallengeStore` (where any edge node answers it) and ask the CA to validate;
- * poll the order until validation settles; remove the key authorizations; finalize with a CSR for a
- * fresh ECDSA P-256 key; poll until the certificate is ready; download the chain.
+ * through `AccountKeyStore`; place an order; for each pending authorization, pick the first
+ * challenge type of `challengeTypes` the CA offers, put its key authorization in the
+ * `ChallengeStore` (where any edge node answers it: over HTTP by token, or in a TLS handshake by
+ * name) and ask the CA to validate; poll the order until validation settles; remove the key
+ * authorizations; finalize with a CSR for a fresh ECDSA P-256 key; poll until the certificate is
+ * ready; download the chain.
  *
  * acme-client's own challenge pre-check never runs (it belongs to `auto()`, which is not used): it
  * asks the system resolver, which is neither the CA's view of DNS nor, in tests, the test's DNS
@@ -191,6 +218,7 @@ export class AcmeIssuer implements CertIssuer {
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
   private readonly pollTimeoutMs: number;
+  private readonly challengeTypes: readonly AcmeChallengeType[];
   private registration: Promise<acme.Client> | undefined;
 
   constructor(private readonly options: AcmeIssuerOptions) {
@@ -206,6 +234,8 @@ export class AcmeIssuer implements CertIssuer {
     this.backoffMinMs = options.backoffMinMs ?? 1000;
     this.backoffMaxMs = Math.max(options.backoffMaxMs ?? 10_000, this.backoffMinMs);
     this.pollTimeoutMs = options.pollTimeoutMs ?? 180_000;
+    this.challengeTypes = [...new Set<AcmeChallengeType>(options.challengeTypes ?? ['http-01'])];
+    if (this.challengeTypes.length === 0) throw new TypeError('at least one ACME challenge type is needed');
   }
 
   /** The URL of the ACME account this issuer acts for, looking it up or registering it first. */
@@ -256,65 +286,75 @@ export class AcmeIssuer implements CertIssuer {
     const authorizations = await this.run({ ...step, what: 'reading the order' }, () =>
       client.getAuthorizations(order),
     );
-    const tokens = new Set<string>();
+    // The ChallengeStore keys of the answers published: HTTP-01 tokens, TLS-ALPN-01 names.
+    const keys = new Set<string>();
     try {
       // Authorizations the CA reused from an earlier validation are valid already.
       const pending = authorizations.filter((authz) => authz.status === 'pending');
       const answers = await Promise.allSettled(
-        pending.map((authz) => this.answer(client, authz, tokens, step.signal)),
+        pending.map((authz) => this.answer(client, authz, keys, step.signal)),
       );
       const failed = answers.find((answer) => answer.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
       return order.status === 'pending' ? await this.poll(client, order, step) : order;
     } finally {
-      // The CA is done with the tokens, whatever the outcome: stale ones would only pile up.
-      const removals = await Promise.allSettled(
-        [...tokens].map((token) => this.options.challenges.remove(token)),
-      );
+      // The CA is done with the answers, whatever the outcome: stale ones would only pile up (and a
+      // stale TLS-ALPN-01 answer would be presented to anyone asking for it).
+      const removals = await Promise.allSettled([...keys].map((key) => this.options.challenges.remove(key)));
       for (const removal of removals) {
         if (removal.status === 'rejected') {
-          this.options.logger?.warn({ err: removal.reason }, 'could not remove an ACME challenge token');
+          this.options.logger?.warn({ err: removal.reason }, 'could not remove an ACME challenge answer');
         }
       }
     }
   }
 
-  /** Publishes the HTTP-01 answer for one authorization and asks the CA to check it. */
+  /**
+   * Publishes the answer to one authorization's challenge, of the first configured type the CA
+   * offers, and asks the CA to check it.
+   */
   private async answer(
     client: acme.Client,
     authz: Authorization,
-    tokens: Set<string>,
+    keys: Set<string>,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const name = authz.identifier.value;
-    const challenge = authz.challenges.find(
-      (candidate): candidate is Extract<Challenge, { type: 'http-01' }> => candidate.type === 'http-01',
-    );
-    if (challenge === undefined) {
-      const offered = authz.challenges.map((candidate) => candidate.type).join(', ');
-      throw new CertIssueError(
-        'rejected_identifier',
-        `The CA offers no HTTP-01 challenge for ${name} (only ${offered}), and HTTP-01 is how Portico ` +
-          'proves control of a name.',
-        { hostname: name },
-      );
-    }
     let submitted = false;
     try {
+      const picked = this.pick(authz);
+      if (picked === undefined) {
+        const offered = authz.challenges.map((item) => item.type).join(', ') || 'none';
+        throw new CertIssueError(
+          'rejected_identifier',
+          `The CA offers none of the configured challenge types for ${name}: Portico answers ` +
+            `${this.challengeTypes.join(', ')} (PORTICO_ACME_CHALLENGE) and the CA offers ${offered}.`,
+          { hostname: name },
+        );
+      }
+      const { type, challenge, token } = picked;
+      // An HTTP-01 answer is found by the token in the CA's request; a TLS-ALPN-01 answer by the
+      // name in the CA's handshake (SNI), the only thing it says.
+      const key = type === 'http-01' ? token : tlsAlpnChallengeKey(name);
       const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-      tokens.add(challenge.token);
+      keys.add(key);
       try {
-        await this.options.challenges.put(challenge.token, keyAuthorization);
+        await this.options.challenges.put(key, keyAuthorization);
       } catch (error) {
         throw new CertIssueError(
           'unknown',
-          `Could not store the HTTP-01 challenge answer for ${name}: ${messageOf(error)}`,
+          `Could not store the ${challengeLabel(type)} challenge answer for ${name}: ${messageOf(error)}`,
           { hostname: name, cause: error },
         );
       }
-      await this.run({ what: `asking the CA to validate ${name}`, names: [name], signal }, () =>
-        client.completeChallenge(challenge),
-      );
+      this.options.logger?.debug({ name, type }, 'ACME challenge answer published');
+      const validating = {
+        what: `asking the CA to validate ${name}`,
+        names: [name],
+        signal,
+        challengeType: type,
+      };
+      await this.run(validating, () => client.completeChallenge(challenge));
       submitted = true;
     } finally {
       // An authorization left pending counts against the CA's pending-authorization limit until it
@@ -330,6 +370,20 @@ export class AcmeIssuer implements CertIssuer {
         });
       }
     }
+  }
+
+  /** The challenge to answer for `authz`: of the first configured type the CA offers, if any. */
+  private pick(
+    authz: Authorization,
+  ): { type: AcmeChallengeType; challenge: Challenge; token: string } | undefined {
+    const offered: readonly OfferedChallenge[] = authz.challenges;
+    for (const type of this.challengeTypes) {
+      const challenge = offered.find((item) => item.type === type);
+      if (typeof challenge?.token === 'string') {
+        return { type, challenge: challenge as Challenge, token: challenge.token };
+      }
+    }
+    return undefined;
   }
 
   /** Polls `order` until it leaves its current status (pending or processing), with a growing delay. */
@@ -355,11 +409,17 @@ export class AcmeIssuer implements CertIssuer {
     const authorizations = await this.run(step, () => client.getAuthorizations(order));
     const what = 'validating the names';
     const errors = authorizations.flatMap((authz) =>
-      authz.challenges.flatMap((challenge) => {
+      authz.challenges.flatMap((challenge: OfferedChallenge) => {
         const problem = asProblem(challenge.error);
         return problem === undefined
           ? []
-          : [this.fromProblem(problem, { what, names: [authz.identifier.value] })];
+          : [
+              this.fromProblem(problem, {
+                what,
+                names: [authz.identifier.value],
+                challengeType: challenge.type,
+              }),
+            ];
       }),
     );
     return combine(errors) ?? this.orderFailure(order, { ...step, what });
@@ -523,19 +583,25 @@ export class AcmeIssuer implements CertIssuer {
         );
       }
       case 'connection':
-      case 'tls':
+      case 'tls': {
+        const { label, listener } = challengeWords(context.challengeType);
         return error(
           'challenge_failed',
-          `The CA could not fetch the HTTP-01 challenge from ${name}.${said} Point ${name} at the edge (its ` +
-            'CNAME record, or A/AAAA records for an apex domain) and make sure the edge answers HTTP on port 80 there.',
+          `The CA could not ${label === undefined ? 'reach' : `complete the ${label} challenge with`} ${name}.${said} ` +
+            `Point ${name} at the edge (its CNAME record, or A/AAAA records for an apex domain) and make ` +
+            `sure the edge answers ${listener} there.`,
         );
+      }
       case 'unauthorized':
-      case 'incorrectResponse':
+      case 'incorrectResponse': {
+        const { label } = challengeWords(context.challengeType);
         return error(
           'unauthorized',
-          `The CA reached ${name} but did not get the expected HTTP-01 answer.${said} Another server answers ` +
-            `for ${name}: point its CNAME (or its A/AAAA records) at the edge only, and remove other A/AAAA records.`,
+          `The CA reached ${name} but did not get the expected ${label ?? 'challenge'} answer.${said} Another ` +
+            `server answers for ${name}: point its CNAME (or its A/AAAA records) at the edge only, and remove ` +
+            'other A/AAAA records.',
         );
+      }
       case 'dns':
         return error(
           'dns_problem',
@@ -563,6 +629,23 @@ export class AcmeIssuer implements CertIssuer {
 }
 
 const ACME_ERROR = 'urn:ietf:params:acme:error:';
+
+/** How messages name a challenge type. */
+function challengeLabel(type: AcmeChallengeType): string {
+  return type === 'http-01' ? 'HTTP-01' : 'TLS-ALPN-01';
+}
+
+/** What a message about a failed challenge of `type` (a type the CA named, if known) says. */
+function challengeWords(type: string | undefined): { label: string | undefined; listener: string } {
+  switch (type) {
+    case 'http-01':
+      return { label: challengeLabel(type), listener: 'HTTP on port 80' };
+    case 'tls-alpn-01':
+      return { label: challengeLabel(type), listener: 'HTTPS on port 443' };
+    default:
+      return { label: undefined, listener: 'HTTP on port 80 and HTTPS on port 443' };
+  }
+}
 
 /** Errors meaning the server's certificate chains to no trusted root: a missing `caFile`, usually. */
 const UNTRUSTED_CERTIFICATE = new Set([

@@ -278,11 +278,14 @@ export class CertificateService {
   }
 }
 
-/** HTTP-01 answers kept in the store, so whichever edge node the CA reaches can answer. */
+/**
+ * Challenge answers kept in the store, so whichever edge node the CA reaches can answer: HTTP-01
+ * answers by token, TLS-ALPN-01 answers by `tlsAlpnChallengeKey(hostname)`, in one table.
+ */
 export function storeChallenges(store: Store, clock: Clock): ChallengeStore {
   return {
-    put: (token, keyAuthorization) => store.putChallenge(token, keyAuthorization, iso(clock.now())),
-    remove: (token) => store.deleteChallenge(token),
+    put: (key, keyAuthorization) => store.putChallenge(key, keyAuthorization, iso(clock.now())),
+    remove: (key) => store.deleteChallenge(key),
   };
 }
 

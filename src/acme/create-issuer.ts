@@ -43,6 +43,7 @@ export async function createIssuer(
         directoryUrl: config.acmeDirectory,
         email: config.acmeEmail,
         caFile: config.acmeCaFile,
+        challengeTypes: config.acmeChallengeTypes,
         accountKeys: storeAccountKeys(store, box, clock),
         challenges: storeChallenges(store, clock),
         logger: logger.child({ part: 'acme' }),

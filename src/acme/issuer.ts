@@ -52,17 +52,42 @@ export interface CertIssuer {
 }
 
 /**
- * Where HTTP-01 key authorizations live while the CA validates: in the shared store, so whichever
- * edge node the CA's request reaches can answer `/.well-known/acme-challenge/{token}`.
+ * The ACME challenge types Portico can answer (RFC 8555 section 8.3, RFC 8737), as the CA names them.
+ * - `http-01`: the CA fetches `http://{name}/.well-known/acme-challenge/{token}` (port 80): the
+ *   edge's HTTP listener answers.
+ * - `tls-alpn-01`: the CA opens a TLS connection to `{name}:443` offering the ALPN protocol
+ *   `acme-tls/1` and checks a self-signed certificate carrying the key authorization's digest:
+ *   the edge's HTTPS listener answers. For platforms where port 80 does not reach the edge.
+ */
+export const ACME_CHALLENGE_TYPES = ['http-01', 'tls-alpn-01'] as const;
+export type AcmeChallengeType = (typeof ACME_CHALLENGE_TYPES)[number];
+
+/**
+ * Where key authorizations live while the CA validates: in the shared store, so whichever edge node
+ * the CA reaches can answer. One key space for both challenge types:
+ * - HTTP-01 answers are keyed by their token: the CA's request names it.
+ * - TLS-ALPN-01 answers are keyed by `tlsAlpnChallengeKey(hostname)`: the CA's handshake names only
+ *   the host (SNI). Tokens are base64url (RFC 8555 section 8.3) and never contain the `:` of these
+ *   keys, and the edge serves only well-formed tokens over HTTP, so neither kind can be read as the
+ *   other.
  */
 export interface ChallengeStore {
   /**
-   * Stores (or replaces) the answer for `token`. Once it resolves, every edge node answers with it:
+   * Stores (or replaces) the answer under `key`. Once it resolves, every edge node answers with it:
    * the CA may connect right after.
    */
-  put(token: string, keyAuthorization: string): Promise<void>;
-  /** Forgets `token`; removing a token that is not there is not an error. */
-  remove(token: string): Promise<void>;
+  put(key: string, keyAuthorization: string): Promise<void>;
+  /** Forgets `key`; removing a key that is not there is not an error. */
+  remove(key: string): Promise<void>;
+}
+
+/**
+ * The `ChallengeStore` key of the TLS-ALPN-01 answer for `hostname` (normalized). One answer per
+ * name at a time: a TLS handshake can present one certificate only, so two issuances for the same
+ * name at once would replace each other's answer (the job lease keeps to one).
+ */
+export function tlsAlpnChallengeKey(hostname: string): string {
+  return `tls-alpn-01:${hostname}`;
 }
 
 /**

@@ -12,6 +12,7 @@ import { rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './respon
 import { beforeRoute, decide, type EdgeDecision, hostnameOf, type Scheme } from './router.js';
 import { SniCache } from './sni-cache.js';
 import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
+import { tlsAlpnCallbacks } from './tls-alpn.js';
 
 export interface EdgeOptions {
   /** Address both listeners bind (`PORTICO_HOST`). */
@@ -95,9 +96,10 @@ interface UpgradeChannel {
 }
 
 /**
- * Starts the edge: an HTTPS listener that picks the certificate by SNI and proxies each Host to its
- * App's origin, and an HTTP listener that answers ACME HTTP-01 challenges and redirects the rest to
- * HTTPS. What each request gets is `router.ts`; how it is proxied is `proxy.ts`.
+ * Starts the edge: an HTTPS listener that picks the certificate by SNI (or answers an ACME
+ * TLS-ALPN-01 challenge) and proxies each Host to its App's origin, and an HTTP listener that
+ * answers ACME HTTP-01 challenges and redirects the rest to HTTPS. What each request gets is
+ * `router.ts`; how it is proxied is `proxy.ts`.
  *
  * The request path does no I/O besides a route lookup, and that only on a cache miss: routes and
  * certificates sit in bounded LRU caches with a TTL, filled on demand, one load per name however
@@ -114,6 +116,8 @@ class EdgeServer implements Edge {
   private readonly challenges: ChallengeSource;
   private readonly routes: LoadingCache<CachedRoute>;
   private readonly sni: SniCache;
+  /** Whether an HTTPS socket's handshake answered a TLS-ALPN-01 challenge (tls-alpn.ts). */
+  private readonly isChallenge: (socket: unknown) => boolean;
   private readonly proxy: ReverseProxy;
   private readonly httpServer: http.Server;
   private readonly httpsServer: https.Server;
@@ -181,8 +185,17 @@ class EdgeServer implements Edge {
       keepAliveInitialDelay: 60_000,
     };
     this.httpServer = http.createServer(serverOptions, this.onHttpRequest);
+    // SNI picks the certificate; a handshake offering ALPN `acme-tls/1` gets the TLS-ALPN-01
+    // challenge certificate instead, if the name has a challenge pending (tls-alpn.ts).
+    const { SNICallback, ALPNCallback, isChallenge } = tlsAlpnCallbacks({
+      challenges: options.challenges,
+      certificates: this.sni.callback,
+      onLoadError: (hostname, err) =>
+        logger.error({ hostname, err }, 'edge: TLS-ALPN-01 challenge lookup failed'),
+    });
+    this.isChallenge = isChallenge;
     this.httpsServer = https.createServer(
-      { ...serverOptions, SNICallback: this.sni.callback },
+      { ...serverOptions, SNICallback, ALPNCallback },
       this.onHttpsRequest,
     );
     // A client socket may sit silent while the edge waits for the origin (connect, then response
@@ -294,6 +307,12 @@ class EdgeServer implements Edge {
 
   /** Decides what a request gets (`router.ts`), looking its route up only when needed. */
   private handle<C>(scheme: Scheme, req: IncomingMessage, channel: C, reply: Reply<C>): void {
+    if (scheme === 'https' && this.isChallenge(req.socket)) {
+      // A challenge connection carries no HTTP: the CA closes it once the handshake is done (RFC
+      // 8737 section 3). Whatever arrives on one anyway is never routed, let alone proxied.
+      req.socket.destroy();
+      return;
+    }
     const target = req.url ?? '/';
     const hostname = hostnameOf(req.headers.host);
     const servername = scheme === 'https' ? servernameOf(req.socket as TLSSocket, hostname) : undefined;

@@ -3,7 +3,8 @@
  * with the store, tests with maps. Routes and certificates are read only on a cache miss (see
  * `loading-cache.ts`): the edge collapses concurrent reads of one name into one and caches both
  * answers and "not served" for a while, so an implementation may query the database directly.
- * Challenges are read on every `/.well-known/acme-challenge/` request: the CA sends a handful.
+ * Challenges are read on every `/.well-known/acme-challenge/` request and every `acme-tls/1`
+ * handshake: the CA sends a handful.
  *
  * Contracts common to all three:
  * - Keys arrive normalized (`normalizeHostname`: lowercase, no trailing dot, A-labels), never with
@@ -60,4 +61,10 @@ export interface ChallengeSource {
    * so any edge node can answer the CA.
    */
   keyAuthorization(token: string): Promise<string | undefined>;
+  /**
+   * The key authorization of a pending TLS-ALPN-01 challenge for `hostname`, or `undefined` when
+   * there is none. Read on every handshake that offers the `acme-tls/1` protocol (the CA makes a
+   * handful), so a removed answer is never presented again.
+   */
+  tlsAlpnKeyAuthorization(hostname: string): Promise<string | undefined>;
 }

@@ -1,4 +1,5 @@
 import type { CertificateService } from '../acme/certificates.js';
+import { tlsAlpnChallengeKey } from '../acme/issuer.js';
 import type { Store } from '../store/store.js';
 import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
 
@@ -56,11 +57,15 @@ export class StoreCertificates implements CertificateSource {
   }
 }
 
-/** HTTP-01 answers from the store, where the issuing worker put them. */
+/** HTTP-01 and TLS-ALPN-01 answers from the store, where the issuing worker put them. */
 export class StoreChallenges implements ChallengeSource {
   constructor(private readonly store: Store) {}
 
   keyAuthorization(token: string): Promise<string | undefined> {
     return this.store.findChallenge(token);
+  }
+
+  tlsAlpnKeyAuthorization(hostname: string): Promise<string | undefined> {
+    return this.store.findChallenge(tlsAlpnChallengeKey(hostname));
   }
 }

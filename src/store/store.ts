@@ -295,10 +295,17 @@ export interface CertificateStore {
   certificateExpiryStats(soon: string): Promise<{ soonestNotAfter: string | null; expiringSoon: number }>;
 }
 
+/**
+ * ACME challenge answers (key authorizations) while the CA validates. `key` is an HTTP-01 token or,
+ * for TLS-ALPN-01, `tlsAlpnChallengeKey(hostname)` (src/acme/issuer.ts): one table for both.
+ */
 export interface ChallengeRecordStore {
-  putChallenge(token: string, keyAuthorization: string, now: string): Promise<void>;
-  findChallenge(token: string): Promise<string | undefined>;
-  deleteChallenge(token: string): Promise<void>;
+  /** Stores the answer under `key`, replacing one already there. */
+  putChallenge(key: string, keyAuthorization: string, now: string): Promise<void>;
+  /** The answer under `key`, or undefined. */
+  findChallenge(key: string): Promise<string | undefined>;
+  /** Forgets `key`; a key that is not there is not an error. */
+  deleteChallenge(key: string): Promise<void>;
 }
 
 export interface SettingStore {

@@ -7,9 +7,9 @@
  * `openssl`, and a configuration listening on free loopback ports, so test
  * files running in parallel never share a Pebble.
  *
- * Pebble validates HTTP-01 challenges by resolving the name through the DNS
- * server given (the test's loopback server) and connecting to `httpPort` of
- * the address it gets.
+ * Pebble validates HTTP-01 and TLS-ALPN-01 challenges by resolving the name
+ * through the DNS server given (the test's loopback server) and connecting to
+ * `httpPort` (HTTP-01) or `tlsPort` (TLS-ALPN-01) of the address it gets.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -32,6 +32,11 @@ export interface PebbleOptions {
    * process can take it in between; a free port is picked when omitted.
    */
   httpPort?: number;
+  /**
+   * Port Pebble connects to for TLS-ALPN-01: an HTTPS listener already listening (the edge's), as
+   * for `httpPort`; a free port is picked when omitted.
+   */
+  tlsPort?: number;
   /**
    * Percentage of valid nonces Pebble rejects as `badNonce` (`PEBBLE_WFE_NONCEREJECT`). Left
    * unset, Pebble's own default applies: 5%, a real fault every client must survive.
@@ -158,7 +163,7 @@ async function launch(
   const [listenPort, managementPort, tlsPort, httpPort] = await Promise.all([
     freePort(),
     freePort(),
-    freePort(),
+    options.tlsPort ?? freePort(),
     options.httpPort ?? freePort(),
   ]);
   const configFile = path.join(dir, 'pebble-config.json');

@@ -230,8 +230,9 @@ describe('AcmeIssuer against Pebble', () => {
 
 /**
  * A FAKE ACME server, for the CA answers Pebble never gives (it has no rate limits, CAA checks or
- * blocked names): it registers any account and answers every new order with the problem a test
- * scripts. Real HTTPS, real acme-client, real classification.
+ * blocked names, and offers every challenge type): it registers any account and answers every new
+ * order with the problem a test scripts, or with an order whose one authorization offers the
+ * challenges a test scripts and fails validation. Real HTTPS, real acme-client, real classification.
  */
 describe('AcmeIssuer classifying CA problems (fake ACME server)', () => {
   interface Scripted {
@@ -245,6 +246,14 @@ describe('AcmeIssuer classifying CA problems (fake ACME server)', () => {
   let baseUrl: string;
   let orderAnswer: Scripted = { status: 500 };
   let orderRequests = 0;
+  /** The authorization of a scripted order: the challenges offered, and the problem validation ends with. */
+  const authorization = {
+    offered: [] as { type: string; token: string }[],
+    problem: {} as object,
+    /** Payloads POSTed to the authorization and its challenges, in order (JWS payloads, decoded). */
+    posts: [] as { url: string; payload: unknown }[],
+    validated: false,
+  };
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'portico-fake-acme-'));
@@ -259,24 +268,60 @@ describe('AcmeIssuer classifying CA problems (fake ACME server)', () => {
           const type = status >= 400 ? 'application/problem+json' : 'application/json';
           res.writeHead(status, { 'content-type': type, ...headers }).end(JSON.stringify(body));
         };
-        req.resume();
-        if (req.url === '/dir') {
-          json(200, {
-            newNonce: `${baseUrl}/nonce`,
-            newAccount: `${baseUrl}/account`,
-            newOrder: `${baseUrl}/order`,
-            meta: { caaIdentities: ['ca.example'] },
-          });
-        } else if (req.url === '/nonce') {
-          res.writeHead(200).end();
-        } else if (req.url === '/account') {
-          json(201, { status: 'valid' }, { location: `${baseUrl}/account/1` });
-        } else if (req.url === '/order') {
-          orderRequests++;
-          json(orderAnswer.status, orderAnswer.body ?? {}, orderAnswer.headers);
-        } else {
-          json(404, { type: 'urn:ietf:params:acme:error:malformed', detail: 'no such resource' });
-        }
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => route(Buffer.concat(chunks).toString('utf8')));
+        // The JWS payload of a POST: an object, or '' for a POST-as-GET.
+        const payloadOf = (body: string): unknown => {
+          const jws = JSON.parse(body) as { payload: string };
+          const text = Buffer.from(jws.payload, 'base64url').toString('utf8');
+          return text === '' ? '' : JSON.parse(text);
+        };
+        const scriptedAuthz = () => ({
+          status: authorization.validated ? 'invalid' : 'pending',
+          identifier: { type: 'dns', value: 'shop.example.test' },
+          challenges: authorization.offered.map((challenge, index) => ({
+            ...challenge,
+            url: `${baseUrl}/challenge/${index}`,
+            ...(authorization.validated
+              ? { status: 'invalid', error: authorization.problem }
+              : { status: 'pending' }),
+          })),
+        });
+        const scriptedOrder = (status: string) => ({
+          status,
+          identifiers: [{ type: 'dns', value: 'shop.example.test' }],
+          authorizations: [`${baseUrl}/authz/1`],
+          finalize: `${baseUrl}/order/1/finalize`,
+        });
+        const route = (body: string) => {
+          if (req.url === '/dir') {
+            json(200, {
+              newNonce: `${baseUrl}/nonce`,
+              newAccount: `${baseUrl}/account`,
+              newOrder: `${baseUrl}/order`,
+              meta: { caaIdentities: ['ca.example'] },
+            });
+          } else if (req.url === '/nonce') {
+            res.writeHead(200).end();
+          } else if (req.url === '/account') {
+            json(201, { status: 'valid' }, { location: `${baseUrl}/account/1` });
+          } else if (req.url === '/order' && authorization.offered.length > 0) {
+            orderRequests++;
+            json(201, scriptedOrder('pending'), { location: `${baseUrl}/order/1` });
+          } else if (req.url === '/order') {
+            orderRequests++;
+            json(orderAnswer.status, orderAnswer.body ?? {}, orderAnswer.headers);
+          } else if (req.url === '/order/1') {
+            json(200, scriptedOrder(authorization.validated ? 'invalid' : 'pending'));
+          } else if (req.url === '/authz/1' || req.url?.startsWith('/challenge/')) {
+            authorization.posts.push({ url: req.url, payload: payloadOf(body) });
+            if (req.url.startsWith('/challenge/')) authorization.validated = true;
+            json(200, scriptedAuthz());
+          } else {
+            json(404, { type: 'urn:ietf:params:acme:error:malformed', detail: 'no such resource' });
+          }
+        };
       },
     );
     server.listen(0, '127.0.0.1');
@@ -304,6 +349,96 @@ describe('AcmeIssuer classifying CA problems (fake ACME server)', () => {
     type: `urn:ietf:params:acme:error:${type}`,
     detail,
     ...extra,
+  });
+
+  /** An issuance whose authorization offers `offered` and whose validation fails with `failure`. */
+  const validation = async (
+    challengeTypes: AcmeIssuerOptions['challengeTypes'],
+    offered: string[],
+    failure: object = problem('connection', 'Connection refused'),
+  ) => {
+    Object.assign(authorization, {
+      offered: offered.map((type) => ({ type, token: `token-${type}` })),
+      problem: failure,
+      posts: [],
+      validated: false,
+    });
+    const challenges = new MemoryChallengeStore();
+    const puts: string[] = [];
+    const removals: string[] = [];
+    const recording: ChallengeStore = {
+      put: (key, keyAuthorization) => {
+        puts.push(key);
+        return challenges.put(key, keyAuthorization);
+      },
+      remove: (key) => {
+        removals.push(key);
+        return challenges.remove(key);
+      },
+    };
+    const acme = new AcmeIssuer({
+      directoryUrl: `${baseUrl}/dir`,
+      caFile,
+      accountKeys: new MemoryAccountKeyStore(),
+      challenges: recording,
+      challengeTypes,
+      backoffMinMs: 10,
+    });
+    try {
+      const error = await issueError(acme.issue(['shop.example.test']));
+      const answered = authorization.posts.filter((post) => post.url.startsWith('/challenge/'));
+      return { error, puts, removals, answered, posts: authorization.posts, left: challenges.size };
+    } finally {
+      authorization.offered = [];
+    }
+  };
+
+  it('falls back to the next configured challenge type when the CA does not offer the first', async () => {
+    const result = await validation(['tls-alpn-01', 'http-01'], ['dns-01', 'http-01']);
+    // The HTTP-01 challenge (index 1) was answered, its token published and removed again.
+    expect(result.answered.map((post) => post.url)).toEqual(['/challenge/1']);
+    expect(result.puts).toEqual(['token-http-01']);
+    expect(result.removals).toEqual(['token-http-01']);
+    expect(result.left).toBe(0);
+    // The failure is described for the type used.
+    expect(result.error).toMatchObject({ code: 'challenge_failed', hostname: 'shop.example.test' });
+    expect(result.error.message).toContain('HTTP-01');
+    expect(result.error.message).toContain('HTTP on port 80');
+    expect(result.error.message).not.toContain('TLS-ALPN-01');
+  });
+
+  it('and the other way round: TLS-ALPN-01, answered by name, when HTTP-01 is not offered', async () => {
+    const result = await validation(
+      ['http-01', 'tls-alpn-01'],
+      ['tls-alpn-01', 'dns-01'],
+      problem('unauthorized', 'Incorrect validation certificate for tls-alpn-01 challenge'),
+    );
+    expect(result.answered.map((post) => post.url)).toEqual(['/challenge/0']);
+    expect(result.puts).toEqual(['tls-alpn-01:shop.example.test']);
+    expect(result.removals).toEqual(['tls-alpn-01:shop.example.test']);
+    expect(result.error).toMatchObject({ code: 'unauthorized', hostname: 'shop.example.test' });
+    expect(result.error.message).toContain('did not get the expected TLS-ALPN-01 answer');
+    expect(result.error.message).not.toContain('HTTP-01');
+  });
+
+  it('says which types it answers and which the CA offers when none match, and gives the authorization back', async () => {
+    const result = await validation(['tls-alpn-01', 'http-01'], ['dns-01']);
+    expect(result.error).toMatchObject({
+      code: 'rejected_identifier',
+      retryable: false,
+      hostname: 'shop.example.test',
+    });
+    expect(result.error.message).toBe(
+      'The CA offers none of the configured challenge types for shop.example.test: Portico answers ' +
+        'tls-alpn-01, http-01 (PORTICO_ACME_CHALLENGE) and the CA offers dns-01.',
+    );
+    expect(result.answered).toEqual([]);
+    expect(result.puts).toEqual([]);
+    // Read once (POST-as-GET), then deactivated so it does not count against the CA's pending limit.
+    expect(result.posts).toEqual([
+      { url: '/authz/1', payload: '' },
+      { url: '/authz/1', payload: { status: 'deactivated' } },
+    ]);
   });
 
   it('surfaces a rate limit at once with the CA’s Retry-After instead of sleeping through it', async () => {

@@ -4,7 +4,7 @@
  * origins on loopback. The three sources are in-memory maps: the seams the store fills in.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tls, { type PeerCertificate } from 'node:tls';
 import { promisify } from 'node:util';
+import * as x509 from '@peculiar/x509';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -47,6 +48,10 @@ class MemorySources implements RouteSource, CertificateSource, ChallengeSource {
   readonly routes = new Map<string, EdgeRoute>();
   readonly certificates = new Map<string, EdgeCertificate>();
   readonly challenges = new Map<string, string>();
+  /** TLS-ALPN-01 key authorizations by hostname. */
+  readonly tlsAlpnChallenges = new Map<string, string>();
+  /** Hostnames whose TLS-ALPN-01 answer was asked for, in order. */
+  readonly tlsAlpnLookups: string[] = [];
 
   /** Names looked up, in order. */
   readonly lookups: string[] = [];
@@ -76,6 +81,11 @@ class MemorySources implements RouteSource, CertificateSource, ChallengeSource {
 
   async keyAuthorization(token: string) {
     return this.challenges.get(token);
+  }
+
+  async tlsAlpnKeyAuthorization(hostname: string) {
+    this.tlsAlpnLookups.push(hostname);
+    return this.tlsAlpnChallenges.get(hostname);
   }
 
   async serve(ca: TestCa, hostname: string, route: Omit<EdgeRoute, 'hostname'>): Promise<void> {
@@ -359,6 +369,145 @@ describe('plain HTTP', () => {
     const response = await get(httpUrl('nobody.test', '/'));
     expect(response.status).toBe(404);
     expectNeutral(response.body);
+  });
+});
+
+describe('TLS-ALPN-01 challenges', () => {
+  /** The acmeIdentifier extension of RFC 8737 section 6.1. */
+  const ACME_IDENTIFIER = '1.3.6.1.5.5.7.1.31';
+  const keyAuthorizations = {
+    // A served name renewing its certificate, and a name the CA validates before its first one.
+    'app.test': 'renewToken_1.thumbprint-of-the-account-key',
+    'first.test': 'firstToken-2.thumbprint-of-the-account-key',
+  };
+
+  /** A handshake offering `protocols`, accepting any certificate; the certificate and protocol agreed. */
+  function alpnHandshake(
+    servername: string,
+    protocols: string[] | undefined,
+    options: tls.ConnectionOptions = {},
+  ): Promise<{ certificate: X509Certificate; protocol: string | false }> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: edge.httpsPort,
+        servername,
+        ALPNProtocols: protocols,
+        rejectUnauthorized: false,
+        ...options,
+      });
+      socket.once('secureConnect', () => {
+        const certificate = socket.getPeerX509Certificate();
+        const protocol = socket.alpnProtocol ?? false;
+        socket.destroy();
+        if (certificate === undefined) reject(new Error('no certificate'));
+        else resolve({ certificate, protocol });
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  /** What RFC 8737 asks the CA to check of the certificate for `name`; the extension's DER value. */
+  function expectChallengeCertificate(certificate: X509Certificate, name: string, keyAuthorization: string) {
+    expect(certificate.subjectAltName).toBe(`DNS:${name}`);
+    expect(certificate.checkIssued(certificate)).toBe(true);
+    const extension = new x509.X509Certificate(certificate.raw).getExtension(ACME_IDENTIFIER);
+    expect(extension?.critical).toBe(true);
+    // Authorization ::= OCTET STRING (SIZE (32)): the SHA-256 digest of the key authorization.
+    const digest = createHash('sha256').update(keyAuthorization).digest();
+    expect(Buffer.from(extension?.value ?? new ArrayBuffer(0))).toEqual(
+      Buffer.concat([Buffer.from([0x04, 0x20]), digest]),
+    );
+  }
+
+  beforeAll(() => {
+    for (const [name, keyAuthorization] of Object.entries(keyAuthorizations)) {
+      sources.tlsAlpnChallenges.set(name, keyAuthorization);
+    }
+  });
+  afterAll(() => sources.tlsAlpnChallenges.clear());
+
+  it('presents the challenge certificate to a client offering acme-tls/1, served name or not', async () => {
+    for (const [name, keyAuthorization] of Object.entries(keyAuthorizations)) {
+      const { certificate, protocol } = await alpnHandshake(name, ['acme-tls/1']);
+      expect(protocol, name).toBe('acme-tls/1');
+      expectChallengeCertificate(certificate, name, keyAuthorization);
+    }
+    // The SNI name is normalized as for any handshake.
+    const upper = await alpnHandshake('FIRST.test', ['acme-tls/1']);
+    expectChallengeCertificate(upper.certificate, 'first.test', keyAuthorizations['first.test']);
+  });
+
+  it('keeps presenting the real certificate, or none, to every other client of the same names', async () => {
+    for (const protocols of [undefined, ['http/1.1'], ['h2', 'http/1.1'], ['http/1.1', 'acme-tls/1']]) {
+      const label = JSON.stringify(protocols);
+      // Verified against the test CA: the served certificate, not the self-signed challenge one.
+      const { certificate, protocol } = await alpnHandshake('app.test', protocols, {
+        rejectUnauthorized: true,
+        ca: ca.certificatePem,
+      });
+      expect(certificate.subjectAltName, label).toBe('DNS:app.test');
+      expect(protocol, label).toBe(protocols === undefined ? false : 'http/1.1');
+      // A name not served yet has no certificate for them.
+      await expect(alpnHandshake('first.test', protocols), label).rejects.toMatchObject({
+        code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+      });
+    }
+    // A client offering only protocols the edge does not speak is refused, as before.
+    await expect(alpnHandshake('app.test', ['h2'])).rejects.toMatchObject({
+      code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
+    });
+    expect((await get(httpsUrl('app.test', '/during-challenge'))).status).toBe(200);
+  });
+
+  it('presents nothing for a name without a pending challenge, and stops once it is removed', async () => {
+    for (const name of ['other.test', 'nobody.test']) {
+      await expect(alpnHandshake(name, ['acme-tls/1']), name).rejects.toMatchObject({
+        code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+      });
+    }
+    sources.tlsAlpnChallenges.set('removed.test', 'removedToken.thumbprint');
+    const answered = await alpnHandshake('removed.test', ['acme-tls/1']);
+    expectChallengeCertificate(answered.certificate, 'removed.test', 'removedToken.thumbprint');
+    // The answer is read on every challenge handshake: once removed, it is never presented again.
+    sources.tlsAlpnChallenges.delete('removed.test');
+    await expect(alpnHandshake('removed.test', ['acme-tls/1'])).rejects.toMatchObject({
+      code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+    });
+  });
+
+  it('refuses acme-tls/1 over TLS 1.2, where the certificate is chosen before ALPN', async () => {
+    await expect(alpnHandshake('app.test', ['acme-tls/1'], { maxVersion: 'TLSv1.2' })).rejects.toMatchObject({
+      code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
+    });
+    // TLS 1.2 for everything else is unchanged.
+    const { certificate } = await alpnHandshake('app.test', ['http/1.1'], { maxVersion: 'TLSv1.2' });
+    expect(certificate.subjectAltName).toBe('DNS:app.test');
+  });
+
+  it('never answers or proxies a request sent over a challenge connection, and closes it', async () => {
+    const received = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: edge.httpsPort,
+        servername: 'app.test',
+        ALPNProtocols: ['acme-tls/1'],
+        rejectUnauthorized: false,
+      });
+      let data = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        data += chunk;
+      });
+      socket.once('secureConnect', () => {
+        socket.write('GET /over-acme-tls HTTP/1.1\r\nHost: app.test\r\n\r\n');
+      });
+      // Closed by the edge on the request: the client only waits for it.
+      socket.once('close', () => resolve(data));
+      socket.once('error', reject);
+    });
+    expect(received).toBe('');
+    expect(origin.requests.map((seen) => seen.url)).not.toContain('/over-acme-tls');
   });
 });
 
