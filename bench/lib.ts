@@ -12,12 +12,16 @@ export interface Figure {
   errors: number;
 }
 
-/** Runs a node script (TypeScript through tsx) and resolves with it and the URL it prints. */
+/**
+ * Runs a node script and resolves with it and the URL it prints: a TypeScript one through tsx, a
+ * JavaScript one (`bin/portico.js`, which runs its own bundle) as it is.
+ */
 export async function startServer(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { PROJECT_ROOT } from '../../../project-root.js';
 import type { Api, ApiContext } from '../../context.js';
 
 /** The dashboard's sources: plain ES modules, served as they are (no build step). */
-const WEB_DIR = path.resolve(import.meta.dirname, '../../../../web');
+const WEB_DIR = path.join(PROJECT_ROOT, 'web');
 
 /**
  * A package's browser ES module build, found beside the CommonJS build that `require` resolves (the
