@@ -24,6 +24,13 @@ const appByOrgAndId = prepared((db, { orgId, appId }: AppKey) =>
 const appByOrgAndIdForUpdate = prepared((db, { orgId, appId }: AppKey) =>
   db.selectFrom('apps').selectAll().where('org_id', '=', orgId).where('id', '=', appId).forUpdate(),
 );
+// The edge's route lookups, on every name it has not cached.
+const appBySlug = prepared((db, { slug }: { slug: string }) =>
+  db.selectFrom('apps').selectAll().where('slug', '=', slug),
+);
+const appById = prepared((db, { appId }: { appId: string }) =>
+  db.selectFrom('apps').selectAll().where('id', '=', appId),
+);
 
 export function appQueries({ db, caps }: SqlContext): AppStore {
   // SQLite has no row locks: its writers are serialized instead.
@@ -56,11 +63,11 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
       return row && toApp(row);
     },
     async findAppBySlug(slug) {
-      const row = await db.selectFrom('apps').selectAll().where('slug', '=', slug).executeTakeFirst();
+      const [row] = (await appBySlug(db, { slug })).rows;
       return row && toApp(row);
     },
     async findAppById(appId) {
-      const row = await db.selectFrom('apps').selectAll().where('id', '=', appId).executeTakeFirst();
+      const [row] = (await appById(db, { appId })).rows;
       return row && toApp(row);
     },
     listApps(orgId, page) {

@@ -8,6 +8,7 @@ import type {
   SettingStore,
 } from '../store.js';
 import { type SqlContext, toCount } from './context.js';
+import { prepared } from './prepared.js';
 
 const toRecord = (row: Selectable<CertificatesTable>): CertificateRecord => ({
   hostname: row.hostname,
@@ -26,14 +27,15 @@ const toRecord = (row: Selectable<CertificatesTable>): CertificateRecord => ({
   updatedAt: row.updated_at,
 });
 
+// Read by the edge on every name it has not cached.
+const certificateByHostname = prepared((db, { hostname }: { hostname: string }) =>
+  db.selectFrom('certificates').selectAll().where('hostname', '=', hostname),
+);
+
 export function certificateQueries({ db }: SqlContext): CertificateStore {
   return {
     async findCertificate(hostname) {
-      const row = await db
-        .selectFrom('certificates')
-        .selectAll()
-        .where('hostname', '=', hostname)
-        .executeTakeFirst();
+      const [row] = (await certificateByHostname(db, { hostname })).rows;
       return row && toRecord(row);
     },
     async findCertificatesByDomainIds(domainIds) {

@@ -64,6 +64,18 @@ const addWithinLimit = prepared(
       .where('id', '=', orgId)
       .where('domain_count', '<=', most),
 );
+// The edge's route lookups, on every name it has not cached.
+const activeDomain = prepared((db, { name }: { name: string }) =>
+  db.selectFrom('domains').selectAll().where('name', '=', name).where('status', '=', 'active'),
+);
+const activePrimary = prepared((db, { appId }: { appId: string }) =>
+  db
+    .selectFrom('domains')
+    .selectAll()
+    .where('app_id', '=', appId)
+    .where('is_primary', '=', 1)
+    .where('status', '=', 'active'),
+);
 
 export function domainQueries({ db }: SqlContext): DomainStore {
   return {
@@ -119,22 +131,11 @@ export function domainQueries({ db }: SqlContext): DomainStore {
       return listPage(db.selectFrom('domains').where('app_id', '=', appId), page, toDomain);
     },
     async findActiveDomain(name) {
-      const row = await db
-        .selectFrom('domains')
-        .selectAll()
-        .where('name', '=', name)
-        .where('status', '=', 'active')
-        .executeTakeFirst();
+      const [row] = (await activeDomain(db, { name })).rows;
       return row && toDomain(row);
     },
     async findActivePrimary(appId) {
-      const row = await db
-        .selectFrom('domains')
-        .selectAll()
-        .where('app_id', '=', appId)
-        .where('is_primary', '=', 1)
-        .where('status', '=', 'active')
-        .executeTakeFirst();
+      const [row] = (await activePrimary(db, { appId })).rows;
       return row && toDomain(row);
     },
     async adjustDomainCount(orgId, delta, limit) {
