@@ -41,7 +41,12 @@ export async function bundledMain() {
 /** A digest of every file the bundle is made from (path, size, mtime), and of the tools making it. */
 function sourceVersion() {
   const hash = createHash('sha256');
-  const files = [...walk(path.join(root, 'src')), path.join(root, 'package-lock.json'), import.meta.filename];
+  const files = [
+    ...walk(path.join(root, 'src')),
+    path.join(root, 'package-lock.json'),
+    path.join(root, 'tsconfig.json'),
+    import.meta.filename,
+  ];
   for (const file of files) {
     const { size, mtimeMs } = statSync(file);
     hash.update(`${path.relative(root, file)}\0${size}\0${mtimeMs}\n`);
