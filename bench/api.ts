@@ -56,6 +56,13 @@ request = function()
   return wrk.format("POST", nil, nil, '{"domain":"d' .. counter .. '-t' .. thread_id .. '.bench.example.com"}')
 end`;
   figures.push(
+    await measure('Fastify POST, body and answer of add-domain, no Portico (ceiling)', `${hello.url}/echo`, {
+      seconds: duration,
+      headers: { 'content-type': 'application/json' },
+      lua: uniqueDomains,
+    }),
+  );
+  figures.push(
     await measure('POST /v1/apps/{id}/domains (unique names)', `${portico.url}/v1/apps/${writeApp}/domains`, {
       seconds: duration,
       headers,
