@@ -50,10 +50,15 @@ export async function keys(argv: string[]): Promise<number> {
 }
 
 /**
- * On a store with no key at all, creates one for organization `default` and prints it once, so a
- * newcomer can call the API right after `npm start`. `PORTICO_BOOTSTRAP_KEY` is ensured first.
+ * Ensures `PORTICO_BOOTSTRAP_KEY`, then, with `createFirst` and a store holding no key at all,
+ * creates one for organization `default` and returns it to be printed once, so a newcomer can call
+ * the API right after `npm start`.
  */
-export async function ensureKeys(store: Store, config: Config): Promise<string | undefined> {
+export async function ensureKeys(
+  store: Store,
+  config: Config,
+  { createFirst }: { createFirst: boolean },
+): Promise<string | undefined> {
   if (config.bootstrapKey) {
     await createApiKey(store, systemClock, {
       orgName: 'default',
@@ -62,6 +67,6 @@ export async function ensureKeys(store: Store, config: Config): Promise<string |
       key: config.bootstrapKey,
     });
   }
-  if ((await store.countApiKeys()) > 0) return undefined;
+  if (!createFirst || (await store.countApiKeys()) > 0) return undefined;
   return (await createApiKey(store, systemClock, { orgName: 'default', scope: 'write', name: 'first' })).key;
 }

@@ -19,7 +19,9 @@ export async function serve(argv: string[]): Promise<number> {
   const has = (role: Role) => config.roles.includes(role);
   const stops: (() => Promise<void>)[] = [];
 
-  const firstKey = await ensureKeys(store, config);
+  // Only a process serving the API mints the first key: it prints it beside the address to use it
+  // with, where an operator looks, rather than in the log of whichever worker or edge came up first.
+  const firstKey = await ensureKeys(store, config, { createFirst: has('api') });
   const metrics = new Metrics(store, systemClock);
   const services = await createServices({ config, store, clock: systemClock, logger, metrics });
 

@@ -11,6 +11,20 @@ describe('portico command', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('serve prints where it listens and, on an empty store only, a working API key once', async () => {
+    // A process without the API role does not mint the key (it would land in an edge's or a
+    // worker's log): the first API process does.
+    const edgeOnly = startPortico(['serve', '--roles', 'edge'], {
+      ...env,
+      PORTICO_EDGE_HTTP_PORT: '0',
+      PORTICO_EDGE_HTTPS_PORT: '0',
+    });
+    try {
+      await edgeOnly.waitFor(/edge listening on http/);
+    } finally {
+      expect(await edgeOnly.stop()).toBe(0);
+    }
+    expect(edgeOnly.output()).not.toMatch(/pk_[a-z0-9]{40}/);
+
     const first = startPortico(['serve'], env);
     try {
       const [, url] = await first.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
