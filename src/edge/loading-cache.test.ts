@@ -4,14 +4,17 @@ import { LoadingCache, type LoadingCacheOptions } from './loading-cache.js';
 /** A source whose reads stay pending until the test settles them, with a count of reads per key. */
 class GatedSource {
   readonly reads = new Map<string, number>();
+  /** The value each read was handed to replace, in order. */
+  readonly previous: (string | undefined)[] = [];
   private readonly pending: {
     key: string;
     resolve(value: string | undefined): void;
     reject(error: Error): void;
   }[] = [];
 
-  load = (key: string): Promise<string | undefined> => {
+  load = (key: string, previous: string | undefined): Promise<string | undefined> => {
     this.reads.set(key, (this.reads.get(key) ?? 0) + 1);
+    this.previous.push(previous);
     return new Promise((resolve, reject) => this.pending.push({ key, resolve, reject }));
   };
 
@@ -62,6 +65,9 @@ async function loaded(
   expect(await pending).toBe(value);
   return cache.get(key);
 }
+
+/** Lets a background load's callbacks run. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('LoadingCache', () => {
   it('answers a hit synchronously and loads a miss once for all concurrent callers', async () => {
@@ -196,5 +202,66 @@ describe('LoadingCache', () => {
     source.reject('a', new Error('database down'));
     await expect(failing).rejects.toThrow('database down');
     expect(cache.get('a')).toBeInstanceOf(Promise);
+  });
+
+  it('reads a value in use again before it expires, answering from memory meanwhile', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const cache = cacheOver(source, clock, { refreshAheadMs: 100 });
+    await loaded(cache, source, 'a', 'A');
+    clock.now = 899;
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(1);
+    clock.now = 900;
+    expect(cache.get('a')).toBe('A');
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(2);
+    // The reload is handed the value it replaces.
+    expect(source.previous).toEqual([undefined, 'A']);
+    source.resolve('a', 'A2');
+    await settled();
+    expect(cache.get('a')).toBe('A2');
+    // The new value lives a whole TTL from its load.
+    clock.now = 1_799;
+    expect(cache.get('a')).toBe('A2');
+    expect(source.readsOf('a')).toBe(2);
+  });
+
+  it('keeps a value whose refresh failed, and tries again after the negative TTL', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const errors: unknown[] = [];
+    const cache = cacheOver(source, clock, {
+      refreshAheadMs: 300,
+      onLoadError: (_key, error) => errors.push(error),
+    });
+    await loaded(cache, source, 'a', 'A');
+    clock.now = 700;
+    expect(cache.get('a')).toBe('A');
+    source.reject('a', new Error('database down'));
+    await settled();
+    expect(errors).toHaveLength(1);
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(2);
+    clock.now = 800;
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(3);
+    // A refresh that finds the name gone drops it.
+    source.resolve('a', undefined);
+    await settled();
+    expect(cache.get('a')).toBeUndefined();
+  });
+
+  it('refreshes a short-lived value (maxAgeOf) only in the second half of its life', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const cache = cacheOver(source, clock, { refreshAheadMs: 500, maxAgeOf: () => 100 });
+    await loaded(cache, source, 'a', 'A');
+    clock.now = 49;
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(1);
+    clock.now = 50;
+    expect(cache.get('a')).toBe('A');
+    expect(source.readsOf('a')).toBe(2);
   });
 });

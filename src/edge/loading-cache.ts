@@ -7,6 +7,9 @@
  *   send made-up SNI and Host names all day, and they must not push served names out.
  * - Expiring: a value lives `ttlMs` (or less, see `maxAgeOf`), a "not found" `negativeTtlMs`. With
  *   invalidation the TTL is only a backstop for a missed change.
+ * - Refreshed ahead: a value asked for in the last `refreshAheadMs` of its life is answered from
+ *   memory while it is read again in the background, so a name in steady use never waits for a
+ *   load. The load is handed the value it replaces, to reuse what did not change.
  * - Single-flight: concurrent misses for one key cause one load; the others wait for it.
  * - Invalidation is immediate: `invalidate(key)` and `clear()` drop entries and disown loads in
  *   flight, so a load that started before a change cannot store the old answer after it.
@@ -17,13 +20,19 @@
  * Nothing is loaded up front: memory follows the names in use, not the size of the table.
  */
 export interface LoadingCacheOptions<V> {
-  /** Reads one key (an async function: it must not throw synchronously); `undefined` means "not found". */
-  load(key: string): Promise<V | undefined>;
+  /**
+   * Reads one key (an async function: it must not throw synchronously); `undefined` means "not
+   * found". `previous` is the value the load will replace, when one is at hand (a refresh, or an
+   * expired value): a loader may return parts of it that have not changed.
+   */
+  load(key: string, previous: V | undefined): Promise<V | undefined>;
   maxEntries: number;
   /** Default: `maxEntries`. */
   maxNegativeEntries?: number;
   ttlMs: number;
   negativeTtlMs: number;
+  /** How long before its expiry a value in use is read again in the background, in ms. Default 0: never. */
+  refreshAheadMs?: number;
   /** Caps one value's lifetime below `ttlMs` (a certificate's remaining validity). In ms. */
   maxAgeOf?(value: V, now: number): number;
   /** Called once per failed load (not once per waiter): the place to log it. */
@@ -35,17 +44,20 @@ export interface LoadingCacheOptions<V> {
 interface Entry<V> {
   readonly value: V;
   expiresAt: number;
+  /** From then on, a hit also reads the value again in the background (`refreshAheadMs`). */
+  refreshAt: number;
 }
 
 export class LoadingCache<V> {
   private readonly values = new Map<string, Entry<V>>();
   private readonly misses = new Map<string, number>();
   private readonly flights = new Map<string, Promise<V | undefined>>();
-  private readonly loader: (key: string) => Promise<V | undefined>;
+  private readonly loader: (key: string, previous: V | undefined) => Promise<V | undefined>;
   private readonly maxEntries: number;
   private readonly maxNegativeEntries: number;
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
+  private readonly refreshAheadMs: number;
   private readonly maxAgeOf: ((value: V, now: number) => number) | undefined;
   private readonly onLoadError: ((key: string, error: unknown) => void) | undefined;
   private readonly now: () => number;
@@ -57,6 +69,7 @@ export class LoadingCache<V> {
     this.maxNegativeEntries = Math.max(1, options.maxNegativeEntries ?? options.maxEntries);
     this.ttlMs = options.ttlMs;
     this.negativeTtlMs = options.negativeTtlMs;
+    this.refreshAheadMs = options.refreshAheadMs ?? 0;
     this.maxAgeOf = options.maxAgeOf;
     this.onLoadError = options.onLoadError;
     this.now = options.now ?? Date.now;
@@ -75,6 +88,10 @@ export class LoadingCache<V> {
         // A Map iterates in insertion order: re-inserting keeps the least recently used first.
         this.values.delete(key);
         this.values.set(key, entry);
+        if (entry.refreshAt <= now && !this.flights.has(key)) {
+          // The caller is answered now; a failed refresh keeps the value and tries again later.
+          this.load(key, entry).catch(() => {});
+        }
         return entry.value;
       }
     } else {
@@ -108,7 +125,7 @@ export class LoadingCache<V> {
     if (inFlight !== undefined) return inFlight;
 
     // A load still owns its key while it is the one in `flights`: invalidation removes it.
-    const flight: Promise<V | undefined> = this.loader(key).then(
+    const flight: Promise<V | undefined> = this.loader(key, stale?.value).then(
       (value) => {
         if (this.flights.get(key) === flight) {
           this.flights.delete(key);
@@ -121,7 +138,10 @@ export class LoadingCache<V> {
         if (current) this.flights.delete(key);
         this.onLoadError?.(key, error);
         if (!current || stale === undefined) throw error;
-        stale.expiresAt = this.now() + this.negativeTtlMs;
+        const now = this.now();
+        // An expired value is served a while longer; one still fresh is kept as it is.
+        if (stale.expiresAt <= now) stale.expiresAt = now + this.negativeTtlMs;
+        stale.refreshAt = Math.min(now + this.negativeTtlMs, stale.expiresAt);
         return stale.value;
       },
     );
@@ -141,7 +161,13 @@ export class LoadingCache<V> {
     const maxAge = this.maxAgeOf === undefined ? this.ttlMs : Math.min(this.ttlMs, this.maxAgeOf(value, now));
     this.misses.delete(key);
     this.values.delete(key);
-    this.values.set(key, { value, expiresAt: now + maxAge });
+    // A value refreshed ahead gets at least the second half of its life to be asked for again.
+    const refreshAhead = Math.min(this.refreshAheadMs, maxAge / 2);
+    this.values.set(key, {
+      value,
+      expiresAt: now + maxAge,
+      refreshAt: refreshAhead > 0 ? now + maxAge - refreshAhead : Number.POSITIVE_INFINITY,
+    });
     evictOldest(this.values, this.maxEntries);
   }
 }

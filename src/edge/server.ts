@@ -35,7 +35,10 @@ export interface EdgeOptions {
   sniCacheSize?: number;
   /** Routes held in memory at most. Default 10,000. */
   routeCacheSize?: number;
-  /** How long a loaded route or certificate is used before it is read again, in ms. Default 60,000. */
+  /**
+   * How long a loaded route or certificate is used before it is read again, in ms (in the
+   * background, for a name still in use in its last tenth). Default 60,000.
+   */
   cacheTtlMs?: number;
   /** How long "not served" is remembered for a name, in ms. Default 5,000. */
   negativeCacheTtlMs?: number;
@@ -155,6 +158,8 @@ class EdgeServer implements Edge {
       maxEntries: options.routeCacheSize ?? 10_000,
       ttlMs,
       negativeTtlMs,
+      // A name in steady use is read again in the last tenth of its life, while requests go on.
+      refreshAheadMs: ttlMs / 10,
       onLoadError: (hostname, err) => logger.error({ hostname, err }, 'edge: route lookup failed'),
     });
     this.sni = new SniCache({

@@ -5,9 +5,12 @@ import { SniCache } from './sni-cache.js';
 import type { CertificateSource, EdgeCertificate } from './sources.js';
 
 let certificate: TestCertificate;
+let renewed: TestCertificate;
 
 beforeAll(async () => {
-  certificate = await (await createTestCa()).issue(['shop.acme.test']);
+  const ca = await createTestCa();
+  certificate = await ca.issue(['shop.acme.test']);
+  renewed = await ca.issue(['shop.acme.test']);
 });
 
 /** Counts reads per name; reads wait until `open()` when the source is created closed. */
@@ -112,5 +115,39 @@ describe('SniCache', () => {
     const result = await handshake(cache, 'shop.acme.test');
     expect(result.error?.message).toBe('database down');
     expect(failures).toEqual(['shop.acme.test']);
+  });
+
+  it('keeps the TLS context when a reload finds the same certificate, and builds one for a renewed certificate', async () => {
+    const source = new CountingSource();
+    const clock = { now: Date.now() };
+    source.served.set('shop.acme.test', certificate);
+    const cache = new SniCache({ certificates: source, ttlMs: 1_000, now: () => clock.now });
+    const first = (await handshake(cache, 'shop.acme.test')).context;
+    clock.now += 1_000;
+    const reloaded = (await handshake(cache, 'shop.acme.test')).context;
+    expect(source.reads).toHaveLength(2);
+    expect(reloaded).toBe(first);
+    source.served.set('shop.acme.test', renewed);
+    clock.now += 1_000;
+    const afterRenewal = (await handshake(cache, 'shop.acme.test')).context;
+    expect(source.reads).toHaveLength(3);
+    expect(afterRenewal).toBeDefined();
+    expect(afterRenewal).not.toBe(first);
+  });
+
+  it('reads a certificate in use again in the last tenth of its life without holding a handshake', async () => {
+    const source = new CountingSource();
+    const clock = { now: Date.now() };
+    source.served.set('shop.acme.test', certificate);
+    const cache = new SniCache({ certificates: source, ttlMs: 1_000, now: () => clock.now });
+    const first = (await handshake(cache, 'shop.acme.test')).context;
+    clock.now += 900;
+    let answered: SecureContext | undefined;
+    cache.callback('shop.acme.test', (_error, context) => {
+      answered = context;
+    });
+    // Answered at once, from memory, while the store is read again.
+    expect(answered).toBe(first);
+    expect(source.reads).toHaveLength(2);
   });
 });
