@@ -359,8 +359,8 @@ async function handshakeRates(edge: EdgeProcess, nginx: Server, certNames: strin
       (certNames.length >= 2_000
         ? `Cached certificates grew the edge's RSS by ${fixed(perCertificateKib, 1)} KiB each, so a full cache is about ${fixed((perCertificateKib * SNI_CACHE_SIZE) / 1024, 0)} MB. `
         : '') +
-      `In steady use every name is reloaded once per TTL, whether or not it changed: with ${certNames.length.toLocaleString('en')} names in use that is ${fixed(certNames.length / CACHE_TTL_SECONDS, 0)} cold loads a second, ` +
-      'each costing what a cold handshake costs above a warm one.',
+      `In steady use every name in use is read again once per TTL (${fixed(certNames.length / CACHE_TTL_SECONDS, 0)} reads a second for ${certNames.length.toLocaleString('en')} names), ` +
+      'in the background in the last tenth of its lifetime, and an unchanged certificate keeps its TLS context: what a cold handshake costs above a warm one is paid once per name and per renewal, not per TTL.',
   );
 }
 
