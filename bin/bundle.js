@@ -85,7 +85,6 @@ async function build(outdir) {
     // Stack traces in logs point at the TypeScript sources (`portico` enables source maps).
     sourcemap: 'linked',
     sourcesContent: false,
-    keepNames: true,
     logLevel: 'warning',
   });
   try {
