@@ -15,6 +15,21 @@ export async function serve(argv: string[]): Promise<number> {
   const env = values.roles ? { ...process.env, PORTICO_ROLES: values.roles } : process.env;
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel);
+  // Listened for before anything starts: a SIGTERM that arrives while the roles start (a deploy
+  // rolling back at once) waits for them to be up, then stops them cleanly, instead of killing the
+  // process halfway through.
+  const stopRequested = new Promise<string>((resolve) => {
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      process.once(signal, () => {
+        resolve(signal);
+        // A second one does not wait: start-up itself may be what hangs (a database not answering).
+        process.once(signal, () => process.exit(code));
+      });
+    }
+  });
   const store = await openStore(config);
   const has = (role: Role) => config.roles.includes(role);
   const stops: (() => Promise<void>)[] = [];
@@ -67,14 +82,7 @@ export async function serve(argv: string[]): Promise<number> {
     );
   }
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  logger.info({ signal: await stopRequested }, 'shutting down');
   for (const close of stops.reverse()) await close();
   await store.close();
   return 0;
