@@ -6,12 +6,13 @@ import { startOrigin, type TestOrigin } from '../helpers/origin.js';
 import { backends } from '../helpers/stores.js';
 import { waitUntil } from '../helpers/wait.js';
 
-const DOMAINS = Number(process.env.CLUSTER_DOMAINS ?? 300);
+// 150 by default keeps CI well inside its time limit; CLUSTER_DOMAINS=300 (or more) for a longer soak.
+const DOMAINS = Number(process.env.CLUSTER_DOMAINS ?? 150);
 const hasPostgres = backends.some((backend) => backend.name === 'postgres');
 
 /**
  * The whole system as a fleet: 3 api, 3 worker and 3 edge processes on one PostgreSQL, Pebble
- * issuing, the loopback DNS server answering. 300 domains go from added to served while one worker
+ * issuing, the loopback DNS server answering. DOMAINS domains go from added to served while one worker
  * is killed with SIGKILL midway; afterwards every domain was verified once, holds one certificate,
  * and is served by every edge.
  */
@@ -55,7 +56,7 @@ describe.skipIf(!hasPostgres)('a cluster of processes on PostgreSQL', () => {
     }
   };
 
-  it('takes 300 domains to active through Pebble while a worker dies, each verified and issued once', async () => {
+  it(`takes ${DOMAINS} domains to active through Pebble while a worker dies, each verified and issued once`, async () => {
     const app = await call(0, 'POST', '/v1/apps', {
       slug: 'fleet',
       meta: { title: 'Fleet' },
