@@ -7,6 +7,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default on 2 cores is one file at a time; most suites spend their time waiting on
+    // real servers (Pebble validating, processes starting, DNS timeouts), so two at once halve the
+    // wall time without starving each other.
+    maxWorkers: 2,
+    minWorkers: 1,
     reporters: ['default'],
   },
 });
