@@ -16,7 +16,7 @@ interface Compiled {
  *
  * Building a query (immutable nodes, frozen at every step) and compiling it costs more than SQLite
  * takes to run a point query: on add-domain it was a third of the process's CPU. The queries on
- * request paths (add-domain, list, authentication, the edge's lookups) have a fixed shape, so they
+ * hottest paths (add-domain, reading an app, the edge's cold lookups) have a fixed shape, so they
  * are written as usual with the query builder, against placeholder values, and only the values
  * change between runs. Queries whose shape depends on their input (optional patches, `$if`) stay
  * ordinary builder calls.
