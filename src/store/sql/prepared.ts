@@ -15,7 +15,7 @@ interface Compiled {
  * A query that kysely builds and compiles once per dialect, then runs with new values each time.
  *
  * Building a query (immutable nodes, frozen at every step) and compiling it costs more than SQLite
- * takes to run a point query: on add-domain it was a third of the process's CPU. The queries on
+ * takes to run a point query: on add-domain it was a third of the process's CPU. The queries on the
  * hottest paths (add-domain, reading an app, the edge's cold lookups) have a fixed shape, so they
  * are written as usual with the query builder, against placeholder values, and only the values
  * change between runs. Queries whose shape depends on their input (optional patches, `$if`) stay
