@@ -1,129 +1,107 @@
 /**
  * A real DNS server for tests: UDP and TCP on 127.0.0.1, one random port for
- * both, answering from records the test sets and changes while it runs.
+ * both, answering from records the test sets and changes while it runs (the
+ * answers themselves are described in `dns-responder.ts`).
  *
- * It answers like an authoritative server (AA set) that also claims recursion
- * (RA set), so it can stand in for both kinds:
- * - a name with records of the asked type: those records;
- * - a CNAME: the CNAME, then the target's records, following the chain while
- *   it stays in the question's zone (a zone is a name holding an SOA record;
- *   names under no such zone belong to the root zone);
- * - a name with no records at or below it: NXDOMAIN, the zone's SOA in authority;
- * - a name with other records only (or only records below it): NODATA, that
- *   is NOERROR with an empty answer and the zone's SOA in authority;
- * - NS answers carry the A/AAAA records of the name servers it holds (glue).
+ * It answers from a thread of its own. On the test's thread it would answer
+ * only when that thread's event loop is free, and that loop is busy for
+ * seconds at a time on a loaded machine (building a Fastify app compiles its
+ * schemas synchronously: 0.4-1.4 s here). Resolvers that time out quickly then
+ * fail for reasons no user would meet: Pebble's gives up after 2 s, and a CA
+ * that cannot resolve a name fails the challenge.
  *
- * UDP answers larger than the client's EDNS payload size (512 bytes without
- * EDNS) come back truncated (TC), as do all UDP answers under the `truncate`
- * fault, so clients must retry over TCP.
+ * Every call below is synchronous, as it was when the server lived on the test's
+ * thread: `set()` has taken effect when it returns, so the next query sees it.
+ * The call is posted to the thread, which replies on the same channel and
+ * raises a shared flag; this thread sleeps on the flag (Atomics.wait) and then
+ * takes the reply off the channel (receiveMessageOnPort).
  */
-import dgram from 'node:dgram';
-import net from 'node:net';
-import {
-  type Answer,
-  AUTHORITATIVE_ANSWER,
-  type DecodedPacket,
-  decode,
-  encode,
-  type OptAnswer,
-  type Packet,
-  RECURSION_AVAILABLE,
-  RECURSION_DESIRED,
-  TRUNCATED_RESPONSE,
-} from 'dns-packet';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { buildSync } from 'esbuild';
+import type {
+  DnsFault,
+  ReceivedQuery,
+  TestRecordType,
+  TestRecordValue,
+  ZoneOptions,
+} from './dns-responder.js';
+import type { Call, Callable, Reply, ThreadData } from './dns-server-thread.js';
 
-export type TestRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'NS' | 'SOA';
-
-/**
- * One record's value, as in a zone file: an address, a host name, for SOA
- * `mname rname`, for TXT a string or the list of the record's strings
- * (strings longer than 255 bytes are split, as DNS requires).
- */
-export type TestRecordValue = string | readonly string[];
-
-/**
- * - `servfail` / `refused`: answer with that rcode.
- * - `silence`: never answer (over UDP or TCP).
- * - `truncate`: set TC on every UDP answer; answer in full over TCP.
- * - `spoof`: before the real answer, send two forged NXDOMAIN answers, one
- *   with another id, one with another question.
- */
-export type DnsFault = 'servfail' | 'refused' | 'silence' | 'truncate' | 'spoof';
-
-export interface ReceivedQuery {
-  /** Lowercase, without a trailing dot. */
-  name: string;
-  type: string;
-  transport: 'udp' | 'tcp';
-  recursionDesired: boolean;
-}
-
-export interface ZoneOptions {
-  /** Default `ns1.{zone}`. */
-  nameServer?: string;
-  /** The name server's A record. Default 127.0.0.1. */
-  address?: string;
-}
+export type {
+  DnsFault,
+  ReceivedQuery,
+  TestRecordType,
+  TestRecordValue,
+  ZoneOptions,
+} from './dns-responder.js';
 
 const HOST = '127.0.0.1';
-const TTL = 60;
-const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
-const EDNS_PAYLOAD_SIZE = 1232;
+/** Not a test's time limit: how long a call may go unanswered before the thread is taken for dead. */
+const CALL_TIMEOUT_MS = 30_000;
 
 /** Starts a server on 127.0.0.1, UDP and TCP on the same random port. */
 export async function startDnsServer(): Promise<TestDnsServer> {
-  const server = new TestDnsServer();
-  await server.listen();
-  return server;
+  const { port1, port2 } = new MessageChannel();
+  const signal = new Int32Array(new SharedArrayBuffer(4));
+  const workerData: ThreadData = { port: port2, signal };
+  const worker = new Worker(threadCode(), { eval: true, workerData, transferList: [port2] });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', (code) =>
+      reject(new Error(`the DNS server thread exited (${code}) before listening`)),
+    );
+    worker.once('message', (message: { listening?: number; failed?: string }) => {
+      if (message.listening !== undefined) resolve(message.listening);
+      else reject(new Error(`the DNS server could not listen: ${message.failed}`));
+    });
+  });
+  worker.removeAllListeners('exit');
+  return new TestDnsServer(worker, port1, signal, port);
 }
 
 export class TestDnsServer {
   readonly host = HOST;
-  /** Every query received, in order, faulted ones included. */
-  readonly queries: ReceivedQuery[] = [];
 
-  private readonly records = new Map<string, Map<TestRecordType, TestRecordValue[]>>();
-  private readonly faults = new Map<string, DnsFault>();
-  private readonly connections = new Set<net.Socket>();
-  private readonly waiters: { count: number; resolve: () => void }[] = [];
-  private udp: dgram.Socket | undefined;
-  private tcp: net.Server | undefined;
-  private boundPort = 0;
-
-  get port(): number {
-    return this.boundPort;
-  }
+  constructor(
+    private readonly worker: Worker,
+    private readonly channel: MessagePort,
+    private readonly signal: Int32Array,
+    readonly port: number,
+  ) {}
 
   /** `127.0.0.1:{port}`, as resolvers take it. */
   get address(): string {
-    return `${HOST}:${this.boundPort}`;
+    return `${HOST}:${this.port}`;
+  }
+
+  /** Every query received, in order, faulted ones included (a copy). */
+  get queries(): ReceivedQuery[] {
+    return this.call('queries') as ReceivedQuery[];
   }
 
   get queryCount(): number {
-    return this.queries.length;
+    return this.call('queryCount') as number;
   }
 
   /** Queries received for `name` (and `type`, if given). */
   queriesFor(name: string, type?: string): number {
-    const wanted = canonical(name);
-    return this.queries.filter((q) => q.name === wanted && (type === undefined || q.type === type)).length;
+    return this.call('queriesFor', name, type) as number;
   }
 
   /** Forgets the queries received so far. */
   resetQueries(): void {
-    this.queries.length = 0;
+    this.call('resetQueries');
   }
 
   /** Resolves once `count` queries have been received in all. */
-  waitForQueries(count: number): Promise<void> {
-    if (this.queries.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  async waitForQueries(count: number): Promise<void> {
+    while (this.queryCount < count) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /** Replaces the records of `type` at `name`. */
   set(name: string, type: TestRecordType, values: TestRecordValue | readonly TestRecordValue[]): void {
-    this.remove(name, type);
-    this.add(name, type, values);
+    this.call('set', name, type, values);
   }
 
   /**
@@ -132,32 +110,17 @@ export class TestDnsServer {
    * is one record of two strings, `add(n, 'TXT', ['a', 'b'])` two records.
    */
   add(name: string, type: TestRecordType, values: TestRecordValue | readonly TestRecordValue[]): void {
-    const list: readonly TestRecordValue[] = typeof values === 'string' ? [values] : values;
-    for (const value of list) {
-      if (typeof value !== 'string' && type !== 'TXT') {
-        throw new TypeError(`only TXT records have several strings, not ${type} ${name}`);
-      }
-    }
-    const key = canonical(name);
-    const byType = this.records.get(key) ?? new Map<TestRecordType, TestRecordValue[]>();
-    byType.set(type, [...(byType.get(type) ?? []), ...list]);
-    this.records.set(key, byType);
+    this.call('add', name, type, values);
   }
 
   /** Removes the records of `type` at `name`, or all its records. */
   remove(name: string, type?: TestRecordType): void {
-    const key = canonical(name);
-    const byType = this.records.get(key);
-    if (byType === undefined) return;
-    if (type === undefined) byType.clear();
-    else byType.delete(type);
-    if (byType.size === 0) this.records.delete(key);
+    this.call('remove', name, type);
   }
 
   /** Removes every record and fault; the query log stays. */
   clear(): void {
-    this.records.clear();
-    this.faults.clear();
+    this.call('clear');
   }
 
   /**
@@ -165,11 +128,7 @@ export class TestDnsServer {
    * its name server, so resolvers can find and reach the zone's server.
    */
   zone(name: string, options: ZoneOptions = {}): void {
-    const zone = canonical(name);
-    const nameServer = canonical(options.nameServer ?? `ns1.${zone}`);
-    this.set(zone, 'SOA', `${nameServer} hostmaster.${zone}`);
-    this.set(zone, 'NS', nameServer);
-    this.set(nameServer, 'A', options.address ?? HOST);
+    this.call('zone', name, options);
   }
 
   /**
@@ -177,294 +136,43 @@ export class TestDnsServer {
    * about any name with '*'; null lifts it. The most specific fault applies.
    */
   fault(name: string, fault: DnsFault | null, type?: TestRecordType): void {
-    const key = faultKey(name === '*' ? '*' : canonical(name), type);
-    if (fault === null) this.faults.delete(key);
-    else this.faults.set(key, fault);
-  }
-
-  async listen(): Promise<void> {
-    // UDP picks a free port; TCP then takes the same one, which another
-    // process may hold: start over with a new port when it does.
-    for (let attempt = 0; ; attempt++) {
-      const udp = dgram.createSocket('udp4');
-      udp.on('message', (message, peer) => this.onDatagram(udp, message, peer));
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind(0, HOST, () => {
-          udp.off('error', reject);
-          resolve();
-        });
-      });
-      const port = udp.address().port;
-      const tcp = net.createServer((socket) => this.onConnection(socket));
-      try {
-        await new Promise<void>((resolve, reject) => {
-          tcp.once('error', reject);
-          tcp.listen(port, HOST, () => {
-            tcp.off('error', reject);
-            resolve();
-          });
-        });
-      } catch (error) {
-        await new Promise<void>((resolve) => udp.close(() => resolve()));
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
-        throw error;
-      }
-      this.udp = udp;
-      this.tcp = tcp;
-      this.boundPort = port;
-      return;
-    }
+    this.call('fault', name, fault, type);
   }
 
   async close(): Promise<void> {
-    for (const socket of this.connections) socket.destroy();
-    const { udp, tcp } = this;
-    await Promise.all([
-      udp && new Promise<void>((resolve) => udp.close(() => resolve())),
-      tcp && new Promise<void>((resolve) => tcp.close(() => resolve())),
-    ]);
+    this.channel.close();
+    await this.worker.terminate();
   }
 
-  private onDatagram(udp: dgram.Socket, message: Buffer, peer: dgram.RemoteInfo): void {
-    const query = decodeOrUndefined(message);
-    if (query === undefined || query.type !== 'query') return;
-    const limit = Math.max(512, ednsOf(query)?.udpPayloadSize ?? 512);
-    const truncateAll = this.faultFor(query) === 'truncate';
-    for (const response of this.answer(query, 'udp')) {
-      let wire = encode(response);
-      if (truncateAll || wire.length > limit) {
-        wire = encode({
-          ...response,
-          flags: (response.flags ?? 0) | TRUNCATED_RESPONSE,
-          answers: [],
-          authorities: [],
-          additionals: (response.additionals ?? []).filter((a) => a.type === 'OPT'),
-        });
-      }
-      udp.send(wire, peer.port, peer.address);
-    }
-  }
-
-  private onConnection(socket: net.Socket): void {
-    this.connections.add(socket);
-    socket.on('close', () => this.connections.delete(socket));
-    // Clients drop connections as soon as they have their answer.
-    socket.on('error', () => socket.destroy());
-    let pending = Buffer.alloc(0);
-    socket.on('data', (chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const end = 2 + pending.readUInt16BE(0);
-        if (pending.length < end) return;
-        const query = decodeOrUndefined(pending.subarray(2, end));
-        pending = pending.subarray(end);
-        if (query === undefined || query.type !== 'query') continue;
-        for (const response of this.answer(query, 'tcp')) {
-          const wire = encode(response);
-          const length = Buffer.alloc(2);
-          length.writeUInt16BE(wire.length);
-          socket.write(Buffer.concat([length, wire]));
-        }
-      }
-    });
-  }
-
-  /** The messages to send back for `query`, in order; none for silence. */
-  private answer(query: DecodedPacket, transport: ReceivedQuery['transport']): Packet[] {
-    const question = query.questions?.[0];
-    if (question !== undefined) {
-      this.record({
-        name: canonical(question.name),
-        type: question.type,
-        transport,
-        recursionDesired: query.flag_rd,
-      });
-    }
-    const edns = ednsOf(query);
-    const reply = (rcode: number, sections: Sections = {}): Packet => ({
-      type: 'response',
-      id: query.id ?? 0,
-      flags: AUTHORITATIVE_ANSWER | RECURSION_AVAILABLE | ((query.flags ?? 0) & RECURSION_DESIRED) | rcode,
-      questions: query.questions ?? [],
-      answers: sections.answers ?? [],
-      authorities: sections.authorities ?? [],
-      additionals: [
-        ...(sections.additionals ?? []),
-        ...(edns ? [{ ...edns, udpPayloadSize: EDNS_PAYLOAD_SIZE, options: [] }] : []),
-      ],
-    });
-    // Opcode bits 11-14: only standard queries with one question are served.
-    if (question === undefined || query.questions?.length !== 1) return [reply(RCODE.FORMERR)];
-    if ((((query.flags ?? 0) >> 11) & 0xf) !== 0) return [reply(RCODE.NOTIMP)];
-    switch (this.faultFor(query)) {
-      case 'silence':
-        return [];
-      case 'servfail':
-        return [reply(RCODE.SERVFAIL)];
-      case 'refused':
-        return [reply(RCODE.REFUSED)];
-      case 'spoof': {
-        const real = this.lookup(canonical(question.name), question.type);
-        const forged = reply(RCODE.NXDOMAIN);
-        return [
-          { ...forged, id: ((query.id ?? 0) + 1) & 0xffff },
-          { ...forged, questions: [{ ...question, name: `spoofed.${question.name}` }] },
-          reply(real.rcode, real),
-        ];
-      }
-      default: {
-        const real = this.lookup(canonical(question.name), question.type);
-        return [reply(real.rcode, real)];
-      }
-    }
-  }
-
-  private lookup(qname: string, type: string): Sections & { rcode: number } {
-    const answers: Answer[] = [];
-    const zone = this.zoneOf(qname);
-    const visited = new Set<string>();
-    for (let owner = qname; ; ) {
-      visited.add(owner);
-      const byType = this.records.get(owner);
-      if (byType === undefined && !this.hasDescendants(owner)) {
-        return { rcode: RCODE.NXDOMAIN, answers, authorities: [this.soaFor(owner)] };
-      }
-      const matching = isTestRecordType(type) ? (byType?.get(type) ?? []) : [];
-      if (isTestRecordType(type) && matching.length > 0) {
-        const found = matching.map((value) => toAnswer(owner, type, value));
-        return { rcode: RCODE.NOERROR, answers: [...answers, ...found], additionals: this.glueFor(found) };
-      }
-      const target = type === 'CNAME' ? undefined : byType?.get('CNAME')?.[0];
-      if (typeof target !== 'string') {
-        return { rcode: RCODE.NOERROR, answers, authorities: [this.soaFor(owner)] };
-      }
-      answers.push(toAnswer(owner, 'CNAME', target));
-      const next = canonical(target);
-      // Like a server answering from the question's zone only: a chain that
-      // leaves it, or loops, ends here and the client asks on.
-      if (visited.has(next) || this.zoneOf(next) !== zone) return { rcode: RCODE.NOERROR, answers };
-      owner = next;
-    }
-  }
-
-  private hasDescendants(name: string): boolean {
-    const suffix = `.${name}`;
-    for (const owner of this.records.keys()) {
-      if (name === '' || owner.endsWith(suffix)) return true;
-    }
-    return false;
-  }
-
-  /** The closest name at or above `name` holding an SOA record; '' (the root) if none. */
-  private zoneOf(name: string): string {
-    for (let candidate = name; ; candidate = parentOf(candidate)) {
-      if (this.records.get(candidate)?.has('SOA') || candidate === '') return candidate;
-    }
-  }
-
-  private soaFor(name: string): Answer {
-    const zone = this.zoneOf(name);
-    const value = this.records.get(zone)?.get('SOA')?.[0];
-    return toAnswer(zone, 'SOA', typeof value === 'string' ? value : 'ns.invalid hostmaster.invalid');
-  }
-
-  private glueFor(answers: readonly Answer[]): Answer[] {
-    return answers.flatMap((answer) => {
-      if (answer.type !== 'NS') return [];
-      const host = canonical(answer.data);
-      const byType = this.records.get(host);
-      return (['A', 'AAAA'] as const).flatMap((type) =>
-        (byType?.get(type) ?? []).map((value) => toAnswer(host, type, value)),
-      );
-    });
-  }
-
-  private faultFor(query: DecodedPacket): DnsFault | undefined {
-    const question = query.questions?.[0];
-    if (question === undefined) return this.faults.get('*');
-    const name = canonical(question.name);
-    return (
-      this.faults.get(faultKey(name, question.type)) ??
-      this.faults.get(faultKey(name)) ??
-      this.faults.get('*')
-    );
-  }
-
-  private record(query: ReceivedQuery): void {
-    this.queries.push(query);
-    for (const waiter of [...this.waiters]) {
-      if (this.queries.length >= waiter.count) {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
+  private call(method: Callable, ...args: unknown[]): unknown {
+    Atomics.store(this.signal, 0, 0);
+    this.channel.postMessage({ method, args } satisfies Call);
+    if (Atomics.wait(this.signal, 0, 0, CALL_TIMEOUT_MS) === 'timed-out')
+      throw new Error(`the DNS server thread did not answer ${method}() within ${CALL_TIMEOUT_MS / 1000} s`);
+    const reply = receiveMessageOnPort(this.channel)?.message as Reply | undefined;
+    if (reply === undefined)
+      throw new Error(`the DNS server thread raised its flag without a reply to ${method}()`);
+    if ('error' in reply) throw new Error(reply.error);
+    return reply.value;
   }
 }
 
-interface Sections {
-  answers?: Answer[];
-  authorities?: Answer[];
-  additionals?: Answer[];
-}
+let bundled: string | undefined;
 
-function toAnswer(name: string, type: TestRecordType, value: TestRecordValue): Answer {
-  const base = { name, ttl: TTL, class: 'IN' as const };
-  if (type === 'TXT') {
-    // dns-packet writes each string's length in one byte, and converts the
-    // array it is given in place: hand it fresh buffers of at most 255 bytes.
-    const strings = typeof value === 'string' ? [value] : value;
-    return { ...base, type, data: strings.flatMap((s) => chunks(Buffer.from(s), 255)) };
-  }
-  const text = typeof value === 'string' ? value : value.join('');
-  if (type === 'SOA') {
-    const [mname = '', rname = ''] = text.split(/\s+/);
-    const data = { mname, rname, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 60 };
-    return { ...base, type, data };
-  }
-  return { ...base, type, data: text };
-}
-
-function chunks(bytes: Buffer, size: number): Buffer[] {
-  const parts: Buffer[] = [];
-  for (let start = 0; start < bytes.length; start += size) parts.push(bytes.subarray(start, start + size));
-  return parts.length > 0 ? parts : [Buffer.alloc(0)];
-}
-
-function ednsOf(query: DecodedPacket): OptAnswer | undefined {
-  return query.additionals?.find((a): a is OptAnswer => a.type === 'OPT');
-}
-
-const TEST_RECORD_TYPES: readonly string[] = [
-  'A',
-  'AAAA',
-  'CNAME',
-  'TXT',
-  'NS',
-  'SOA',
-] satisfies TestRecordType[];
-
-function isTestRecordType(type: string): type is TestRecordType {
-  return TEST_RECORD_TYPES.includes(type);
-}
-
-function faultKey(name: string, type?: string): string {
-  return type === undefined ? name : `${name} ${type}`;
-}
-
-function canonical(name: string): string {
-  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
-}
-
-function parentOf(name: string): string {
-  const dot = name.indexOf('.');
-  return dot < 0 ? '' : name.slice(dot + 1);
-}
-
-function decodeOrUndefined(message: Buffer): DecodedPacket | undefined {
-  try {
-    return decode(message);
-  } catch {
-    return undefined;
-  }
+/**
+ * The thread's code, bundled once per process with its dependencies: a worker
+ * started from a .ts file would bypass the TypeScript loader the tests run under.
+ */
+function threadCode(): string {
+  bundled ??= buildSync({
+    entryPoints: [fileURLToPath(new URL('./dns-server-thread.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    write: false,
+    logLevel: 'silent',
+  }).outputFiles[0]?.text;
+  if (bundled === undefined) throw new Error('esbuild produced no code for the DNS server thread');
+  return bundled;
 }
