@@ -1,11 +1,18 @@
 // The baselines of bench/api.ts: Fastify's hello-world, the fastest a Fastify route can answer here,
 // and a POST route doing what add-domain does minus Portico (a JSON body validated against a
 // schema, an answer of the same size serialized by a response schema): the ceiling for any Fastify
-// route that takes a body, before authentication, rules and a database.
+// route that takes a body, before authentication, rules and a database. And hello-world made to
+// spend a given CPU time per request (`/burn/:us`), to show what latency any route of that cost gets
+// from the same load.
 import Fastify from 'fastify';
 
 const app = Fastify();
 app.get('/', async () => ({ hello: 'world' }));
+app.get<{ Params: { us: string } }>('/burn/:us', async (request) => {
+  const until = process.hrtime.bigint() + BigInt(Math.round(Number(request.params.us) * 1000));
+  while (process.hrtime.bigint() < until);
+  return { hello: 'world' };
+});
 
 const record = {
   type: 'object',
