@@ -54,10 +54,10 @@ try {
     });
   }
 
-  // `{run}` in a load's Lua becomes the run's own mark, so names added while warming up are not
-  // added again (as conflicts) by the measured run.
-  // Each figure also keeps its server's CPU time per request (user + system, /proc), which moves
-  // less than req/s when other processes take the machine's CPU.
+  // Every load is warmed up first. `{run}` in its Lua becomes the run's own mark, so names added
+  // while warming up are not added again (as conflicts) by the measured run. Each figure also keeps
+  // its server's CPU time per request (user + system, /proc), which moves less than req/s when
+  // other processes take the machine's CPU.
   const cpuPerRequest = new Map<Figure, number>();
   const warmedUp = async (name: string, url: string, load: Parameters<typeof measure>[2]) => {
     const mark = (run: string) => ({ ...load, lua: load.lua?.replaceAll('{run}', run) });
@@ -109,30 +109,34 @@ end`;
   // What p99 does a route get here from its CPU cost alone? Hello-world made to spend, per request,
   // the CPU that add-domain cost the server above hello-world's own: same load, same Fastify, no I/O.
   const [helloFigure, , addFigure] = figures;
-  const helloCpu = (helloFigure && cpuPerRequest.get(helloFigure)) ?? Number.NaN;
-  const addCpu = (addFigure && cpuPerRequest.get(addFigure)) ?? Number.NaN;
-  const burn = Math.max(0, addCpu - helloCpu);
-  const shape = Number.isFinite(burn)
+  if (!helloFigure || !addFigure) throw new Error('the baseline and add-domain loads were not measured');
+  const helloCpu = cpuPerRequest.get(helloFigure) ?? Number.NaN;
+  const burn = Math.max(0, (cpuPerRequest.get(addFigure) ?? Number.NaN) - helloCpu);
+  const sameCost = Number.isFinite(burn)
     ? await warmedUp(
         `Fastify hello-world spending ${burn.toFixed(0)} µs more CPU per request (no I/O)`,
         `${hello.url}/burn/${burn.toFixed(0)}`,
         { seconds: duration },
       )
     : undefined;
+  const throughputRatio = (figure: Figure) =>
+    (figure.requestsPerSecond / helloFigure.requestsPerSecond).toFixed(2);
+  const p99Ratio = (figure: Figure) => (figure.p99Ms / Math.max(helloFigure.p99Ms, 0.001)).toFixed(2);
   console.log('\nServer CPU per request (user + system, all threads), and the same-cost reference');
-  console.log('| load | server CPU µs per request | ÷ hello-world | req/s | p99 ms | p99 ÷ hello-world |');
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const figure of shape ? [...figures, shape] : figures) {
+  console.log(
+    '| load | server CPU µs per request | ÷ hello-world | req/s ÷ hello-world | p99 ÷ hello-world |',
+  );
+  console.log('|---|---:|---:|---:|---:|');
+  for (const figure of sameCost ? [...figures, sameCost] : figures) {
     const cpu = cpuPerRequest.get(figure) ?? Number.NaN;
     console.log(
-      `| ${figure.name} | ${cpu.toFixed(0)} | ${(cpu / helloCpu).toFixed(2)} | ${figure.requestsPerSecond.toFixed(0)} | ${figure.p99Ms.toFixed(1)} | ${(figure.p99Ms / Math.max(helloFigure?.p99Ms ?? 0, 0.001)).toFixed(2)} |`,
+      `| ${figure.name} | ${cpu.toFixed(0)} | ${(cpu / helloCpu).toFixed(2)} | ${throughputRatio(figure)} | ${p99Ratio(figure)} |`,
     );
   }
-  if (shape && addFigure)
+  if (sameCost)
     console.log(
-      `\nA route costing add-domain's CPU, with nothing else of Portico's, gets ${(shape.requestsPerSecond / (helloFigure?.requestsPerSecond ?? 1)).toFixed(2)}× hello-world's req/s and ${(shape.p99Ms / Math.max(helloFigure?.p99Ms ?? 0, 0.001)).toFixed(2)}× its p99 here; ` +
-        `add-domain gets ${(addFigure.requestsPerSecond / (helloFigure?.requestsPerSecond ?? 1)).toFixed(2)}× and ${(addFigure.p99Ms / Math.max(helloFigure?.p99Ms ?? 0, 0.001)).toFixed(2)}×. ` +
-        'At 64 connections a Node.js server saturated by CPU-heavy requests lets about 1 in 100 wait many event-loop turns, so p99 follows CPU per request far more than linearly.',
+      `\nA route costing add-domain's CPU and doing nothing else gets ${throughputRatio(sameCost)}× hello-world's req/s and ${p99Ratio(sameCost)}× its p99 here; ` +
+        `add-domain gets ${throughputRatio(addFigure)}× and ${p99Ratio(addFigure)}×: its throughput and its tail follow from its CPU per request.`,
     );
   const stored = await fetch(`${portico.url}/v1/apps/${writeApp}/domains?limit=1`, { headers }).then((r) =>
     r.json(),
