@@ -4,7 +4,7 @@ import { addSeconds, type Clock, iso } from './clock.js';
 import { errors } from './errors.js';
 import type { LifecycleHooks } from './hooks.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
-import { newId, newVerificationToken } from './ids.js';
+import { newId, newTimeOrderedId, newVerificationToken } from './ids.js';
 import { statusOnVerifyRequest } from './lifecycle.js';
 import { reverifyJobKey, VERIFY_JOB, type VerificationService, verifyJobKey } from './verification.js';
 
@@ -25,6 +25,8 @@ export class DomainService {
       hooks?: LifecycleHooks;
       /** Names this process as the holder of the checks it runs inline. */
       holder?: string;
+      /** Makes a new domain's id; tests pass one that clashes. */
+      newDomainId?: (now: Date) => string;
     } = {},
   ) {}
 
@@ -35,9 +37,10 @@ export class DomainService {
    */
   async add(orgId: string, appId: string, input: { domain: string; isPrimary: boolean }): Promise<Domain> {
     const name = parseCustomerHostname(input.domain, this.policy);
-    const now = iso(this.clock.now());
-    const domain: Domain = {
-      id: newId('dom'),
+    const createdAt = this.clock.now();
+    const now = iso(createdAt);
+    let domain: Domain = {
+      id: this.newDomainId(createdAt),
       appId,
       orgId,
       name,
@@ -54,30 +57,38 @@ export class DomainService {
       routingObserved: [],
       failureStreak: 0,
     };
-    try {
-      await this.store.transaction(async (tx) => {
-        await this.lockApp(tx, orgId, appId);
-        // A name the organization holds already is found by the unique index below, not by a read
-        // first: adding a new name, the common case, costs no extra query.
-        const limit = this.policy.maxDomainsPerOrg;
-        if (!(await tx.adjustDomainCount(orgId, 1, limit))) {
-          // At the limit, re-adding a name the organization holds is still that conflict.
-          const existing = await tx.findDomainInOrg(orgId, name);
-          throw existing ? this.claimConflict(existing, appId) : errors.domainQuotaExceeded(limit ?? 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.transaction(async (tx) => {
+          await this.lockApp(tx, orgId, appId);
+          // A name the organization holds already is found by the unique index below, not by a read
+          // first: adding a new name, the common case, costs no extra query.
+          const limit = this.policy.maxDomainsPerOrg;
+          if (!(await tx.adjustDomainCount(orgId, 1, limit))) {
+            // At the limit, re-adding a name the organization holds is still that conflict.
+            const existing = await tx.findDomainInOrg(orgId, name);
+            throw existing ? this.claimConflict(existing, appId) : errors.domainQuotaExceeded(limit ?? 0);
+          }
+          if (domain.isPrimary) await tx.clearPrimary(appId, domain.id, now);
+          await tx.insertDomain(domain);
+        });
+        return domain;
+      } catch (error) {
+        if (error instanceof UniqueViolation && error.index === 'domains_pkey' && attempt < 3) {
+          // Another claim made in the same second drew the same random half of a time-ordered id
+          // (see newTimeOrderedId). The transaction was undone whole: again with a new id.
+          domain = { ...domain, id: this.newDomainId(createdAt) };
+          continue;
         }
-        if (domain.isPrimary) await tx.clearPrimary(appId, domain.id, now);
-        await tx.insertDomain(domain);
-      });
-    } catch (error) {
-      // The name is on one of the organization's apps (maybe added by a concurrent request): the
-      // unique index let the first claim win, and the caller is told which conflict it hit.
-      if (error instanceof UniqueViolation && error.index === 'domains_org_name_key') {
-        const existing = await this.store.findDomainInOrg(orgId, name);
-        throw existing ? this.claimConflict(existing, appId) : errors.concurrentUpdate();
+        // The name is on one of the organization's apps (maybe added by a concurrent request): the
+        // unique index let the first claim win, and the caller is told which conflict it hit.
+        if (error instanceof UniqueViolation && error.index === 'domains_org_name_key') {
+          const existing = await this.store.findDomainInOrg(orgId, name);
+          throw existing ? this.claimConflict(existing, appId) : errors.concurrentUpdate();
+        }
+        throw this.translate(error);
       }
-      throw this.translate(error);
     }
-    return domain;
   }
 
   async list(orgId: string, appId: string, page: Page): Promise<PageOf<Domain>> {
@@ -184,6 +195,10 @@ export class DomainService {
     const domain = await store.findDomain(appId, normalizeHostname(domainParam));
     if (!domain) throw errors.domainNotFound(domainParam);
     return domain;
+  }
+
+  private newDomainId(now: Date): string {
+    return this.options.newDomainId?.(now) ?? newTimeOrderedId('dom', now);
   }
 
   private claimConflict(existing: Domain, appId: string) {

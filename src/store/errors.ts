@@ -7,6 +7,7 @@ import { UniqueViolation } from './store.js';
 const SQLITE_UNIQUE_COLUMNS: Record<string, string> = {
   'organizations.name': 'organizations_name_key',
   'apps.slug': 'apps_slug_key',
+  'domains.id': 'domains_pkey',
   'domains.org_id, domains.name': 'domains_org_name_key',
   'domains.app_id': 'domains_one_primary_per_app',
   'jobs.key': 'jobs_key_key',
