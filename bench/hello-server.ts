@@ -3,10 +3,13 @@
 // schema, an answer of the same size serialized by a response schema): the ceiling for any Fastify
 // route that takes a body, before authentication, rules and a database. And hello-world made to
 // spend a given CPU time per request (`/burn/:us`), to show what latency any route of that cost gets
-// from the same load.
+// from the same load. With BENCH_SQLITE_DIR set, also the insert-per-request references of
+// insert-reference.ts.
 import Fastify from 'fastify';
+import { registerInsertReference } from './insert-reference.js';
 
 const app = Fastify();
+if (process.env.BENCH_SQLITE_DIR) registerInsertReference(app, process.env.BENCH_SQLITE_DIR);
 app.get('/', async () => ({ hello: 'world' }));
 app.get<{ Params: { us: string } }>('/burn/:us', async (request) => {
   const until = process.hrtime.bigint() + BigInt(Math.round(Number(request.params.us) * 1000));
