@@ -7,6 +7,8 @@ Operator commands (they use the server's configuration and store directly):
   migrate                              apply database migrations and exit
   keys create --org NAME [--read-only] [--name LABEL]
                                        create an API key and print it (shown once)
+  keys list [--org NAME] [--json]      list API keys: ids, organizations, scopes (never the keys)
+  keys revoke KEY_ID                   revoke an API key
 
 API commands (they talk to a running Portico: --url/--key or PORTICO_URL/PORTICO_API_KEY):
   apps create|list|get|delete          manage apps; \`portico apps --help\` for details

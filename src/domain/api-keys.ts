@@ -40,6 +40,9 @@ async function authenticateDigest(
   return undefined;
 }
 
+/** How long an API node keeps using a key it has checked: a revoked key stops working within this. */
+export const KEY_CACHE_SECONDS = 10;
+
 /**
  * `authenticate` with a small memory of recent answers, so a client's every request does not cost a
  * hash lookup in the store. Bounded in size; an entry lives `ttlMs`, which is therefore how long a
@@ -51,7 +54,7 @@ export class CachingAuthenticator {
 
   constructor(
     private readonly store: Store,
-    private readonly ttlMs = 10_000,
+    private readonly ttlMs = KEY_CACHE_SECONDS * 1000,
     private readonly maxEntries = 10_000,
   ) {}
 

@@ -75,11 +75,18 @@ export interface ApiKey {
   createdAt: string;
 }
 
+/** What an operator may see of a key: never its hash or lookup prefix. */
+export type ApiKeySummary = Omit<ApiKey, 'lookup' | 'hash'> & { orgName: string };
+
 export interface ApiKeyStore {
   insertApiKey(key: ApiKey): Promise<void>;
   /** Keys whose lookup prefix matches (normally one); the caller compares the full hash. */
   findApiKeysByLookup(lookup: string): Promise<ApiKey[]>;
   countApiKeys(): Promise<number>;
+  /** Every key, or one organization's (by name), oldest first. */
+  listApiKeys(orgName?: string): Promise<ApiKeySummary[]>;
+  /** Deletes a key (revocation): the row goes, so nothing of it can authenticate again. */
+  deleteApiKey(id: string): Promise<ApiKeySummary | undefined>;
 }
 
 export interface App {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runPortico, startPortico } from '../helpers/process.js';
+import { waitUntil } from '../helpers/wait.js';
 
-/** `portico serve` and `portico keys create` as an operator runs them, on the embedded SQLite default. */
+/** `portico serve` and `portico keys` as an operator runs them, on the embedded SQLite default. */
 describe('portico command', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-cli-'));
   const env = { PORTICO_DATA_DIR: dataDir, PORTICO_API_PORT: '0', PORTICO_ROLES: 'api', DATABASE_URL: '' };
@@ -78,6 +79,41 @@ describe('portico command', () => {
     }
   });
 
+  it('keys list shows ids and scopes but no secret, and keys revoke stops a key on a running node', async () => {
+    const created = await runPortico(['keys', 'create', '--org', 'revoking-org', '--name', 'ci'], env);
+    const key = created.stdout.trim();
+    const listed = await runPortico(['keys', 'list', '--org', 'revoking-org', '--json'], env);
+    expect(listed.code).toBe(0);
+    const [entry, ...others] = JSON.parse(listed.stdout) as Record<string, string>[];
+    expect(others).toEqual([]);
+    expect(entry).toMatchObject({ organization: 'revoking-org', scope: 'write', name: 'ci' });
+    expect(entry?.id).toMatch(/^key_/);
+    const table = await runPortico(['keys', 'list'], env);
+    expect(table.stdout).toMatch(new RegExp(`${entry?.id}\\s+revoking-org\\s+write\\s+ci`));
+    for (const output of [listed.stdout, table.stdout]) expect(output).not.toContain(key.slice(3));
+
+    const server = startPortico(['serve'], env);
+    try {
+      const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const call = () => fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${key}` } });
+      // The node has checked the key and keeps it in memory for a few seconds.
+      expect((await call()).status).toBe(200);
+      const revoked = await runPortico(['keys', 'revoke', entry?.id ?? ''], env);
+      expect(revoked.code).toBe(0);
+      expect(revoked.stderr).toContain(`revoked write key ${entry?.id} of organization revoking-org`);
+      await waitUntil(async () => (await call()).status === 401, 200);
+      expect((await runPortico(['keys', 'list', '--org', 'revoking-org', '--json'], env)).stdout.trim()).toBe(
+        '[]',
+      );
+    } finally {
+      await server.stop();
+    }
+
+    const again = await runPortico(['keys', 'revoke', entry?.id ?? ''], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`no API key ${entry?.id}`);
+  });
+
   it('PORTICO_BOOTSTRAP_KEY works for organization default and is not duplicated on restart', async () => {
     const bootstrapEnv = { ...env, PORTICO_BOOTSTRAP_KEY: 'ci-bootstrap-key-0123456789abcdef' };
     for (let run = 0; run < 2; run++) {
@@ -104,5 +140,8 @@ describe('portico command', () => {
     expect(badRole.stderr).toContain('unknown role "teapot"');
     const missingOrg = await runPortico(['keys', 'create'], env);
     expect(missingOrg.code).toBe(2);
+    const missingId = await runPortico(['keys', 'revoke'], env);
+    expect(missingId.code).toBe(2);
+    expect(missingId.stderr).toContain('portico keys revoke KEY_ID');
   });
 });

@@ -65,6 +65,49 @@ describe.each(backends)('store contract on $name', (backend) => {
     expect(new Set(orgs.map((o) => o.id)).size).toBe(1);
   });
 
+  it('lists API keys without their hashes, by organization, and deletes one for good', async () => {
+    const keyOrg = await store.ensureOrganization(`keys-${newId('org').slice(4)}`, newId('org'), t0);
+    const key = (id: string, scope: 'read' | 'write', createdAt: string) => ({
+      id,
+      orgId: keyOrg.id,
+      name: `label-${id}`,
+      scope,
+      lookup: id.slice(-16).padStart(16, '0'),
+      hash: 'ab'.repeat(32),
+      createdAt,
+    });
+    const [first, second] = [newId('key'), newId('key')] as [string, string];
+    await store.insertApiKey(key(second, 'read', at(2)));
+    await store.insertApiKey(key(first, 'write', at(1)));
+
+    const listed = await store.listApiKeys(keyOrg.name);
+    expect(listed).toEqual([
+      {
+        id: first,
+        orgId: keyOrg.id,
+        orgName: keyOrg.name,
+        name: `label-${first}`,
+        scope: 'write',
+        createdAt: at(1),
+      },
+      {
+        id: second,
+        orgId: keyOrg.id,
+        orgName: keyOrg.name,
+        name: `label-${second}`,
+        scope: 'read',
+        createdAt: at(2),
+      },
+    ]);
+    expect((await store.listApiKeys()).map((k) => k.id)).toEqual(expect.arrayContaining([first, second]));
+    expect(await store.listApiKeys('no-such-organization')).toEqual([]);
+
+    expect(await store.deleteApiKey(first)).toEqual(listed[0]);
+    expect(await store.findApiKeysByLookup(key(first, 'write', t0).lookup)).toEqual([]);
+    expect(await store.deleteApiKey(first)).toBeUndefined();
+    expect((await store.listApiKeys(keyOrg.name)).map((k) => k.id)).toEqual([second]);
+  });
+
   it('translates unique violations into UniqueViolation with the index name', async () => {
     const app = await newApp();
     await expect(newApp(app.slug)).rejects.toEqual(new UniqueViolation('apps_slug_key'));

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { ApiKeysTable } from '../schema.js';
-import type { ApiKey, ApiKeyStore } from '../store.js';
+import type { ApiKey, ApiKeyStore, ApiKeySummary } from '../store.js';
 import { type SqlContext, toCount } from './context.js';
 
 const toApiKey = (row: Selectable<ApiKeysTable>): ApiKey => ({
@@ -14,6 +14,19 @@ const toApiKey = (row: Selectable<ApiKeysTable>): ApiKey => ({
 });
 
 export function apiKeyQueries({ db }: SqlContext): ApiKeyStore {
+  /** Keys with their organization's name; the hash and its lookup prefix are never selected. */
+  const summaries = () =>
+    db
+      .selectFrom('api_keys')
+      .innerJoin('organizations', 'organizations.id', 'api_keys.org_id')
+      .select([
+        'api_keys.id as id',
+        'api_keys.org_id as orgId',
+        'organizations.name as orgName',
+        'api_keys.name as name',
+        'api_keys.scope as scope',
+        'api_keys.created_at as createdAt',
+      ]);
   return {
     async insertApiKey(key) {
       await db
@@ -39,6 +52,17 @@ export function apiKeyQueries({ db }: SqlContext): ApiKeyStore {
         .select((eb) => eb.fn.countAll().as('n'))
         .executeTakeFirst();
       return toCount(row?.n as number | string | undefined);
+    },
+    async listApiKeys(orgName): Promise<ApiKeySummary[]> {
+      let query = summaries().orderBy('api_keys.created_at').orderBy('api_keys.id');
+      if (orgName !== undefined) query = query.where('organizations.name', '=', orgName);
+      return query.execute();
+    },
+    async deleteApiKey(id) {
+      const key = await summaries().where('api_keys.id', '=', id).executeTakeFirst();
+      if (!key) return undefined;
+      await db.deleteFrom('api_keys').where('id', '=', id).execute();
+      return key;
     },
   };
 }
