@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Clock, iso } from '../domain/clock.js';
 import { errors } from '../domain/errors.js';
+import { IDEMPOTENCY_CLAIM_ABANDONED_MS, IDEMPOTENCY_KEY_LIFETIME_MS } from '../domain/idempotency.js';
 import type { Store } from '../store/store.js';
 
 declare module 'fastify' {
@@ -11,10 +12,6 @@ declare module 'fastify' {
   }
 }
 
-/** How long a key and its answer are kept: a client retrying later than this is a new request. */
-const KEY_LIFETIME_MS = 24 * 3600_000;
-/** A claim whose request never answered (its node died) is taken over after this long. */
-const ABANDONED_AFTER_MS = 60_000;
 const VALID_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -37,7 +34,9 @@ export function idempotencyHooks(store: Store, clock: Clock) {
     let existing = await store.claimIdempotencyKey(orgId, key, hash, iso(now));
     if (existing) {
       const age = now.getTime() - Date.parse(existing.createdAt);
-      const stale = age > KEY_LIFETIME_MS || (existing.responseStatus === null && age > ABANDONED_AFTER_MS);
+      const stale =
+        age > IDEMPOTENCY_KEY_LIFETIME_MS ||
+        (existing.responseStatus === null && age > IDEMPOTENCY_CLAIM_ABANDONED_MS);
       if (stale) {
         await store.releaseIdempotencyKey(orgId, key);
         existing = await store.claimIdempotencyKey(orgId, key, hash, iso(now));

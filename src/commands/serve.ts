@@ -5,6 +5,7 @@ import { startEdgeRole } from '../edge/role.js';
 import { createLogger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
 import { createServices } from '../services.js';
+import { Housekeeping } from '../worker/housekeeping.js';
 import { Worker } from '../worker/runner.js';
 
 import { ensureKeys, openStore } from './operator.js';
@@ -51,6 +52,9 @@ export async function serve(argv: string[]): Promise<number> {
     });
     worker.start();
     stops.push(() => worker.stop());
+    const housekeeping = new Housekeeping(store, systemClock, logger.child({ role: 'worker' }));
+    housekeeping.start();
+    stops.push(() => housekeeping.stop());
     console.log(
       `Portico worker started (${worker.id}, issuer: ${config.tlsIssuer}, store: ${store.dialect})`,
     );

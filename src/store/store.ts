@@ -395,6 +395,8 @@ export interface IdempotencyStore {
   saveIdempotentResponse(orgId: string, key: string, status: number, body: string): Promise<void>;
   /** Forgets a key (its request failed on our side, or its record expired), so it can be used again. */
   releaseIdempotencyKey(orgId: string, key: string): Promise<void>;
+  /** Deletes at most `limit` records made before `cutoff` (expired); answers how many went. */
+  deleteIdempotencyKeysBefore(cutoff: string, limit: number): Promise<number>;
 }
 
 /** A unique index refused a write; `index` names it as the migrations do. */

@@ -1,5 +1,8 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/domain/clock.js';
 import type { Store } from '../../src/store/store.js';
+import { Housekeeping } from '../../src/worker/housekeeping.js';
 import { createTestApp, openApi, type TestApi } from '../helpers/api.js';
 import { backends } from '../helpers/stores.js';
 
@@ -81,6 +84,36 @@ describe.each(backends)('limits on $name', (backend) => {
     expect(answers.some((answer) => answer.statusCode === 200)).toBe(true);
     expect(await store.findClaims('once.limits.com')).toHaveLength(1);
     await api.call(key, 'DELETE', `/v1/apps/${appId}`);
+  });
+
+  it('housekeeping deletes Idempotency-Key records after 24 hours, in batches, and keeps newer ones', async () => {
+    const appId = await createTestApp(api, key);
+    const add = () => post(`/v1/apps/${appId}/domains`, { domain: 'kept.limits.com' }, 'housekeeping-1');
+    expect((await add()).statusCode).toBe(200);
+    const logger = pino({ level: 'silent' });
+    // Today: the record is 0 hours old and stays.
+    await new Housekeeping(store, systemClock, logger).runOnce();
+    expect((await add()).headers['idempotent-replayed']).toBe('true');
+
+    // 1,200 records from two days ago (more than one delete batch) and one from an hour ago.
+    const day = 24 * 3600_000;
+    const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+    for (let i = 0; i < 1_200; i++)
+      await store.claimIdempotencyKey('org-old', `old-${i}`, 'hash', ago(2 * day));
+    await store.claimIdempotencyKey('org-old', 'recent', 'hash', ago(3600_000));
+    const deleted = await new Housekeeping(store, systemClock, logger).runOnce();
+    expect(deleted).toBe(1_200);
+    expect(await store.claimIdempotencyKey('org-old', 'old-7', 'other', ago(0))).toBeUndefined();
+    expect(await store.claimIdempotencyKey('org-old', 'recent', 'other', ago(0))).toMatchObject({
+      requestHash: 'hash',
+    });
+
+    // A day later the first record has gone too: the same request runs again (and finds its domain).
+    const tomorrow = { now: () => new Date(Date.now() + day + 60_000) };
+    expect(await new Housekeeping(store, tomorrow, logger).runOnce()).toBeGreaterThanOrEqual(1);
+    const again = await add();
+    expect(again.headers['idempotent-replayed']).toBeUndefined();
+    expect(again.json().error.code).toBe('domain_already_added');
   });
 
   it('refuses a malformed Idempotency-Key', async () => {

@@ -36,5 +36,24 @@ export function idempotencyQueries({ db }: SqlContext): IdempotencyStore {
     async releaseIdempotencyKey(orgId, key) {
       await db.deleteFrom('idempotency_keys').where('org_id', '=', orgId).where('key', '=', key).execute();
     },
+    async deleteIdempotencyKeysBefore(cutoff, limit) {
+      // In bounded batches, oldest first (the created_at index), so no delete holds the table long.
+      const result = await db
+        .deleteFrom('idempotency_keys')
+        .where(({ eb, refTuple, selectFrom }) =>
+          eb(
+            refTuple('org_id', 'key'),
+            'in',
+            selectFrom('idempotency_keys')
+              .select(['org_id', 'key'])
+              .where('created_at', '<', cutoff)
+              .orderBy('created_at')
+              .limit(limit)
+              .$asTuple('org_id', 'key'),
+          ),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
   };
 }
