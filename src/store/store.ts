@@ -371,6 +371,12 @@ export interface WebhookStore {
   ): Promise<void>;
   /** Newest first. */
   listDeliveries(webhookId: string, page: Page): Promise<PageOf<WebhookDelivery>>;
+  /**
+   * Deletes at most `limit` finished deliveries (delivered or failed) made before `cutoff`, then at
+   * most `limit` events made before it that no delivery refers to any more; answers how many of
+   * each went. A pending delivery and its event are kept whatever their age.
+   */
+  deleteWebhookHistoryBefore(cutoff: string, limit: number): Promise<{ deliveries: number; events: number }>;
 }
 
 export interface IdempotentRequest {

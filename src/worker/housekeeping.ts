@@ -5,14 +5,26 @@ import type { Store } from '../store/store.js';
 
 /** How often expired records are looked for. */
 const INTERVAL_MS = 10 * 60_000;
+/**
+ * How long events and webhook deliveries stay in the delivery log (`GET …/deliveries`): 30 days,
+ * as Stripe keeps events. A delivery still being retried is kept whatever its age.
+ */
+export const WEBHOOK_HISTORY_DAYS = 30;
 /** Rows deleted per statement: a batch holds SQLite's single writer for a few milliseconds at most. */
 const BATCH = 1_000;
 
+/** What one pass deleted. */
+export interface HousekeepingPass {
+  idempotencyKeys: number;
+  deliveries: number;
+  events: number;
+}
+
 /**
- * Deletes what has outlived its use, so tables that grow with traffic do not grow forever: today
- * the Idempotency-Key records, kept 24 hours (the API ignores older ones but only overwrites the
- * key that is sent again). Every worker runs it; deleting is idempotent, so several workers at once
- * only share the work.
+ * Deletes what has outlived its use, so tables that grow with traffic do not grow forever: the
+ * Idempotency-Key records after their 24 hours (the API ignores older ones but only overwrites a
+ * key that is sent again), and the webhook delivery log after WEBHOOK_HISTORY_DAYS. Every worker
+ * runs it; deleting is idempotent, so several workers at once only share the work.
  */
 export class Housekeeping {
   private timer?: NodeJS.Timeout;
@@ -43,18 +55,24 @@ export class Housekeeping {
     await this.running;
   }
 
-  /** One pass; answers how many records went. */
-  async runOnce(): Promise<number> {
-    const cutoff = iso(new Date(this.clock.now().getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
-    let deleted = 0;
+  /** One pass, each table in batches; answers how many records went. */
+  async runOnce(): Promise<HousekeepingPass> {
+    const now = this.clock.now().getTime();
+    const keysCutoff = iso(new Date(now - IDEMPOTENCY_KEY_LIFETIME_MS));
+    const historyCutoff = iso(new Date(now - WEBHOOK_HISTORY_DAYS * 24 * 3600_000));
+    const pass: HousekeepingPass = { idempotencyKeys: 0, deliveries: 0, events: 0 };
     for (;;) {
-      const batch = await this.store.deleteIdempotencyKeysBefore(cutoff, BATCH);
-      deleted += batch;
-      if (batch < BATCH) break;
+      const keys = await this.store.deleteIdempotencyKeysBefore(keysCutoff, BATCH);
+      const history = await this.store.deleteWebhookHistoryBefore(historyCutoff, BATCH);
+      pass.idempotencyKeys += keys;
+      pass.deliveries += history.deliveries;
+      pass.events += history.events;
+      if (keys < BATCH && history.deliveries < BATCH && history.events < BATCH) break;
       // Let requests waiting for the database in between.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (deleted > 0) this.logger.info({ deleted }, 'housekeeping: deleted expired Idempotency-Key records');
-    return deleted;
+    if (pass.idempotencyKeys + pass.deliveries + pass.events > 0)
+      this.logger.info(pass, 'housekeeping: deleted expired records');
+    return pass;
   }
 }

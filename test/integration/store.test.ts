@@ -108,6 +108,64 @@ describe.each(backends)('store contract on $name', (backend) => {
     expect((await store.listApiKeys(keyOrg.name)).map((k) => k.id)).toEqual([second]);
   });
 
+  it('deletes finished webhook deliveries and unreferenced events before a cutoff, keeping pending ones', async () => {
+    const webhookId = newId('wh');
+    await store.insertWebhook({
+      id: webhookId,
+      orgId,
+      url: 'https://hooks.example.com/portico',
+      events: ['*'],
+      secretEnc: 'sealed',
+      createdAt: t0,
+    });
+    const event = async (createdAt: string) => {
+      const id = newId('evt');
+      await store.insertEvent({ id, orgId, type: 'domain.verified', payload: { n: 1 }, createdAt });
+      return id;
+    };
+    const delivery = async (
+      eventId: string,
+      status: 'pending' | 'delivered' | 'failed',
+      createdAt: string,
+    ) => {
+      const id = newId('dlv');
+      await store.insertDelivery({
+        id,
+        webhookId,
+        eventId,
+        status,
+        attempts: 1,
+        responseStatus: null,
+        lastError: null,
+        createdAt,
+        updatedAt: createdAt,
+      });
+      return id;
+    };
+    // Old (t0 + 1..3 s), with a finished delivery, a pending one, and none; then one after the cutoff.
+    const delivered = await event(at(1));
+    const deliveredId = await delivery(delivered, 'delivered', at(1));
+    const failedId = await delivery(await event(at(2)), 'failed', at(2));
+    const retrying = await event(at(2));
+    const pendingId = await delivery(retrying, 'pending', at(2));
+    const bare = await event(at(3));
+    const recent = await event(at(100));
+    const recentId = await delivery(recent, 'delivered', at(100));
+
+    // A batch of one: the oldest finished delivery, then the oldest event nothing refers to.
+    expect(await store.deleteWebhookHistoryBefore(at(50), 1)).toEqual({ deliveries: 1, events: 1 });
+    expect(await store.findDelivery(deliveredId)).toBeUndefined();
+    expect(await store.findEvent(delivered)).toBeUndefined();
+    expect(await store.deleteWebhookHistoryBefore(at(50), 100)).toEqual({ deliveries: 1, events: 2 });
+    expect(await store.findDelivery(failedId)).toBeUndefined();
+    expect(await store.findEvent(bare)).toBeUndefined();
+    expect(await store.deleteWebhookHistoryBefore(at(50), 100)).toEqual({ deliveries: 0, events: 0 });
+    expect(await store.findDelivery(pendingId)).toMatchObject({ status: 'pending' });
+    expect(await store.findEvent(retrying)).toBeDefined();
+    expect(await store.findDelivery(recentId)).toBeDefined();
+    expect(await store.findEvent(recent)).toBeDefined();
+  });
+
   it('translates unique violations into UniqueViolation with the index name', async () => {
     const app = await newApp();
     await expect(newApp(app.slug)).rejects.toEqual(new UniqueViolation('apps_slug_key'));

@@ -4,6 +4,7 @@ import * as certificates from './0002-certificates.js';
 import * as webhooks from './0003-webhooks.js';
 import * as idempotency from './0004-idempotency.js';
 import * as organizationDomainCount from './0005-organization-domain-count.js';
+import * as historyRetention from './0006-history-retention.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0003-webhooks': webhooks,
   '0004-idempotency': idempotency,
   '0005-organization-domain-count': organizationDomainCount,
+  '0006-history-retention': historyRetention,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -111,6 +111,41 @@ export function webhookQueries({ db }: SqlContext): WebhookStore {
         .executeTakeFirst();
       return row && toDelivery(row);
     },
+    async deleteWebhookHistoryBefore(cutoff, limit) {
+      const deliveries = await db
+        .deleteFrom('webhook_deliveries')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('webhook_deliveries')
+            .select('id')
+            .where('created_at', '<', cutoff)
+            .where('status', '!=', 'pending')
+            .orderBy('created_at')
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      const events = await db
+        .deleteFrom('events')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('events')
+            .select('id')
+            .where('created_at', '<', cutoff)
+            .where(({ not, exists, selectFrom }) =>
+              not(
+                exists(
+                  selectFrom('webhook_deliveries')
+                    .select('webhook_deliveries.id')
+                    .whereRef('webhook_deliveries.event_id', '=', 'events.id'),
+                ),
+              ),
+            )
+            .orderBy('created_at')
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      return { deliveries: Number(deliveries.numDeletedRows), events: Number(events.numDeletedRows) };
+    },
     async updateDelivery(id, patch) {
       await db
         .updateTable('webhook_deliveries')
