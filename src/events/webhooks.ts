@@ -143,12 +143,10 @@ export class WebhookService {
   ): Promise<PageOf<WebhookDelivery & { eventType?: string }>> {
     await this.get(orgId, id);
     const result = await this.store.listDeliveries(id, page);
-    const rows = await Promise.all(
-      result.rows.map(async (delivery) => ({
-        ...delivery,
-        eventType: (await this.store.findEvent(delivery.eventId))?.type,
-      })),
-    );
+    // One query for the page's events, not one per delivery.
+    const events = await this.store.findEvents([...new Set(result.rows.map((delivery) => delivery.eventId))]);
+    const typeOf = new Map(events.map((event) => [event.id, event.type]));
+    const rows = result.rows.map((delivery) => ({ ...delivery, eventType: typeOf.get(delivery.eventId) }));
     return { rows, total: result.total };
   }
 

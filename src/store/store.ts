@@ -356,6 +356,8 @@ export interface WebhookDelivery {
 export interface WebhookStore {
   insertEvent(event: EventRecord): Promise<void>;
   findEvent(id: string): Promise<EventRecord | undefined>;
+  /** The events with these ids that exist, in no particular order. */
+  findEvents(ids: readonly string[]): Promise<EventRecord[]>;
   insertWebhook(webhook: Webhook): Promise<void>;
   findWebhook(orgId: string, id: string): Promise<Webhook | undefined>;
   /** Any organization's webhook: for the delivering worker. */

@@ -164,6 +164,9 @@ describe.each(backends)('store contract on $name', (backend) => {
     expect(await store.findEvent(retrying)).toBeDefined();
     expect(await store.findDelivery(recentId)).toBeDefined();
     expect(await store.findEvent(recent)).toBeDefined();
+    const found = await store.findEvents([recent, retrying, bare, 'evt_missing']);
+    expect(found.map((e) => e.id).sort()).toEqual([recent, retrying].sort());
+    expect(found[0]).toMatchObject({ orgId, type: 'domain.verified', payload: { n: 1 } });
   });
 
   it('translates unique violations into UniqueViolation with the index name', async () => {

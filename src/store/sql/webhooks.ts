@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
-import type { WebhookDeliveriesTable, WebhooksTable } from '../schema.js';
-import type { DeliveryStatus, Webhook, WebhookDelivery, WebhookStore } from '../store.js';
+import type { EventsTable, WebhookDeliveriesTable, WebhooksTable } from '../schema.js';
+import type { DeliveryStatus, EventRecord, Webhook, WebhookDelivery, WebhookStore } from '../store.js';
 import { listPage, type SqlContext } from './context.js';
 
 const toWebhook = (row: Selectable<WebhooksTable>): Webhook => ({
@@ -24,6 +24,14 @@ const toDelivery = (row: Selectable<WebhookDeliveriesTable>): WebhookDelivery =>
   updatedAt: row.updated_at,
 });
 
+const toEvent = (row: Selectable<EventsTable>): EventRecord => ({
+  id: row.id,
+  orgId: row.org_id,
+  type: row.type,
+  payload: JSON.parse(row.payload),
+  createdAt: row.created_at,
+});
+
 export function webhookQueries({ db }: SqlContext): WebhookStore {
   return {
     async insertEvent(event) {
@@ -40,15 +48,12 @@ export function webhookQueries({ db }: SqlContext): WebhookStore {
     },
     async findEvent(id) {
       const row = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
-      return (
-        row && {
-          id: row.id,
-          orgId: row.org_id,
-          type: row.type,
-          payload: JSON.parse(row.payload),
-          createdAt: row.created_at,
-        }
-      );
+      return row && toEvent(row);
+    },
+    async findEvents(ids) {
+      if (ids.length === 0) return [];
+      const rows = await db.selectFrom('events').selectAll().where('id', 'in', ids).execute();
+      return rows.map(toEvent);
     },
     async insertWebhook(webhook) {
       await db
