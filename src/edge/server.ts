@@ -10,7 +10,7 @@ import { LoadingCache } from './loading-cache.js';
 import { type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
 import { rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './responses.js';
 import { beforeRoute, decide, type EdgeDecision, hostnameOf, type Scheme } from './router.js';
-import { SniCache } from './sni-cache.js';
+import { SERVED_TLS, SniCache } from './sni-cache.js';
 import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
 
@@ -200,7 +200,7 @@ class EdgeServer implements Edge {
     });
     this.isChallenge = isChallenge;
     this.httpsServer = https.createServer(
-      { ...serverOptions, SNICallback, ALPNCallback },
+      { ...serverOptions, ...SERVED_TLS, SNICallback, ALPNCallback },
       this.onHttpsRequest,
     );
     // A client socket may sit silent while the edge waits for the origin (connect, then response

@@ -216,6 +216,24 @@ function handshake(
   });
 }
 
+/** The TLS 1.3 cipher suite a client offering `ciphers` (in its order) agrees with the edge. */
+function negotiatedCipher(ciphers?: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: edge.httpsPort,
+      servername: 'app.test',
+      ca: ca.certificatePem,
+      ...(ciphers ? { ciphers } : {}),
+    });
+    socket.once('secureConnect', () => {
+      resolve(socket.getCipher().standardName);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
 /** An HTTPS request whose Host and SNI name are set apart, with headers undici would not send. */
 function rawHttps(servername: string, headers: Record<string, string>) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
@@ -260,6 +278,15 @@ describe('TLS by SNI', () => {
     await expect(handshake(undefined, { rejectUnauthorized: false })).rejects.toMatchObject({
       code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
     });
+  });
+
+  it('prefers AES-128-GCM, gives ChaCha20 to clients that list it first, and takes what a client can do', async () => {
+    // Node's client lists AES-256-GCM first: the edge's own order decides.
+    expect(await negotiatedCipher()).toBe('TLS_AES_128_GCM_SHA256');
+    expect(
+      await negotiatedCipher('TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384'),
+    ).toBe('TLS_CHACHA20_POLY1305_SHA256');
+    expect(await negotiatedCipher('TLS_AES_256_GCM_SHA384')).toBe('TLS_AES_256_GCM_SHA384');
   });
 
   it('is trusted by curl', async () => {
