@@ -1,24 +1,8 @@
-import { constants, createHash } from 'node:crypto';
-import { createSecureContext, DEFAULT_CIPHERS, type SecureContext } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { normalizeHostname } from '../domain/hostname.js';
 import { LoadingCache } from './loading-cache.js';
 import type { CertificateSource } from './sources.js';
-
-/**
- * The TLS choices of the edge: of its server (OpenSSL picks the cipher with the options of the
- * context a connection starts on, before SNI swaps in the name's) and of every served name's context.
- * Node's own order puts AES-256-GCM first; the
- * edge prefers AES-128-GCM, as Go (Caddy) and Cloudflare do: equally secure for TLS, and cheaper
- * per record. The server's order decides, except that a client listing ChaCha20 first (one without
- * AES instructions, typically a phone) gets ChaCha20.
- */
-export const SERVED_TLS = {
-  ciphers: [
-    'TLS_AES_128_GCM_SHA256',
-    ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256'),
-  ].join(':'),
-  secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE | constants.SSL_OP_PRIORITIZE_CHACHA,
-};
 
 export interface SniCacheOptions {
   certificates: CertificateSource;
@@ -121,7 +105,7 @@ export class SniCache {
     // a handshake: a reload that finds the certificate unchanged, the usual case, keeps the one it has.
     if (previous?.fingerprint === fingerprint) return { ...previous, notAfter };
     return {
-      context: createSecureContext({ ...SERVED_TLS, cert: found.certificatePem, key: found.privateKeyPem }),
+      context: createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem }),
       notAfter,
       fingerprint,
     };
