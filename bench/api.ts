@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cpuSeconds } from './edge/processes.js';
-import { type Figure, measure, report, startServer } from './lib.js';
+import { type Figure, measure, ratio, report, startServer } from './lib.js';
 
 const duration = Number(process.env.BENCH_SECONDS ?? 10);
 /**
@@ -140,13 +140,10 @@ end`;
         { seconds: duration },
       )
     : undefined;
-  const throughputRatio = (figure: Figure) =>
-    (figure.requestsPerSecond / helloFigure.requestsPerSecond).toFixed(2);
-  const p99Ratio = (figure: Figure) => (figure.p99Ms / Math.max(helloFigure.p99Ms, 0.001)).toFixed(2);
+  const throughputRatio = (figure: Figure) => ratio(figure.requestsPerSecond, helloFigure.requestsPerSecond);
+  const p99Ratio = (figure: Figure) => ratio(figure.p99Ms, helloFigure.p99Ms);
   const openedFirstP99Ratio = (figure: Figure) =>
-    (
-      (figure.openedFirstP99Ms ?? Number.NaN) / Math.max(helloFigure.openedFirstP99Ms ?? Number.NaN, 0.001)
-    ).toFixed(2);
+    ratio(figure.openedFirstP99Ms, helloFigure.openedFirstP99Ms);
   console.log('\nServer CPU per request (user + system, all threads), and the same-cost reference');
   console.log(
     '| load | server CPU µs per request | ÷ hello-world | req/s ÷ hello-world | p99 ÷ hello-world | p99 ÷ hello-world, connections opened first |',
@@ -165,7 +162,7 @@ end`;
     );
   const verdict = (met: boolean) => (met ? 'met' : '**missed**');
   const addRatio = addFigure.requestsPerSecond / helloFigure.requestsPerSecond;
-  const addTail = Number(openedFirstP99Ratio(addFigure));
+  const addTail = (addFigure.openedFirstP99Ms ?? Number.NaN) / (helloFigure.openedFirstP99Ms ?? Number.NaN);
   console.log('\nTargets of add-domain');
   console.log('| figure | value | target | verdict |');
   console.log('|---|---:|---:|---:|');

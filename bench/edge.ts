@@ -29,7 +29,7 @@ import { cpuSeconds, machineBusyCores, machineTicks, Processes, rssMb, treeRssMb
 import { type Server, startCaddy, startNginxProxy, startOrigin } from './edge/proxies.js';
 import { seedStore } from './edge/seed.js';
 import { type HandshakeFigure, handshakes, negotiated, requestEach } from './edge/tls-clients.js';
-import { type Figure, measure, report } from './lib.js';
+import { type Figure, measure, ratio, report } from './lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Math.min(2, SECONDS);
@@ -202,8 +202,8 @@ async function throughput(origin: Server, edge: EdgeProcess, nginx: Server, cadd
         [
           'Portico ÷ Caddy',
           fixed(vsCaddy),
-          fixed((portico.openedFirstP99Ms ?? NaN) / (caddyFigure.openedFirstP99Ms ?? NaN)),
-          fixed(portico.p99Ms / caddyFigure.p99Ms),
+          ratio(portico.openedFirstP99Ms, caddyFigure.openedFirstP99Ms),
+          ratio(portico.p99Ms, caddyFigure.p99Ms),
           fixed(caddyCpu / porticoCpu),
           '≥ 1.00× req/s',
           verdict(vsCaddy >= 1),
@@ -211,8 +211,8 @@ async function throughput(origin: Server, edge: EdgeProcess, nginx: Server, cadd
         [
           'Portico ÷ nginx',
           fixed(vsNginx),
-          fixed((portico.openedFirstP99Ms ?? NaN) / (nginxFigure.openedFirstP99Ms ?? NaN)),
-          fixed(portico.p99Ms / nginxFigure.p99Ms),
+          ratio(portico.openedFirstP99Ms, nginxFigure.openedFirstP99Ms),
+          ratio(portico.p99Ms, nginxFigure.p99Ms),
           fixed(nginxCpu / porticoCpu),
           '–',
           '–',

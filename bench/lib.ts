@@ -135,12 +135,14 @@ end`
   };
 }
 
+/** `value ÷ base` with two decimals, as every table of the benchmarks prints it ('n/a' when one is missing). */
+export const ratio = (value: number | undefined, base: number | undefined): string =>
+  value === undefined || base === undefined ? 'n/a' : (value / Math.max(base, 0.001)).toFixed(2);
+
 /** Prints figures with their ratios to the first one, the baseline measured in the same run. */
 export function report(title: string, figures: Figure[]): void {
   const [baseline] = figures;
   if (!baseline) return;
-  const ratio = (value: number | undefined, base: number | undefined) =>
-    value === undefined || base === undefined ? 'n/a' : (value / Math.max(base, 0.001)).toFixed(2);
   const openedFirst = figures.some((figure) => figure.openedFirstP99Ms !== undefined);
   console.log(`\n${title}`);
   const head = ['load', 'req/s', 'p99 ms', 'req/s ÷ baseline', 'p99 ÷ baseline'];
