@@ -1,5 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
+import { createStore } from '../../src/store/index.js';
 import { type Domain, type Store, UniqueViolation } from '../../src/store/store.js';
 import { backends } from '../helpers/stores.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -336,5 +341,44 @@ describe.each(backends)('store contract on $name', (backend) => {
       expect(other?.key).toBe('other-kind');
       if (other) await store.completeJob(other, 'w1');
     });
+  });
+});
+
+// SQLite only: PostgreSQL's planner picks by table statistics, so a plan on a test-sized table says
+// nothing about a large one; SQLite's choice of index does not depend on the rows.
+describe('store lists on sqlite', () => {
+  it('read pages in index order, with no sort step, for every list endpoint', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'portico-plans-'));
+    const prepare = vi.spyOn(BetterSqlite3.prototype, 'prepare');
+    const store = await createStore({ dataDir: dir });
+    try {
+      const page = { limit: 50, offset: 0 };
+      await store.listApps('org_x', page);
+      await store.listDomains('app_x', page);
+      await store.listWebhooks('org_x', page);
+      await store.listDeliveries('wh_x', page);
+      const pageQueries = [...new Set(prepare.mock.calls.map(([text]) => text))].filter((text) =>
+        /order by "created_at" (asc|desc), "id"/.test(text),
+      );
+      prepare.mockRestore();
+      expect(pageQueries).toHaveLength(4);
+      const raw = new BetterSqlite3(path.join(dir, 'portico.db'), { readonly: true });
+      // Unbound values: the plan depends on the SQL and the schema, not on the values.
+      const planOf = (text: string) => {
+        const nulls = (text.match(/\?/g) ?? []).map(() => null);
+        const rows = raw.prepare(`explain query plan ${text}`).all(...nulls) as { detail: string }[];
+        return rows.map((row) => row.detail).join('; ');
+      };
+      const plans = pageQueries.map((text) => ({ text, plan: planOf(text) }));
+      raw.close();
+      for (const { text, plan } of plans) {
+        expect(plan, text).toMatch(/USING (COVERING )?INDEX/);
+        expect(plan, text).not.toMatch(/TEMP B-TREE/);
+      }
+    } finally {
+      prepare.mockRestore();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

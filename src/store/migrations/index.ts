@@ -5,6 +5,7 @@ import * as webhooks from './0003-webhooks.js';
 import * as idempotency from './0004-idempotency.js';
 import * as organizationDomainCount from './0005-organization-domain-count.js';
 import * as historyRetention from './0006-history-retention.js';
+import * as listOrderIndexes from './0007-list-order-indexes.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0004-idempotency': idempotency,
   '0005-organization-domain-count': organizationDomainCount,
   '0006-history-retention': historyRetention,
+  '0007-list-order-indexes': listOrderIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
