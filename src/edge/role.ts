@@ -24,7 +24,7 @@ export async function startEdgeRole(
     httpPort: config.edgeHttpPort,
     httpsPort: config.edgeHttpsPort,
     routes,
-    certificates: new StoreCertificates(routes, services.certificates),
+    certificates: new StoreCertificates(services.certificates),
     challenges: new StoreChallenges(store),
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,

@@ -178,8 +178,14 @@ class EdgeServer implements Edge {
       refreshAheadMs: ttlMs / 10,
       onLoadError: (hostname, err) => logger.error({ hostname, err }, 'edge: route lookup failed'),
     });
+    const certificates = options.certificates;
     this.sni = new SniCache({
-      certificates: options.certificates,
+      // A certificate only for a name that has a route, looked up through the route cache: the
+      // request that follows a name's first handshake then finds its route already loaded.
+      certificates: {
+        certificate: async (hostname) =>
+          (await this.routes.get(hostname)) ? certificates.certificate(hostname) : undefined,
+      },
       maxEntries: options.sniCacheSize ?? 10_000,
       ttlMs,
       negativeTtlMs,

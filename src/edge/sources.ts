@@ -47,9 +47,9 @@ export interface EdgeCertificate {
 
 export interface CertificateSource {
   /**
-   * The certificate to present for a hostname that is served (one of its SANs covers the name),
-   * else `undefined`. Must return `undefined` for a name whose route is gone: a certificate alone
-   * is enough for a TLS handshake to succeed.
+   * The certificate to present for a hostname (one of its SANs covers the name), else `undefined`.
+   * The edge asks only for names that have a route (a certificate alone is enough for a TLS
+   * handshake to succeed), so a certificate kept after its domain was removed is never presented.
    */
   certificate(hostname: string): Promise<EdgeCertificate | undefined>;
 }

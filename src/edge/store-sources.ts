@@ -44,16 +44,12 @@ export class StoreRoutes implements RouteSource {
   }
 }
 
-/** Certificates only for names that have a route, so a handshake never shows an unserved name's. */
+/** Certificates as the worker stored them, keys unsealed (the edge asks only for routed names). */
 export class StoreCertificates implements CertificateSource {
-  constructor(
-    private readonly routes: RouteSource,
-    private readonly certificates: CertificateService | undefined,
-  ) {}
+  constructor(private readonly certificates: CertificateService | undefined) {}
 
   async certificate(hostname: string) {
-    if (!this.certificates || !(await this.routes.route(hostname))) return undefined;
-    return this.certificates.servable(hostname);
+    return this.certificates?.servable(hostname);
   }
 }
 

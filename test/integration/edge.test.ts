@@ -358,10 +358,19 @@ describe('routing', () => {
     expect(response.headers.location).toBe(`https://app.test:${edge.httpsPort}/shop/cart?item=42&q=a%20b`);
   });
 
-  it('answers 404 naming no tenant for a name with a certificate but no route', async () => {
-    const response = await get(httpsUrl('cert-only.test'));
-    expect(response.status).toBe(404);
-    expectNeutral(response.body);
+  it("reads a new name's route once for its first handshake and the requests that follow", async () => {
+    await sources.serve(ca, 'fresh.test', { appId: 'app_6', originUrl: origin.url });
+    const before = sources.lookups.filter((name) => name === 'fresh.test').length;
+    expect((await get(httpsUrl('fresh.test', '/first'))).status).toBe(200);
+    expect((await get(httpsUrl('fresh.test', '/second'))).status).toBe(200);
+    expect(sources.lookups.filter((name) => name === 'fresh.test').length - before).toBe(1);
+  });
+
+  it('presents no certificate for a name whose certificate outlived its route', async () => {
+    // The source still has a certificate for the name: the edge asks for one only with a route.
+    await expect(handshake('cert-only.test', { rejectUnauthorized: false })).rejects.toMatchObject({
+      code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+    });
   });
 
   it('answers 502 for an App without an origin', async () => {

@@ -124,10 +124,7 @@ describe.each(backends)('TLS-ALPN-01 through the edge, against Pebble, on $name'
       PORTICO_ACME_CA_FILE: pebble.caFile,
       PORTICO_ACME_CHALLENGE: 'tls-alpn-01',
     });
-    certificates = new StoreCertificates(
-      new StoreRoutes(store, rig.config.appsDomain),
-      rig.services.certificates,
-    );
+    certificates = new StoreCertificates(rig.services.certificates);
     const hostname = name();
     await rig.addVerified(hostname);
     await rig.drain();
