@@ -29,3 +29,19 @@ describe('PORTICO_ACME_CHALLENGE', () => {
     );
   });
 });
+
+describe('PORTICO_EDGE_CERT_CACHE_SIZE', () => {
+  const size = (value: string | undefined) =>
+    loadConfig({ PORTICO_EDGE_CERT_CACHE_SIZE: value, PORTICO_DNS_SERVERS: '127.0.0.1' }).edgeCertCacheSize;
+
+  it('defaults to 10,000 certificates and takes a count', () => {
+    expect(size(undefined)).toBe(10_000);
+    expect(size('500')).toBe(500);
+  });
+
+  it.each(['0', '-1', '2.5', 'lots'])('rejects %j with the range it takes', (value) => {
+    expect(() => size(value)).toThrow(
+      new ConfigError(`PORTICO_EDGE_CERT_CACHE_SIZE must be an integer from 1 to 10000000, got "${value}"`),
+    );
+  });
+});

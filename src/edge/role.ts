@@ -29,6 +29,8 @@ export async function startEdgeRole(
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,
     onResponse: services.metrics?.observeEdgeResponse,
+    sniCacheSize: config.edgeCertCacheSize,
+    onTlsContextBuilt: services.metrics?.countTlsContextBuilt,
     // Every change that affects what a name serves is announced (below), so cached routes and
     // certificates can live long: a short lifetime would only rebuild unchanged TLS contexts
     // (about 1 ms each) for every name in use, every minute. "Not served" stays short (5 s),

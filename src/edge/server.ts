@@ -34,6 +34,8 @@ export interface EdgeOptions {
   logger: Logger;
   /** Certificates held in memory at most. Default 10,000. */
   sniCacheSize?: number;
+  /** Told each time a certificate's TLS context is built (a name's first handshake, a renewal, or after an eviction). */
+  onTlsContextBuilt?: () => void;
   /** Routes held in memory at most. Default 10,000. */
   routeCacheSize?: number;
   /**
@@ -187,6 +189,7 @@ class EdgeServer implements Edge {
           (await this.routes.get(hostname)) ? certificates.certificate(hostname) : undefined,
       },
       maxEntries: options.sniCacheSize ?? 10_000,
+      onContextBuilt: options.onTlsContextBuilt,
       ttlMs,
       negativeTtlMs,
       onLoadError: (hostname, err) => logger.error({ hostname, err }, 'edge: certificate lookup failed'),

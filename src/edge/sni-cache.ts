@@ -17,6 +17,8 @@ export interface SniCacheOptions {
    * ms, so handshakes for a name in steady use never wait for the store. Default: a tenth of `ttlMs`.
    */
   refreshAheadMs?: number;
+  /** Called each time a TLS context is built: a cache hit or an unchanged reload builds none. */
+  onContextBuilt?(): void;
   /** Called once per failed certificate read (the source threw or the PEM did not parse). */
   onLoadError?(hostname: string, error: unknown): void;
   now?(): number;
@@ -53,9 +55,11 @@ interface LoadedCertificate {
 export class SniCache {
   private readonly cache: LoadingCache<LoadedCertificate>;
   private readonly certificates: CertificateSource;
+  private readonly onContextBuilt: (() => void) | undefined;
 
   constructor(options: SniCacheOptions) {
     this.certificates = options.certificates;
+    this.onContextBuilt = options.onContextBuilt;
     const negativeTtlMs = options.negativeTtlMs ?? 5_000;
     const ttlMs = options.ttlMs ?? 60_000;
     this.cache = new LoadingCache<LoadedCertificate>({
@@ -104,10 +108,8 @@ export class SniCache {
     // Building a context (OpenSSL parsing the PEM chain and key) costs 1.5 to 2 ms here, more than
     // a handshake: a reload that finds the certificate unchanged, the usual case, keeps the one it has.
     if (previous?.fingerprint === fingerprint) return { ...previous, notAfter };
-    return {
-      context: createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem }),
-      notAfter,
-      fingerprint,
-    };
+    const context = createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem });
+    this.onContextBuilt?.();
+    return { context, notAfter, fingerprint };
   }
 }

@@ -13,6 +13,7 @@ export class Metrics {
   readonly certificates: Counter<'event'>;
   readonly webhookDeliveries: Counter<'outcome'>;
   readonly edgeRequests: Histogram<'status_class'>;
+  readonly edgeTlsContextsBuilt: Counter;
 
   constructor(store: Store, clock: Clock) {
     const registers = [this.registry];
@@ -40,6 +41,11 @@ export class Metrics {
       help: 'Requests answered by the edge, by status class (2xx, 3xx, 4xx, 5xx), with their duration.',
       labelNames: ['status_class'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.edgeTlsContextsBuilt = new Counter({
+      name: 'portico_edge_tls_contexts_built_total',
+      help: 'TLS contexts the edge built for certificates: once per name and renewal when PORTICO_EDGE_CERT_CACHE_SIZE holds every name in use; a steady climb means it does not.',
       registers,
     });
     new Gauge({
@@ -101,6 +107,11 @@ export class Metrics {
       },
     });
   }
+
+  /** For the edge's `onTlsContextBuilt`. */
+  readonly countTlsContextBuilt = (): void => {
+    this.edgeTlsContextsBuilt.inc();
+  };
 
   /** For the edge's `onResponse`. */
   readonly observeEdgeResponse = (status: number, seconds: number): void => {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import tls from 'node:tls';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,5 +99,44 @@ describe.each(backends)('metrics on $name', (backend) => {
     expect(Number(histogram?.metrics[0]?.buckets?.['+Inf'])).toBe(1);
     // The parser keeps a histogram's buckets but not its labels: the status class is read from the text.
     expect(served.text).toContain('portico_edge_request_duration_seconds_count{status_class="3xx"} 1');
+  });
+
+  it('counts the TLS contexts the edge builds, and PORTICO_EDGE_CERT_CACHE_SIZE bounds the ones it keeps', async () => {
+    const names = ['first', 'second'].map((label) => `${label}.contexts-${backend.name}.com`);
+    for (const name of names) await rig.addVerified(name);
+    await rig.drain();
+    /** A handshake naming `servername`, on `port`; what a browser's first visit does. */
+    const handshake = (port: number, servername: string) =>
+      new Promise<string | undefined>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerCertificate().subjectaltname);
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+    const [first = '', second = ''] = names;
+    const built = async () => (await scrape()).value('portico_edge_tls_contexts_built_total');
+    const visit = async (port: number) => {
+      const before = await built();
+      for (const name of [first, second, first, second]) {
+        expect(await handshake(port, name)).toBe(`DNS:${name}`);
+      }
+      return (await built()) - before;
+    };
+
+    // Room for both: each name's context is built once, then reused.
+    expect(await visit(edge.httpsPort)).toBe(2);
+    // Room for one: every handshake evicts the other name, so each builds its context again.
+    const small = await startEdgeRole(
+      { ...rig.config, edgeCertCacheSize: 1 },
+      store,
+      rig.services,
+      pino({ level: 'silent' }),
+    );
+    try {
+      expect(await visit(small.httpsPort)).toBe(4);
+    } finally {
+      await small.close();
+    }
   });
 });
