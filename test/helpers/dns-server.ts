@@ -142,8 +142,16 @@ export class TestDnsServer {
   private call(method: Callable, ...args: unknown[]): unknown {
     Atomics.store(this.signal, 0, 0);
     this.channel.postMessage({ method, args } satisfies Call);
-    if (Atomics.wait(this.signal, 0, 0, CALL_TIMEOUT_MS) === 'timed-out')
-      throw new Error(`the DNS server thread did not answer ${method}() within ${CALL_TIMEOUT_MS / 1000} s`);
+    // Woken is not answered: the thread raises the flag and then notifies, and a thread paused
+    // between the two for the previous call notifies while this one waits. Only the flag says.
+    const deadline = Date.now() + CALL_TIMEOUT_MS;
+    while (Atomics.load(this.signal, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(this.signal, 0, 0, left) === 'timed-out')
+        throw new Error(
+          `the DNS server thread did not answer ${method}() within ${CALL_TIMEOUT_MS / 1000} s`,
+        );
+    }
     const reply = receiveMessageOnPort(this.channel)?.message as Reply | undefined;
     if (reply === undefined)
       throw new Error(`the DNS server thread raised its flag without a reply to ${method}()`);
