@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type Kysely, Migrator, sql } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, type Kysely, Migrator, sql } from 'kysely';
 import { type ChangeFeed, LocalChangeFeed, PostgresChangeFeed } from './change-feed.js';
 import { GroupCommitter } from './group-commit.js';
 import { migrationProvider } from './migrations/index.js';
@@ -115,8 +115,12 @@ function bindStore(binding: Binding): Store {
       await sql`select 1`.execute(db);
     },
     async migrationsApplied() {
-      const migrations = await migrator(db, schema).getMigrations();
-      return migrations.every((migration) => migration.executedAt !== undefined);
+      // Read from the migration table itself: kysely's getMigrations() would first look the table
+      // up in the catalog, a second query on every readiness probe.
+      const table = schema ? sql.id(schema, DEFAULT_MIGRATION_TABLE) : sql.id(DEFAULT_MIGRATION_TABLE);
+      const { rows } = await sql<{ name: string }>`select name from ${table}`.execute(db);
+      const applied = new Set(rows.map((row) => row.name));
+      return Object.keys(await migrationProvider.getMigrations()).every((name) => applied.has(name));
     },
     close,
   };

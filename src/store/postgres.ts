@@ -1,4 +1,11 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import {
+  type DatabaseIntrospector,
+  Kysely,
+  PostgresDialect,
+  PostgresIntrospector,
+  sql,
+  type TableMetadata,
+} from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -10,6 +17,35 @@ export interface PostgresOptions {
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * kysely's PostgreSQL introspector lists every table of every schema, asking has_schema_privilege()
+ * of each schema by name: a schema that another application (or another test run) drops meanwhile
+ * fails the whole listing with 3F000. kysely's migrator uses the listing only to see whether its
+ * own tables exist in Portico's schema, so this one lists the tables of the current schema alone
+ * (names, without their columns).
+ */
+class OwnSchemaIntrospector extends PostgresIntrospector {
+  // biome-ignore lint/suspicious/noExplicitAny: kysely hands the introspector an untyped Kysely
+  constructor(private readonly db: Kysely<any>) {
+    super(db);
+  }
+
+  override async getTables(): Promise<TableMetadata[]> {
+    const { rows } = await sql<{ name: string; schema: string; kind: string }>`
+      select c.relname as name, ns.nspname as schema, c.relkind as kind
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
+      where ns.nspname = current_schema() and c.relkind in ('r', 'v', 'p')`.execute(this.db);
+    return rows.map((row) => ({ name: row.name, schema: row.schema, isView: row.kind === 'v', columns: [] }));
+  }
+}
+
+class OwnSchemaPostgresDialect extends PostgresDialect {
+  // biome-ignore lint/suspicious/noExplicitAny: the signature kysely's Dialect declares
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new OwnSchemaIntrospector(db);
+  }
+}
 
 export async function openPostgres({ url, schema, poolSize = 10 }: PostgresOptions): Promise<{
   db: Kysely<Database>;
@@ -32,6 +68,6 @@ export async function openPostgres({ url, schema, poolSize = 10 }: PostgresOptio
   });
   // An idle client that loses its connection emits 'error'; without a listener that kills the process.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }) });
   return { db, pool };
 }

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { newId } from '../../src/domain/ids.js';
+import { newId, randomAlphanumeric } from '../../src/domain/ids.js';
 import { createStore } from '../../src/store/index.js';
 import { type Domain, type Store, UniqueViolation } from '../../src/store/store.js';
 import { backends } from '../helpers/stores.js';
@@ -62,6 +63,33 @@ describe.each(backends)('store contract on $name', (backend) => {
     await store.ping();
     expect(await store.migrationsApplied()).toBe(true);
   });
+
+  it.runIf(backend.name === 'postgres')(
+    'migrates and answers whether it is migrated while other schemas of the database are created and dropped',
+    async () => {
+      // Other applications, or other nodes' test runs, share the database: their schemas come and
+      // go. A readiness probe must not fail because one went while the probe was looking.
+      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await admin.connect();
+      let churning = true;
+      const churn = (async () => {
+        while (churning) {
+          const other = `churn_${randomAlphanumeric(10)}`;
+          await admin.query(`CREATE SCHEMA ${other}; CREATE TABLE ${other}.t (id int)`);
+          await admin.query(`DROP SCHEMA ${other} CASCADE`);
+        }
+      })();
+      try {
+        for (let i = 0; i < 200; i++) expect(await store.migrationsApplied()).toBe(true);
+        // Opening a store migrates, and kysely's migrator looks at the catalog too.
+        for (let i = 0; i < 5; i++) await (await backend.open()).close();
+      } finally {
+        churning = false;
+        await churn;
+        await admin.end();
+      }
+    },
+  );
 
   it('ensureOrganization gives concurrent callers the same organization', async () => {
     const orgs = await Promise.all(
@@ -379,6 +407,68 @@ describe('store lists on sqlite', () => {
       prepare.mockRestore();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('migrationsApplied', () => {
+  /** A store and a way to run SQL beside it on the same database, as an operator's psql would. */
+  const opened = [
+    {
+      name: 'sqlite',
+      async open() {
+        const dir = mkdtempSync(path.join(tmpdir(), 'portico-migrations-'));
+        const store = await createStore({ dataDir: dir });
+        const raw = new BetterSqlite3(path.join(dir, 'portico.db'));
+        return {
+          store,
+          exec: async (text: string) => void raw.exec(text),
+          close: async () => {
+            raw.close();
+            await store.close();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
+      },
+    },
+    ...(process.env.DATABASE_URL
+      ? [
+          {
+            name: 'postgres',
+            async open() {
+              const url = process.env.DATABASE_URL as string;
+              const schema = `t_${randomAlphanumeric(12)}`;
+              const store = await createStore({
+                databaseUrl: url,
+                dataDir: tmpdir(),
+                postgresSchema: schema,
+              });
+              const client = new pg.Client({ connectionString: url });
+              await client.connect();
+              await client.query(`SET search_path = ${schema}`);
+              return {
+                store,
+                exec: async (text: string) => void (await client.query(text)),
+                close: async () => {
+                  await store.close();
+                  await client.query(`DROP SCHEMA ${schema} CASCADE`);
+                  await client.end();
+                },
+              };
+            },
+          },
+        ]
+      : []),
+  ];
+
+  it.each(opened)('says false while a migration is missing from the record, on $name', async ({ open }) => {
+    const { store, exec, close } = await open();
+    try {
+      expect(await store.migrationsApplied()).toBe(true);
+      await exec(`DELETE FROM kysely_migration WHERE name = '0007-list-order-indexes'`);
+      expect(await store.migrationsApplied()).toBe(false);
+    } finally {
+      await close();
     }
   });
 });
