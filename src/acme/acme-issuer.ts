@@ -1,17 +1,13 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import tls from 'node:tls';
 import acme from 'acme-client';
 import type { Logger } from '../logger.js';
+import { ACME_ERROR, asProblem, challengeLabel, combine, problemError, type Step } from './acme-problems.js';
+import { CaTransport } from './ca-transport.js';
 import {
   type AccountKeyStore,
   type AcmeChallengeType,
   CertIssueError,
-  type CertIssueErrorCode,
   type CertIssuer,
   type ChallengeStore,
   checkHostnames,
@@ -68,128 +64,6 @@ interface OfferedChallenge {
   error?: object;
 }
 
-/** An RFC 7807 problem document, as ACME servers send them (RFC 8555 section 6.7). */
-interface AcmeProblem {
-  type: string;
-  detail?: string;
-  status?: number;
-  identifier?: { type: string; value: string };
-  subproblems?: AcmeProblem[];
-}
-
-/** What the CA's directory says about it that error messages use. */
-interface CaInfo {
-  /** Domains a CAA record names to allow this CA (`0 issue "letsencrypt.org"`). */
-  caaIdentities: string[];
-}
-
-/**
- * One step of an issuance (an acme-client call) and what its HTTP exchanges with the CA showed.
- *
- * acme-client reports failures as plain `Error`s carrying the problem's `detail` only: the problem
- * `type`, the status and Retry-After are gone, and a transport error becomes a `TypeError` of its
- * own (5.4 reads `response.config` of an error that has no response). So the issuer watches the
- * exchanges underneath, through acme-client's axios instance and the HTTPS agent, and explains a
- * failed step from the last thing that happened in it.
- */
-interface Exchange {
-  agent: https.Agent;
-  signal: AbortSignal | undefined;
-  ca: CaInfo;
-  last?: { response: CaResponse } | { transportError: Error };
-}
-
-interface CaResponse {
-  status: number;
-  body: unknown;
-  retryAfter: string | undefined;
-}
-
-const exchanges = new AsyncLocalStorage<Exchange>();
-
-// acme-client sends every request through one axios instance it exports. These interceptors are
-// installed once, on import, and act only on requests made inside an issuer's step (an `exchanges`
-// store): any other use of acme-client in the process is left alone.
-acme.axios.interceptors.request.use((config) => {
-  const exchange = exchanges.getStore();
-  if (exchange === undefined) return config;
-  config.httpsAgent = exchange.agent;
-  if (exchange.signal !== undefined) config.signal = exchange.signal;
-  // acme-client retries failed requests itself (network errors, 429, 5xx) and sleeps in between for
-  // as long as Retry-After says (hours, for Let's Encrypt rate limits), in a timer no signal
-  // cancels, while the caller holds a job lease. Retrying is the caller's business here (it knows
-  // the lease and the backoff): mark each request as having used up acme-client's retries, which
-  // its axios interceptor counts in `retryAttempt`. Its badNonce retries are separate, and stay.
-  return Object.assign(config, { retryAttempt: Number.POSITIVE_INFINITY });
-});
-
-acme.axios.interceptors.response.use((response) => {
-  const exchange = exchanges.getStore();
-  if (exchange !== undefined) {
-    const retryAfter: unknown = response.headers['retry-after'];
-    exchange.last = {
-      response: {
-        status: response.status,
-        body: response.data,
-        retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
-      },
-    };
-    const caaIdentities = directoryCaaIdentities(response.data);
-    if (caaIdentities !== undefined) exchange.ca.caaIdentities = caaIdentities;
-  }
-  return response;
-});
-
-/**
- * The HTTPS agent for requests to the CA: trusts the extra CA if any, gives up on a connection that
- * stays silent, and records why a connection failed in the step that opened it. No keep-alive, so
- * a socket (and its errors) always belongs to the one request, and the one step, that opened it.
- */
-class CaAgent extends https.Agent {
-  constructor(
-    ca: string[] | undefined,
-    private readonly idleTimeoutMs: number,
-  ) {
-    super({ ca, keepAlive: false });
-  }
-
-  override createConnection(...args: Parameters<https.Agent['createConnection']>) {
-    const socket = super.createConnection(...args);
-    const exchange = exchanges.getStore();
-    if (socket instanceof net.Socket) {
-      socket.setTimeout(this.idleTimeoutMs, () => {
-        const seconds = Math.round(this.idleTimeoutMs / 1000);
-        socket.destroy(Object.assign(new Error(`no answer for ${seconds} s`), { code: 'ETIMEDOUT' }));
-      });
-      socket.once('error', (error) => {
-        if (exchange !== undefined) exchange.last = { transportError: error };
-      });
-    }
-    return socket;
-  }
-}
-
-/** What a step is about, for its error messages. */
-interface Step {
-  /** What the step does, fitting "while …": "placing the order". */
-  what: string;
-  /** The names it concerns (none for account steps). */
-  names: readonly string[];
-  signal: AbortSignal | undefined;
-  /** The challenge type the step answers, if it answers one. */
-  challengeType?: string;
-}
-
-/** What a problem document is explained with besides itself. */
-interface ProblemContext {
-  what: string;
-  names: readonly string[];
-  /** The challenge the problem is about, when it is about one: its messages name that type. */
-  challengeType?: string;
-  status?: number;
-  retryAfterSeconds?: number;
-}
-
 /**
  * Issues certificates from an ACME CA (RFC 8555) with HTTP-01 or TLS-ALPN-01 (RFC 8737) challenges,
  * over acme-client.
@@ -207,14 +81,13 @@ interface ProblemContext {
  * server. The CA's validation is the check that counts.
  *
  * Failures become `CertIssueError`s, classified from the CA's problem documents and from transport
- * errors (see `explain`). Nothing is retried here beyond acme-client's badNonce retries: the caller
+ * errors (acme-problems.ts). Nothing is retried here beyond acme-client's badNonce retries: the caller
  * retries retryable failures on its own schedule, honouring `retryAfterSeconds`.
  */
 export class AcmeIssuer implements CertIssuer {
   readonly kind = 'acme';
   private readonly directoryUrl: string;
-  private readonly agent: CaAgent;
-  private readonly ca: CaInfo = { caaIdentities: [] };
+  private readonly transport: CaTransport;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
   private readonly pollTimeoutMs: number;
@@ -227,10 +100,7 @@ export class AcmeIssuer implements CertIssuer {
       throw new TypeError(`the ACME directory must be an https: URL (RFC 8555), got ${options.directoryUrl}`);
     }
     this.directoryUrl = url.href;
-    this.agent = new CaAgent(
-      options.caFile === undefined ? undefined : [...tls.rootCertificates, readCaFile(options.caFile)],
-      options.requestTimeoutMs ?? 30_000,
-    );
+    this.transport = new CaTransport(url, options);
     this.backoffMinMs = options.backoffMinMs ?? 1000;
     this.backoffMaxMs = Math.max(options.backoffMaxMs ?? 10_000, this.backoffMinMs);
     this.pollTimeoutMs = options.pollTimeoutMs ?? 180_000;
@@ -250,7 +120,9 @@ export class AcmeIssuer implements CertIssuer {
     const step = (what: string): Step => ({ what, names, signal });
     const client = await abortable(this.registered(), signal);
     const identifiers = names.map((value) => ({ type: 'dns', value }));
-    const order = await this.run(step('placing the order'), () => client.createOrder({ identifiers }));
+    const order = await this.transport.run(step('placing the order'), () =>
+      client.createOrder({ identifiers }),
+    );
     this.options.logger?.debug({ names, order: order.url }, 'ACME order placed');
 
     const validated = await this.validate(client, order, step('validating the names'));
@@ -265,14 +137,16 @@ export class AcmeIssuer implements CertIssuer {
       { commonName: first.length <= 64 ? first : undefined, altNames: names },
       privateKey,
     );
-    const finalizing = await this.run(step('finalizing the order'), () =>
+    const finalizing = await this.transport.run(step('finalizing the order'), () =>
       client.finalizeOrder(validated, csr),
     );
     const issuing = step('issuing the certificate');
     const issued =
       finalizing.status === 'processing' ? await this.poll(client, finalizing, issuing) : finalizing;
     if (issued.status !== 'valid') throw this.orderFailure(issued, issuing);
-    const chain = await this.run(step('downloading the certificate'), () => client.getCertificate(issued));
+    const chain = await this.transport.run(step('downloading the certificate'), () =>
+      client.getCertificate(issued),
+    );
     const certificate = certificateFrom(chain, privateKey.toString(), names);
     this.options.logger?.info(
       { names, notAfter: certificate.notAfter.toISOString(), order: issued.url },
@@ -283,7 +157,7 @@ export class AcmeIssuer implements CertIssuer {
 
   /** Answers the order's pending authorizations and waits until validation settles. */
   private async validate(client: acme.Client, order: Order, step: Step): Promise<Order> {
-    const authorizations = await this.run({ ...step, what: 'reading the order' }, () =>
+    const authorizations = await this.transport.run({ ...step, what: 'reading the order' }, () =>
       client.getAuthorizations(order),
     );
     // The ChallengeStore keys of the answers published: HTTP-01 tokens, TLS-ALPN-01 names.
@@ -354,7 +228,7 @@ export class AcmeIssuer implements CertIssuer {
         signal,
         challengeType: type,
       };
-      await this.run(validating, () => client.completeChallenge(challenge));
+      await this.transport.run(validating, () => client.completeChallenge(challenge));
       submitted = true;
     } finally {
       // An authorization left pending counts against the CA's pending-authorization limit until it
@@ -365,9 +239,11 @@ export class AcmeIssuer implements CertIssuer {
           names: [name],
           signal: undefined,
         };
-        await this.run(giveBack, () => client.deactivateAuthorization(authz)).catch((error: unknown) => {
-          this.options.logger?.debug({ err: error, name }, 'could not deactivate an ACME authorization');
-        });
+        await this.transport
+          .run(giveBack, () => client.deactivateAuthorization(authz))
+          .catch((error: unknown) => {
+            this.options.logger?.debug({ err: error, name }, 'could not deactivate an ACME authorization');
+          });
       }
     }
   }
@@ -391,7 +267,7 @@ export class AcmeIssuer implements CertIssuer {
     const deadline = Date.now() + this.pollTimeoutMs;
     for (let wait = this.backoffMinMs; ; ) {
       await delay(wait, step.signal);
-      const current = await this.run(step, () => client.getOrder(order));
+      const current = await this.transport.run(step, () => client.getOrder(order));
       if (current.status !== order.status) return current;
       wait = Math.min(wait * 2, this.backoffMaxMs);
       if (Date.now() + wait > deadline) {
@@ -406,7 +282,7 @@ export class AcmeIssuer implements CertIssuer {
 
   /** Why the CA did not validate the order: the errors of its failed challenges. */
   private async validationFailure(client: acme.Client, order: Order, step: Step): Promise<CertIssueError> {
-    const authorizations = await this.run(step, () => client.getAuthorizations(order));
+    const authorizations = await this.transport.run(step, () => client.getAuthorizations(order));
     const what = 'validating the names';
     const errors = authorizations.flatMap((authz) =>
       authz.challenges.flatMap((challenge: OfferedChallenge) => {
@@ -414,11 +290,11 @@ export class AcmeIssuer implements CertIssuer {
         return problem === undefined
           ? []
           : [
-              this.fromProblem(problem, {
-                what,
-                names: [authz.identifier.value],
-                challengeType: challenge.type,
-              }),
+              problemError(
+                problem,
+                { what, names: [authz.identifier.value], challengeType: challenge.type },
+                this.transport.ca.caaIdentities,
+              ),
             ];
       }),
     );
@@ -428,7 +304,7 @@ export class AcmeIssuer implements CertIssuer {
   /** An order that ended in a status other than the one expected, from its own `error` if any. */
   private orderFailure(order: Order, step: Step): CertIssueError {
     const problem = asProblem(order.error);
-    if (problem !== undefined) return this.fromProblem(problem, step);
+    if (problem !== undefined) return problemError(problem, step, this.transport.ca.caaIdentities);
     return new CertIssueError(
       'unknown',
       `The CA left the order for ${step.names.join(', ')} ${order.status} while ${step.what}, without saying why.`,
@@ -456,7 +332,7 @@ export class AcmeIssuer implements CertIssuer {
     // (Pebble) refuse when it changes nothing.
     const lookUp = async (): Promise<boolean> => {
       try {
-        await this.run(step('looking up the ACME account'), () =>
+        await this.transport.run(step('looking up the ACME account'), () =>
           client.createAccount({ onlyReturnExisting: true, ...contact }),
         );
         return true;
@@ -469,7 +345,7 @@ export class AcmeIssuer implements CertIssuer {
     };
     if (!(await lookUp())) {
       try {
-        await this.run(step('registering the ACME account'), () =>
+        await this.transport.run(step('registering the ACME account'), () =>
           client.createAccount({ termsOfServiceAgreed: true, ...contact }),
         );
       } catch (error) {
@@ -500,228 +376,6 @@ export class AcmeIssuer implements CertIssuer {
       throw new CertIssueError('unknown', message, { cause: error });
     }
   }
-
-  /** Runs one acme-client call, turning its failure into a CertIssueError that says why. */
-  private async run<T>(step: Step, call: () => Promise<T>): Promise<T> {
-    const exchange: Exchange = { agent: this.agent, signal: step.signal, ca: this.ca };
-    try {
-      return await exchanges.run(exchange, call);
-    } catch (error) {
-      step.signal?.throwIfAborted();
-      throw this.explain(error, step, exchange);
-    }
-  }
-
-  /**
-   * Classifies a failed step from the most specific evidence to the least: the CA's problem
-   * document (its `type`), else the HTTP status (429, 5xx), else the transport error, else
-   * acme-client's message.
-   */
-  private explain(error: unknown, step: Step, exchange: Exchange): CertIssueError {
-    if (error instanceof CertIssueError) return error;
-    const { what } = step;
-    const last = exchange.last;
-    if (last !== undefined && 'response' in last) {
-      const { status, body, retryAfter } = last.response;
-      const retryAfterSeconds = parseRetryAfter(retryAfter);
-      const problem = status >= 400 ? asProblem(body) : undefined;
-      if (problem !== undefined) return this.fromProblem(problem, { ...step, status, retryAfterSeconds });
-      if (status === 429) {
-        const message = `The CA is rate limiting requests (HTTP 429) while ${what}.`;
-        return new CertIssueError('rate_limited', message, { retryAfterSeconds, cause: error });
-      }
-      if (status >= 500) {
-        const message = `The CA failed (HTTP ${status}) while ${what}. Nothing needs fixing on your side: try again later.`;
-        return new CertIssueError('server_error', message, { retryAfterSeconds, cause: error });
-      }
-    }
-    if (last !== undefined && 'transportError' in last) {
-      return networkError(last.transportError, what, new URL(this.directoryUrl).host);
-    }
-    return new CertIssueError('unknown', `Unexpected failure while ${what}: ${messageOf(error)}`, {
-      cause: error,
-    });
-  }
-
-  /** The error for an ACME problem document: its code by problem type, a message saying what to fix. */
-  private fromProblem(problem: AcmeProblem, context: ProblemContext): CertIssueError {
-    if (problem.subproblems !== undefined && problem.subproblems.length > 0) {
-      const combined = combine(
-        problem.subproblems.map((subproblem) => this.fromProblem(subproblem, context)),
-      );
-      if (combined !== undefined) return combined;
-    }
-    const { what, names, retryAfterSeconds } = context;
-    const hostname = problem.identifier?.value ?? (names.length === 1 ? names[0] : undefined);
-    const name = hostname ?? (names.length > 0 ? names.join(', ') : 'the names');
-    const said = problem.detail ? ` The CA said: "${problem.detail}".` : '';
-    const details = { hostname, problemType: problem.type, retryAfterSeconds };
-    const error = (code: CertIssueErrorCode, message: string) => new CertIssueError(code, message, details);
-    const type = problem.type.startsWith(ACME_ERROR) ? problem.type.slice(ACME_ERROR.length) : problem.type;
-    switch (type) {
-      case 'rateLimited': {
-        const when = retryAfterSeconds === undefined ? 'later' : `in ${retryAfterSeconds} s`;
-        return error(
-          'rate_limited',
-          `The CA's rate limit stopped ${what}.${said} Nothing needs fixing: try again ${when}.`,
-        );
-      }
-      case 'badNonce':
-        return error(
-          'bad_nonce',
-          `The CA kept rejecting request nonces while ${what}.${said} This passes: try again.`,
-        );
-      case 'caa': {
-        const allow =
-          this.ca.caaIdentities.length > 0
-            ? this.ca.caaIdentities.map((identity) => `\`${name} CAA 0 issue "${identity}"\``).join(' or ')
-            : 'a CAA record that allows this CA (`0 issue "<the CA\'s domain>"`)';
-        return error(
-          'caa_forbidden',
-          `A CAA record forbids this CA to issue for ${name}.${said} Fix the CAA records of ${name}, or of its ` +
-            `closest parent domain that has some: remove them, or add ${allow}.`,
-        );
-      }
-      case 'connection':
-      case 'tls': {
-        const { label, listener } = challengeWords(context.challengeType);
-        return error(
-          'challenge_failed',
-          `The CA could not ${label === undefined ? 'reach' : `complete the ${label} challenge with`} ${name}.${said} ` +
-            `Point ${name} at the edge (its CNAME record, or A/AAAA records for an apex domain) and make ` +
-            `sure the edge answers ${listener} there.`,
-        );
-      }
-      case 'unauthorized':
-      case 'incorrectResponse': {
-        const { label } = challengeWords(context.challengeType);
-        return error(
-          'unauthorized',
-          `The CA reached ${name} but did not get the expected ${label ?? 'challenge'} answer.${said} Another ` +
-            `server answers for ${name}: point its CNAME (or its A/AAAA records) at the edge only, and remove ` +
-            'other A/AAAA records.',
-        );
-      }
-      case 'dns':
-        return error(
-          'dns_problem',
-          `The CA could not look up ${name} in DNS.${said} Check that ${name} has its CNAME record (or A/AAAA ` +
-            'records for an apex domain) and that its DNS servers answer.',
-        );
-      case 'rejectedIdentifier':
-      case 'unsupportedIdentifier':
-        return error(
-          'rejected_identifier',
-          `The CA will not issue a certificate for ${name}.${said} This name cannot get a certificate from this CA.`,
-        );
-      case 'serverInternal':
-        return error(
-          'server_error',
-          `The CA failed internally while ${what}.${said} Nothing needs fixing on your side: try again later.`,
-        );
-      default: {
-        const status = context.status ?? 0;
-        const code = status === 429 ? 'rate_limited' : status >= 500 ? 'server_error' : 'unknown';
-        return error(code, `The CA refused ${what} (${problem.type}).${said}`);
-      }
-    }
-  }
-}
-
-const ACME_ERROR = 'urn:ietf:params:acme:error:';
-
-/** How messages name a challenge type. */
-function challengeLabel(type: AcmeChallengeType): string {
-  return type === 'http-01' ? 'HTTP-01' : 'TLS-ALPN-01';
-}
-
-/** What a message about a failed challenge of `type` (a type the CA named, if known) says. */
-function challengeWords(type: string | undefined): { label: string | undefined; listener: string } {
-  switch (type) {
-    case 'http-01':
-      return { label: challengeLabel(type), listener: 'HTTP on port 80' };
-    case 'tls-alpn-01':
-      return { label: challengeLabel(type), listener: 'HTTPS on port 443' };
-    default:
-      return { label: undefined, listener: 'HTTP on port 80 and HTTPS on port 443' };
-  }
-}
-
-/** Errors meaning the server's certificate chains to no trusted root: a missing `caFile`, usually. */
-const UNTRUSTED_CERTIFICATE = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_UNTRUSTED',
-]);
-
-function networkError(error: Error, what: string, host: string): CertIssueError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const reason =
-    code !== undefined && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
-  const advice =
-    code !== undefined && UNTRUSTED_CERTIFICATE.has(code)
-      ? 'Its HTTPS certificate is not trusted: if a private CA signs it (a staging or test CA such as Pebble), ' +
-        "give that CA's certificate as the ACME CA file (PORTICO_ACME_CA_FILE)."
-      : 'Check the network path to it; this is retried.';
-  return new CertIssueError(
-    'network',
-    `Could not talk to the ACME server ${host} while ${what}: ${reason}. ${advice}`,
-    {
-      cause: error,
-    },
-  );
-}
-
-/** One error for several: the first one's code and details, every message. */
-function combine(errors: CertIssueError[]): CertIssueError | undefined {
-  const [first] = errors;
-  if (first === undefined || errors.length === 1) return first;
-  return new CertIssueError(first.code, errors.map((error) => error.message).join(' '), {
-    hostname: first.hostname,
-    problemType: first.problemType,
-    retryAfterSeconds: first.retryAfterSeconds,
-    cause: errors,
-  });
-}
-
-function asProblem(value: unknown): AcmeProblem | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const candidate = value as Partial<Record<keyof AcmeProblem, unknown>>;
-  if (typeof candidate.type !== 'string') return undefined;
-  const identifier = candidate.identifier as { type?: unknown; value?: unknown } | undefined;
-  const subproblems = Array.isArray(candidate.subproblems)
-    ? candidate.subproblems.map(asProblem).filter((problem) => problem !== undefined)
-    : undefined;
-  return {
-    type: candidate.type,
-    detail: typeof candidate.detail === 'string' ? candidate.detail : undefined,
-    status: typeof candidate.status === 'number' ? candidate.status : undefined,
-    identifier:
-      typeof identifier?.type === 'string' && typeof identifier.value === 'string'
-        ? { type: identifier.type, value: identifier.value }
-        : undefined,
-    subproblems,
-  };
-}
-
-/** `meta.caaIdentities` of an ACME directory, or undefined when `body` is no directory that has them. */
-function directoryCaaIdentities(body: unknown): string[] | undefined {
-  if (typeof body !== 'object' || body === null || !('newOrder' in body)) return undefined;
-  const { meta } = body as { meta?: { caaIdentities?: unknown } };
-  const identities = meta?.caaIdentities;
-  return Array.isArray(identities) ? identities.filter((item) => typeof item === 'string') : undefined;
-}
-
-/** Retry-After (RFC 9110 section 10.2.3): delay-seconds or an HTTP date; in seconds from now. */
-function parseRetryAfter(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 /** The issued certificate, after checking it is for our key and covers every name. */
@@ -748,14 +402,6 @@ function certificateFrom(chainPem: string, privateKeyPem: string, names: string[
     notAfter: new Date(leaf.validTo),
     issuer: 'acme',
   };
-}
-
-function readCaFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read the ACME CA file ${file}: ${messageOf(error)}`, { cause: error });
-  }
 }
 
 /** Waits `ms`, rejecting with the signal's reason if it aborts first. */
