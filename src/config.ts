@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { parseServer } from './dns/wire-resolver.js';
+import { normalizeHostname } from './domain/hostname.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
 export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
@@ -151,7 +152,7 @@ function parseRoles(raw: string): Role[] {
 
 /** Reads the configuration; `overrides` (CLI flags, tests) win over the environment. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
-  const appsDomain = text(env, 'PORTICO_APPS_DOMAIN', 'apps.localhost').toLowerCase().replace(/\.$/, '');
+  const appsDomain = normalizeHostname(text(env, 'PORTICO_APPS_DOMAIN', 'apps.localhost'));
   const config: Config = {
     dataDir: path.resolve(text(env, 'PORTICO_DATA_DIR', './data')),
     databaseUrl: optional(env, 'DATABASE_URL'),
@@ -161,7 +162,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     edgeHttpPort: integer(env, 'PORTICO_EDGE_HTTP_PORT', 8080, 0, 65535),
     edgeHttpsPort: integer(env, 'PORTICO_EDGE_HTTPS_PORT', 8443, 0, 65535),
     appsDomain,
-    cnameTarget: text(env, 'PORTICO_CNAME_TARGET', `cname.${appsDomain}`).toLowerCase().replace(/\.$/, ''),
+    cnameTarget: normalizeHostname(text(env, 'PORTICO_CNAME_TARGET', `cname.${appsDomain}`)),
     edgeIpv4: list(env, 'PORTICO_EDGE_IPV4'),
     edgeIpv6: list(env, 'PORTICO_EDGE_IPV6'),
     dnsServers: list(env, 'PORTICO_DNS_SERVERS').length ? list(env, 'PORTICO_DNS_SERVERS') : getServers(),

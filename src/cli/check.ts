@@ -1,7 +1,8 @@
 import { getServers } from 'node:dns';
-import { domainToASCII } from 'node:url';
 import { checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
 import { parseServer, WireResolver } from '../dns/wire-resolver.js';
+import { ownershipRecordName } from '../domain/dns-records.js';
+import { normalizeHostname } from '../domain/hostname.js';
 import { resolveAppId } from './app-ref.js';
 import type { Domain } from './client.js';
 import { connect, parseCommand } from './command.js';
@@ -69,7 +70,8 @@ export async function checkDomain(args: string[], out: Output): Promise<number> 
       recordName: values['record-name'] ?? DEFAULT_RECORD_NAME,
       valuePrefix: values['value-prefix'] ?? DEFAULT_VALUE_PREFIX,
       token: values.token,
-      cnameTarget: values['cname-target']?.toLowerCase().replace(/\.$/, ''),
+      cnameTarget:
+        values['cname-target'] === undefined ? undefined : normalizeHostname(values['cname-target']),
       edgeIPv4: [],
       edgeIPv6: [],
     };
@@ -109,10 +111,10 @@ function dnsServers(flags: string[] | undefined): string[] | undefined {
 }
 
 function normalizeDomain(name: string): string {
-  // The API stores names in ASCII (punycode), lowercase, without the root's dot: so does DNS.
-  const ascii = domainToASCII(name.trim().replace(/\.$/, ''));
-  if (!ascii) throw new UsageError(`"${name}" is not a domain name`);
-  return ascii;
+  // The API stores names in their normal form (ASCII, lowercase, without the root's dot): so does DNS.
+  const normal = normalizeHostname(name);
+  if (!/^[a-z0-9_.-]+$/.test(normal)) throw new UsageError(`"${name}" is not a domain name`);
+  return normal;
 }
 
 /** Reads the record name, value prefix and routing target back out of the records the API lists. */
@@ -144,7 +146,7 @@ function fromApi(domain: Domain): Expectation {
 }
 
 async function runChecks(resolver: WireResolver, want: Expectation): Promise<RecordCheck[]> {
-  const txtName = `${want.recordName}.${want.domain}`;
+  const txtName = ownershipRecordName(want.recordName, want.domain);
   const [ownership, routing] = await Promise.all([
     checkOwnership(resolver, {
       domain: want.domain,

@@ -9,7 +9,9 @@
  * not, and only answers may move a domain to `failed` or `moved`.
  */
 import net from 'node:net';
-import { canonicalName, type LookupFailure, type LookupResult, type Resolver } from './resolver.js';
+import { ownershipRecordName } from '../domain/dns-records.js';
+import { canonicalName } from '../domain/hostname.js';
+import type { LookupFailure, LookupResult, Resolver } from './resolver.js';
 
 /** Every code a check reports. Stable: stored, served by the API, documented in docs/errors.md. */
 export const DNS_ERROR_CODES = [
@@ -80,7 +82,7 @@ export async function checkOwnership(
   resolver: Resolver,
   input: OwnershipCheckInput,
 ): Promise<OwnershipCheck> {
-  const name = `${input.recordName}.${canonicalName(input.domain)}`;
+  const name = ownershipRecordName(input.recordName, canonicalName(input.domain));
   const expected = input.valuePrefix + input.token;
   const result = await resolver.lookup(name, 'TXT', { signal: input.signal });
   const observed = result.values;

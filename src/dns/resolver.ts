@@ -77,12 +77,3 @@ export interface Resolver {
    */
   lookup(name: string, type: RecordType, opts?: LookupOptions): Promise<LookupResult>;
 }
-
-/**
- * A DNS name in the form results and comparisons use: lowercase, without the
- * trailing dot of the root (`Shop.Acme.com.` → `shop.acme.com`; the root is '').
- * DNS compares names case-insensitively, so every comparison goes through this.
- */
-export function canonicalName(name: string): string {
-  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
-}

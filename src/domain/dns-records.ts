@@ -16,8 +16,8 @@ export interface DnsRecord {
   purpose: 'ownership' | 'routing';
 }
 
-export const ownershipRecordName = (domain: string, settings: DnsSettings) =>
-  `${settings.verifyRecordName}.${domain}`;
+/** Where the ownership TXT lives: `{record name}.{domain}` (`_mixpeek-verify.shop.acme.com`). */
+export const ownershipRecordName = (recordName: string, domain: string) => `${recordName}.${domain}`;
 export const ownershipRecordValue = (token: string, settings: DnsSettings) =>
   `${settings.verifyValuePrefix}${token}`;
 
@@ -42,7 +42,7 @@ export function requiredDnsRecords(domain: string, token: string, settings: DnsS
   const records: DnsRecord[] = [
     {
       type: 'TXT',
-      name: ownershipRecordName(domain, settings),
+      name: ownershipRecordName(settings.verifyRecordName, domain),
       value: ownershipRecordValue(token, settings),
       purpose: 'ownership',
     },

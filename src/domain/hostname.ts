@@ -31,13 +31,23 @@ export interface HostnamePolicy {
   appsDomain: string;
 }
 
-/** Lowercases, drops one trailing dot and converts Unicode to its punycode A-label. Never throws. */
+/**
+ * A DNS name in the form every comparison uses: lowercase, without the root's trailing dot
+ * (`Shop.Acme.com.` → `shop.acme.com`; the root is ''). DNS compares names case-insensitively.
+ */
+export function canonicalName(name: string): string {
+  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+}
+
+/**
+ * The normal form of a hostname wherever one enters Portico (the API, the edge's Host and SNI, the
+ * configuration, the CLI): trimmed, canonical, and Unicode converted to its punycode A-label.
+ * Never throws: a name that cannot be converted is returned as it is, for the policy to refuse.
+ */
 export function normalizeHostname(input: string): string {
-  let name = input.trim().toLowerCase();
-  if (name.endsWith('.')) name = name.slice(0, -1);
+  const name = canonicalName(input.trim());
   // domainToASCII also applies UTS #46 mapping (full-width dots, case folding); '' means invalid.
-  if (!isAscii(name)) name = domainToASCII(name) || name;
-  return name;
+  return isAscii(name) ? name : domainToASCII(name) || name;
 }
 
 /**
@@ -73,8 +83,7 @@ export function parseCustomerHostname(input: string, policy: HostnamePolicy): st
   if (trimmed.includes('*')) throw errors.domainWildcard(input);
   if (/\s/.test(trimmed)) throw errors.domainInvalid(input, 'A domain cannot contain spaces.');
 
-  let name = trimmed.toLowerCase();
-  if (name.endsWith('.')) name = name.slice(0, -1);
+  let name = canonicalName(trimmed);
   if (isIP(name) || isIP(name.replace(/^\[|\]$/g, ''))) throw errors.domainIsIp(input);
 
   if (!isAscii(name)) {
