@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { buildConnector } from 'undici';
-import { isPrivateAddress } from '../domain/origin-url.js';
+import { isPrivateAddress } from '../domain/private-address.js';
 
 /**
  * Outbound connections to addresses a tenant chose (an App's origin, a webhook's URL) must not
@@ -9,15 +9,20 @@ import { isPrivateAddress } from '../domain/origin-url.js';
  * after DNS resolution, so a name that resolves differently from one connection to the next (DNS
  * rebinding) cannot slip through a check made earlier.
  */
-/** The error a connection to a private address fails with (the edge answers 502; a webhook delivery fails). */
+/**
+ * The error a connection to a private address fails with (the edge answers 502; a webhook delivery
+ * fails, and its message is the delivery's `last_error`, which the tenant reads). The message names
+ * only the host the tenant wrote, never the address it resolved to: that would tell a tenant what
+ * the platform's internal names resolve to. `address` keeps it for the operator's logs.
+ */
 export class PrivateOriginError extends Error {
   readonly code = 'PORTICO_PRIVATE_ORIGIN';
 
-  constructor(hostname: string, address: string | undefined) {
-    super(
-      `origin ${hostname} resolves to ${address ?? 'no address'}, a private address: ` +
-        'refused (PORTICO_ALLOW_PRIVATE_ORIGINS=1 allows it)',
-    );
+  constructor(
+    hostname: string,
+    readonly address: string | undefined,
+  ) {
+    super(`the address of ${hostname} is not allowed (a private or reserved address)`);
   }
 }
 

@@ -13,10 +13,14 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `portico …` as a real process, as an operator would. */
-export function startPortico(args: string[], env: Record<string, string>): RunningProcess {
+/**
+ * Starts `portico …` as a real process, as an operator would, with this process's environment and
+ * `env` over it; a variable given as `undefined` is removed, so the process gets its default.
+ */
+export function startPortico(args: string[], env: Record<string, string | undefined>): RunningProcess {
+  const merged = Object.entries({ ...process.env, PORTICO_LOG_LEVEL: 'info', ...env });
   const child = spawn(process.execPath, [PORTICO_BIN, ...args], {
-    env: { ...process.env, PORTICO_LOG_LEVEL: 'info', ...env },
+    env: Object.fromEntries(merged.filter(([, value]) => value !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
