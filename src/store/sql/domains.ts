@@ -78,9 +78,10 @@ const activePrimary = prepared((db, { appId }: { appId: string }) =>
 );
 
 /**
- * The first key of Portico's advisory locks on domain names ('port' in ASCII), so that they cannot
- * collide with another application's advisory locks on the same database; the name's hash is the
- * second. Two names that share a hash only wait for each other, which costs time, not correctness.
+ * The first key of Portico's advisory locks on domain names ('port' in ASCII), which keeps them
+ * apart from other advisory locks on the same database (another application's, kept under other
+ * keys); the name's hash is the second. Two names that share a hash, or one name in two schemas
+ * (two test suites), only wait for each other: that costs time, not correctness.
  */
 const NAME_LOCK_SPACE = 0x706f7274;
 
