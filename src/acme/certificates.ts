@@ -177,6 +177,9 @@ export class CertificateService {
       const done = this.clock.now();
       const renewAt = renewalTime(issued.notBefore, issued.notAfter, this.settings.certRenewFraction);
       await this.store.transaction(async (tx) => {
+        // A hand-over of the name waits for this to commit (or this sees it), so a claim moved
+        // meanwhile is never made `active` again beside the one that took the name.
+        await tx.lockDomainName(hostname);
         const current = await tx.findCertificate(hostname);
         // Removed or handed over while the CA was working: the certificate is not stored.
         if (!current || current.domainId !== record.domainId || !(await this.ownerOf(tx, current))) return;

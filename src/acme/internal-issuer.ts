@@ -1,8 +1,9 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { type Clock, systemClock } from '../domain/clock.js';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../private-files.js';
 import { type CertIssuer, checkHostnames, type IssuedCertificate, type IssueOptions } from './issuer.js';
 
 const webcrypto = globalThis.crypto;
@@ -17,7 +18,7 @@ const ROOT_VALIDITY_YEARS = 10;
 const MAX_COMMON_NAME = 64;
 
 export interface InternalIssuerOptions {
-  /** Portico's data directory; the CA lives in `{dataDir}/ca` (`root.pem`, and `root.key` mode 0600). */
+  /** Portico's data directory; the CA lives in `{dataDir}/ca` (`root.pem` and `root.key`, owner-only). */
   dataDir: string;
   /** Lifetime of issued certificates in days (default 90, like Let's Encrypt's). */
   validityDays?: number;
@@ -150,7 +151,7 @@ async function loadRoot(caDir: string): Promise<LoadedRoot | undefined> {
  * answers that one instead.
  */
 async function createRoot(dataDir: string, caDir: string, now: Date): Promise<LoadedRoot> {
-  await mkdir(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   // mkdtemp makes the directory 0700: the key is never readable by others, not even for a moment.
   const staging = await mkdtemp(path.join(dataDir, '.ca-'));
   try {
@@ -175,8 +176,14 @@ async function createRoot(dataDir: string, caDir: string, now: Date): Promise<Lo
       },
       webcrypto,
     );
-    await writeDurably(path.join(staging, 'root.key'), await privateKeyPem(keys.privateKey), 0o600);
-    await writeDurably(path.join(staging, 'root.pem'), pem(certificate.toString('pem')), 0o644);
+    await writeDurably(
+      path.join(staging, 'root.key'),
+      await privateKeyPem(keys.privateKey),
+      PRIVATE_FILE_MODE,
+    );
+    // Public, but owner-only like everything in the data directory: clients get it from
+    // GET /tls/root.pem, not from the file.
+    await writeDurably(path.join(staging, 'root.pem'), pem(certificate.toString('pem')), PRIVATE_FILE_MODE);
     try {
       // Renaming onto an existing non-empty directory fails: the first process to get here wins.
       await rename(staging, caDir);

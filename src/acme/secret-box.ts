@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../private-files.js';
 
 /**
  * Encryption at rest for private keys (certificates' and the ACME account's): AES-256-GCM with a
@@ -32,11 +33,11 @@ export class SecretBox {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    mkdirSync(dataDir, { recursive: true });
+    ensurePrivateDir(dataDir);
     try {
       // 'wx': when two processes start together, one creates the file and the other reads it.
-      writeFileSync(file, randomBytes(32).toString('base64'), { flag: 'wx', mode: 0o600 });
-      chmodSync(file, 0o600);
+      writeFileSync(file, randomBytes(32).toString('base64'), { flag: 'wx', mode: PRIVATE_FILE_MODE });
+      chmodSync(file, PRIVATE_FILE_MODE);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }

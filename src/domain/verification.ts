@@ -4,7 +4,7 @@ import type { Domain, DomainPatch, Store } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
 import { type DnsSettings, routesByAddress } from './dns-records.js';
 import { newId } from './ids.js';
-import type { DomainStatus } from './lifecycle.js';
+import { type DomainStatus, isProven } from './lifecycle.js';
 
 /**
  * Verification: proving a claim's ownership by DNS, then watching that the proof and the routing
@@ -231,6 +231,9 @@ export class VerificationService {
     );
     const now = this.clock.now();
     return this.store.transaction(async (tx) => {
+      // Checks that may change which claim on the name is live run one at a time: two claims
+      // proven at once would otherwise each find the other not yet live, and both stay live.
+      await tx.lockDomainName(before.name);
       const domain = await tx.findDomainById(domainId);
       if (
         !domain ||
@@ -240,10 +243,12 @@ export class VerificationService {
         return domain;
       }
       const decision = decide(domain, outcome, now, this.settings);
+      // The other live claims leave before this one becomes live: the store refuses two at once.
+      const moved = decision.tookOwnership ? await this.handOver(tx, domain, now) : [];
       const updated = (await tx.updateDomain(domain.id, decision.patch)) ?? domain;
       await this.scheduleNext(tx, updated, decision, now);
       if (decision.event) await this.hooks.onEvent?.(tx, updated, decision.event, now);
-      if (decision.tookOwnership) await this.handOver(tx, updated, now);
+      for (const claim of moved) await this.hooks.onEvent?.(tx, claim, 'domain.moved', now);
       if (decision.readyForCertificate) await this.hooks.onReadyForCertificate?.(tx, updated, now);
       return updated;
     });
@@ -282,19 +287,23 @@ export class VerificationService {
 
   /**
    * The claim that proved control of DNS most recently wins: every other organization's live
-   * claim on the name is `moved` in the same transaction, so exactly one claim is ever live.
+   * claim on the name is `moved` in the same transaction, so exactly one claim is ever live (the
+   * caller holds the name's lock, so a claim proven at the same moment waits and then moves this
+   * one). Answers the claims moved, for their events.
    */
-  private async handOver(tx: Store, winner: Domain, now: Date): Promise<void> {
+  private async handOver(tx: Store, winner: Domain, now: Date): Promise<Domain[]> {
+    const moved: Domain[] = [];
     for (const claim of await tx.findClaims(winner.name)) {
-      if (claim.id === winner.id || (claim.status !== 'verified' && claim.status !== 'active')) continue;
-      const moved = await tx.updateDomain(claim.id, {
+      if (claim.id === winner.id || !isProven(claim.status)) continue;
+      const updated = await tx.updateDomain(claim.id, {
         status: 'moved',
         nextCheckAt: null,
         updatedAt: iso(now),
       });
       await tx.deleteJob(verifyJobKey(claim.id));
       await tx.deleteJob(reverifyJobKey(claim.id));
-      if (moved) await this.hooks.onEvent?.(tx, moved, 'domain.moved', now);
+      if (updated) moved.push(updated);
     }
+    return moved;
   }
 }

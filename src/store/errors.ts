@@ -10,6 +10,7 @@ const SQLITE_UNIQUE_COLUMNS: Record<string, string> = {
   'domains.id': 'domains_pkey',
   'domains.org_id, domains.name': 'domains_org_name_key',
   'domains.app_id': 'domains_one_primary_per_app',
+  'domains.name': 'domains_one_live_claim',
   'jobs.key': 'jobs_key_key',
 };
 

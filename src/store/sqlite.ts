@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
 import type { SqliteSynchronous } from '../config.js';
+import { ensurePrivateDir, ensurePrivateFile, restrictToOwner } from '../private-files.js';
 import type { Database } from './schema.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
 
@@ -42,7 +42,15 @@ export function openSqlite({ file, synchronous }: SqliteOptions): {
   close: () => Promise<void>;
 } {
   const inMemory = file === ':memory:';
-  if (!inMemory) mkdirSync(path.dirname(file), { recursive: true });
+  if (!inMemory) {
+    ensurePrivateDir(path.dirname(file));
+    // SQLite would create the database 0644 (whatever the umask), and it gives the -wal and -shm it
+    // creates the database's mode: made here first, 0600, all three are owner-only. Those an
+    // earlier version left (0644) are tightened too.
+    ensurePrivateFile(file);
+    restrictToOwner(`${file}-wal`);
+    restrictToOwner(`${file}-shm`);
+  }
   const raw = new BetterSqlite3(file);
   // WAL lets readers run beside the writer; with synchronous=NORMAL a committed transaction is in
   // the WAL before COMMIT returns, so it survives the process being killed (FULL: also power loss).

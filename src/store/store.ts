@@ -162,7 +162,10 @@ export type DomainPatch = Partial<
 > & { updatedAt: string };
 
 export interface DomainStore {
-  /** Throws `UniqueViolation('domains_org_name_key')` when the organization already claims the name. */
+  /**
+   * Throws `UniqueViolation('domains_org_name_key')` when the organization already claims the name,
+   * and `UniqueViolation('domains_one_live_claim')` for a live claim on a name that has one.
+   */
   insertDomain(domain: Domain): Promise<void>;
   findDomain(appId: string, name: string): Promise<Domain | undefined>;
   findDomainById(id: string): Promise<Domain | undefined>;
@@ -171,6 +174,16 @@ export interface DomainStore {
   /** Every organization's claim on `name`. */
   findClaims(name: string): Promise<Domain[]>;
   listDomains(appId: string, page: Page): Promise<PageOf<Domain>>;
+  /**
+   * Inside a transaction, waits for the lock on `name` and holds it until the transaction ends.
+   * Every transaction that may change which claim on a name is live (a proof of ownership handing
+   * the name over, a certificate making a claim `active`) takes it before reading the claims, so
+   * they run one at a time and each sees what the one before committed (PostgreSQL: an advisory
+   * transaction lock; SQLite: nothing to do, its write transactions already run one at a time).
+   * Outside a transaction it protects nothing. The database itself refuses a second live claim
+   * (`UniqueViolation('domains_one_live_claim')`); the lock is what keeps hand-overs from meeting it.
+   */
+  lockDomainName(name: string): Promise<void>;
   /** The live (`active`) claim on `name`, whichever organization holds it: what the edge serves. */
   findActiveDomain(name: string): Promise<Domain | undefined>;
   /** The app's primary domain when it is active, else undefined. */
@@ -185,6 +198,10 @@ export interface DomainStore {
   countDomainsByStatus(): Promise<{ status: string; count: number }[]>;
   /** Names of the app's domains (for invalidating what the edge cached for them). */
   listDomainNames(appId: string): Promise<string[]>;
+  /**
+   * Throws `UniqueViolation('domains_one_live_claim')` when the patch would make the claim live
+   * (`verified` or `active`) while another claim on the name is: move the other one first.
+   */
   updateDomain(id: string, patch: DomainPatch): Promise<Domain | undefined>;
   /** Unsets `is_primary` on the app's domains other than `exceptId`. */
   clearPrimary(appId: string, exceptId: string, now: string): Promise<void>;

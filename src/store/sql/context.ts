@@ -9,6 +9,8 @@ import type { Page, PageOf } from '../store.js';
 export interface Capabilities {
   /** `SELECT … FOR UPDATE [SKIP LOCKED]` exists (PostgreSQL). SQLite serializes writers instead. */
   rowLocks: boolean;
+  /** `pg_advisory_xact_lock` exists (PostgreSQL): a lock on a name rather than on a row. */
+  advisoryLocks: boolean;
 }
 
 /** A query context: the root database or a transaction, plus the capabilities of its dialect. */

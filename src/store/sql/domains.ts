@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import { type Insertable, type Selectable, sql, type Updateable } from 'kysely';
 import type { DomainStatus } from '../../domain/lifecycle.js';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
@@ -77,7 +77,15 @@ const activePrimary = prepared((db, { appId }: { appId: string }) =>
     .where('status', '=', 'active'),
 );
 
-export function domainQueries({ db }: SqlContext): DomainStore {
+/**
+ * The first key of Portico's advisory locks on domain names ('port' in ASCII), which keeps them
+ * apart from other advisory locks on the same database (another application's, kept under other
+ * keys); the name's hash is the second. Two names that share a hash, or one name in two schemas
+ * (two test suites), only wait for each other: that costs time, not correctness.
+ */
+const NAME_LOCK_SPACE = 0x706f7274;
+
+export function domainQueries({ db, caps }: SqlContext): DomainStore {
   return {
     async insertDomain(domain) {
       await writing(() =>
@@ -129,6 +137,11 @@ export function domainQueries({ db }: SqlContext): DomainStore {
     },
     listDomains(appId, page) {
       return listPage(db.selectFrom('domains').where('app_id', '=', appId), page, toDomain);
+    },
+    async lockDomainName(name) {
+      // SQLite runs one write transaction at a time already.
+      if (!caps.advisoryLocks) return;
+      await sql`select pg_advisory_xact_lock(${sql.lit(NAME_LOCK_SPACE)}, hashtext(${name}))`.execute(db);
     },
     async findActiveDomain(name) {
       const [row] = (await activeDomain(db, { name })).rows;
