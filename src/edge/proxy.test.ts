@@ -8,6 +8,9 @@ function incoming(headers: Record<string, string>, remoteAddress: string, encryp
   return { headers, socket } as unknown as IncomingMessage;
 }
 
+const APP_TEST = { hostname: 'shop.acme.test', port: undefined };
+const COOKIES = { hostname: 'shop.acme.test', appsDomain: 'apps.portico.test' };
+
 /** A flat name, value list as an object of lists, to compare regardless of order. */
 function grouped(flat: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -43,7 +46,7 @@ describe('originRequestHeaders', () => {
     const headers = originRequestHeaders(
       incoming(
         {
-          host: 'shop.acme.test',
+          host: 'Shop.Acme.Test.',
           connection: 'keep-alive, X-Hop, close',
           'x-hop': '1',
           'keep-alive': 'timeout=5',
@@ -56,11 +59,19 @@ describe('originRequestHeaders', () => {
           expect: '100-continue',
           'x-forwarded-proto': 'http',
           'x-forwarded-host': 'spoofed.test',
+          'x-forwarded-port': '8080',
+          'x-forwarded-prefix': '/evil',
+          'x-forwarded-server': 'spoofed.test',
+          'x-real-ip': '198.51.100.66',
+          'x-original-url': '/admin',
+          'x-rewrite-url': '/admin',
+          forwarded: 'for=198.51.100.66;host=spoofed.test;proto=http',
           cookie: 'a=1; b=2',
           accept: 'text/html',
         },
         '203.0.113.9',
       ),
+      APP_TEST,
     );
     expect(grouped(headers)).toEqual({
       cookie: ['a=1; b=2'],
@@ -68,11 +79,12 @@ describe('originRequestHeaders', () => {
       'x-forwarded-for': ['203.0.113.9'],
       'x-forwarded-proto': ['https'],
       'x-forwarded-host': ['shop.acme.test'],
+      'x-forwarded-port': ['443'],
       forwarded: ['for=203.0.113.9;host=shop.acme.test;proto=https'],
     });
   });
 
-  it('appends to existing chains, brackets and quotes IPv6, quotes a host with a port', () => {
+  it('appends to an X-Forwarded-For chain, brackets and quotes IPv6, keeps a port that is not the default', () => {
     const headers = grouped(
       originRequestHeaders(
         incoming(
@@ -80,34 +92,52 @@ describe('originRequestHeaders', () => {
           '2001:db8::7',
           false,
         ),
+        { hostname: 'shop.acme.test', port: 8443 },
       ),
     );
     expect(headers['x-forwarded-for']).toEqual(['198.51.100.1, 2001:db8::7']);
     expect(headers['x-forwarded-proto']).toEqual(['http']);
-    expect(headers.forwarded).toEqual([
-      'for=198.51.100.1, for="[2001:db8::7]";host="shop.acme.test:8443";proto=http',
-    ]);
+    expect(headers['x-forwarded-host']).toEqual(['shop.acme.test:8443']);
+    expect(headers['x-forwarded-port']).toEqual(['8443']);
+    expect(headers.forwarded).toEqual(['for="[2001:db8::7]";host="shop.acme.test:8443";proto=http']);
   });
 
-  it('unmaps an IPv4 client of a dual-stack socket, and leaves out the host when there was none', () => {
-    const headers = grouped(originRequestHeaders(incoming({}, '::ffff:192.0.2.4')));
+  it("leaves out the scheme's default port from the host, and names the routed host when the client sent none", () => {
+    const headers = grouped(
+      originRequestHeaders(incoming({}, '::ffff:192.0.2.4'), { hostname: 'shop.acme.test', port: 443 }),
+    );
     expect(headers['x-forwarded-for']).toEqual(['192.0.2.4']);
-    expect(headers['x-forwarded-host']).toBeUndefined();
-    expect(headers.forwarded).toEqual(['for=192.0.2.4;proto=https']);
+    expect(headers['x-forwarded-host']).toEqual(['shop.acme.test']);
+    expect(headers['x-forwarded-port']).toEqual(['443']);
+    expect(headers.forwarded).toEqual(['for=192.0.2.4;host=shop.acme.test;proto=https']);
   });
 });
 
 describe('clientResponseHeaders', () => {
   it('keeps repeated fields and drops hop-by-hop ones, including those Connection lists', () => {
-    const headers = clientResponseHeaders({
-      'content-type': 'text/plain',
-      'set-cookie': ['a=1', 'b=2'],
-      connection: 'keep-alive, X-Internal',
-      'x-internal': 'secret',
-      'keep-alive': 'timeout=5',
-      'transfer-encoding': 'chunked',
-      'proxy-authenticate': 'Basic',
-    });
+    const headers = clientResponseHeaders(
+      {
+        'content-type': 'text/plain',
+        'set-cookie': ['a=1', 'b=2'],
+        connection: 'keep-alive, X-Internal',
+        'x-internal': 'secret',
+        'keep-alive': 'timeout=5',
+        'transfer-encoding': 'chunked',
+        'proxy-authenticate': 'Basic',
+      },
+      COOKIES,
+    );
     expect(grouped(headers)).toEqual({ 'content-type': ['text/plain'], 'set-cookie': ['a=1', 'b=2'] });
+  });
+
+  it('keeps cookies to the name the request was for, one or several', () => {
+    expect(
+      grouped(clientResponseHeaders({ 'set-cookie': ['a=1; Domain=apps.portico.test; Path=/'] }, COOKIES)),
+    ).toEqual({ 'set-cookie': ['a=1; Path=/'] });
+    expect(
+      grouped(
+        clientResponseHeaders({ 'set-cookie': ['a=1; Domain=acme.test', 'b=2; Domain=test'] }, COOKIES),
+      ),
+    ).toEqual({ 'set-cookie': ['a=1; Domain=acme.test', 'b=2'] });
   });
 });

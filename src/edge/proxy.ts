@@ -4,7 +4,8 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '../logger.js';
 import { guardedConnector } from '../net/guarded-connector.js';
 import { type PageStatus, rawPage, rawResponse, sendPage } from './responses.js';
-import type { Scheme } from './router.js';
+import type { Authority, Scheme } from './router.js';
+import { type CookieScope, scopeSetCookies } from './set-cookie.js';
 
 /**
  * The streaming reverse proxy: one request from a client, one to the App's origin, bodies relayed
@@ -23,13 +24,22 @@ import type { Scheme } from './router.js';
  * - Hop-by-hop headers are dropped both ways (RFC 9110 §7.6.1): `Connection` and the headers it
  *   lists, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`; and `Expect`
  *   (Node has already answered `100 Continue` to the client).
- * - `X-Forwarded-For` and `Forwarded` (RFC 7239) get the client's address appended, so an origin
- *   should trust only the last element (the one the edge added). `X-Forwarded-Proto` and
- *   `X-Forwarded-Host` are set by the edge, replacing whatever the client sent: the edge
- *   terminated TLS and saw the Host, a client's claim about either is worthless.
+ * - The edge is the first hop: nothing before it is trusted, so what a client claims about the
+ *   request is dropped and the edge says it instead (docs/security.md, "What the edge forwards").
+ *   `X-Forwarded-For` gets the client's address appended (an origin trusts only elements from the
+ *   right that proxies it knows added; the last is the edge's). `Forwarded` (RFC 7239) is replaced
+ *   by the edge's own element: frameworks read its `host=` and `proto=` from the first element,
+ *   which would otherwise be the client's. `X-Forwarded-Host` (the routed name, with the port
+ *   only when it is not the scheme's default), `X-Forwarded-Port` and `X-Forwarded-Proto` are set
+ *   by the edge; every other `X-Forwarded-*`, `X-Real-IP`, `X-Original-URL` and `X-Rewrite-URL`
+ *   from a client is dropped (servers and frameworks take those as the client's address or the
+ *   URL asked for).
  * - The path is `origin_url`'s path (without its trailing slash) followed by the request target;
  *   a query in `origin_url` is not used.
  * - HTTPS origins have their certificate verified against the system's CAs, as any client would.
+ *
+ * What the client sees: the origin's response, hop-by-hop headers dropped, and each `Set-Cookie`
+ * kept to the name the request was for (`set-cookie.ts`): one App cannot set cookies for another.
  *
  * Unless private origins are allowed, every address the edge connects to is checked with
  * `isPrivateAddress` at connect time, after DNS resolution: an origin name that resolves (or is
@@ -43,6 +53,8 @@ import type { Scheme } from './router.js';
 
 export interface ProxyOptions {
   allowPrivateOrigins: boolean;
+  /** `PORTICO_APPS_DOMAIN`, normalized: cookies for it or above it are never relayed (`set-cookie.ts`). */
+  appsDomain: string;
   /** Longest wait for a TCP (and TLS) connection to an origin, DNS included, in ms. */
   connectTimeoutMs: number;
   /** Longest silence from an origin, for the response head and between body chunks, in ms. */
@@ -81,9 +93,11 @@ class ClientGoneError extends Error {
 export class ReverseProxy {
   private readonly agent: Agent;
   private readonly logger: Logger;
+  private readonly appsDomain: string;
 
   constructor(options: ProxyOptions) {
     this.logger = options.logger;
+    this.appsDomain = options.appsDomain;
     this.agent = new Agent({
       connect: guardedConnector({
         timeoutMs: options.connectTimeoutMs,
@@ -95,8 +109,17 @@ export class ReverseProxy {
     });
   }
 
-  /** Relays one request; `target` is the request target as received (a path, with its query). */
-  forward(req: IncomingMessage, res: ServerResponse, origin: ProxyOrigin, target: string): void {
+  /**
+   * Relays one request; `target` is the request target as received (a path, with its query),
+   * `authority` the name it was routed on with the Host header's port.
+   */
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    origin: ProxyOrigin,
+    target: string,
+    authority: Authority,
+  ): void {
     const headers = req.headers;
     const contentLength = headers['content-length'];
     // A request has a body only if it says so (RFC 9112 §6.3); passing `req` otherwise would make
@@ -108,10 +131,10 @@ export class ReverseProxy {
         origin: origin.origin,
         path: origin.pathPrefix + target,
         method: req.method ?? 'GET',
-        headers: originRequestHeaders(req),
+        headers: originRequestHeaders(req, authority),
         body: hasBody ? req : null,
       },
-      new ResponseRelay(res, origin, this.logger),
+      new ResponseRelay(res, origin, this.scope(authority), this.logger),
     );
   }
 
@@ -126,18 +149,23 @@ export class ReverseProxy {
     head: Buffer,
     origin: ProxyOrigin,
     target: string,
+    authority: Authority,
   ): void {
     this.agent.dispatch(
       {
         origin: origin.origin,
         path: origin.pathPrefix + target,
         method: req.method ?? 'GET',
-        headers: originRequestHeaders(req),
+        headers: originRequestHeaders(req, authority),
         upgrade: req.headers.upgrade ?? 'websocket',
         body: null,
       },
-      new UpgradeRelay(socket, head, origin, this.logger),
+      new UpgradeRelay(socket, head, origin, this.scope(authority), this.logger),
     );
+  }
+
+  private scope(authority: Authority): CookieScope {
+    return { hostname: authority.hostname, appsDomain: this.appsDomain };
   }
 
   /** Closes every origin connection now (the edge calls it once nothing is in flight). */
@@ -158,6 +186,7 @@ abstract class Relay implements Dispatcher.DispatchHandler {
   constructor(
     protected readonly out: Writable,
     protected readonly origin: ProxyOrigin,
+    protected readonly cookies: CookieScope,
     protected readonly logger: Logger,
   ) {
     out.once('close', this.onClientClose);
@@ -179,7 +208,7 @@ abstract class Relay implements Dispatcher.DispatchHandler {
   ): void {
     // Interim responses (103 Early Hints) are not relayed; the final one follows.
     if (statusCode < 200) return;
-    this.writeHead(statusCode, clientResponseHeaders(headers));
+    this.writeHead(statusCode, clientResponseHeaders(headers, this.cookies));
     this.headWritten = true;
   }
 
@@ -227,9 +256,10 @@ class ResponseRelay extends Relay {
   constructor(
     private readonly res: ServerResponse,
     origin: ProxyOrigin,
+    cookies: CookieScope,
     logger: Logger,
   ) {
-    super(res, origin, logger);
+    super(res, origin, cookies, logger);
   }
 
   protected writeHead(statusCode: number, headers: string[]): void {
@@ -247,9 +277,10 @@ class UpgradeRelay extends Relay {
     private readonly socket: Duplex,
     private readonly head: Buffer,
     origin: ProxyOrigin,
+    cookies: CookieScope,
     logger: Logger,
   ) {
-    super(socket, origin, logger);
+    super(socket, origin, cookies, logger);
   }
 
   onRequestUpgrade(
@@ -271,11 +302,12 @@ class UpgradeRelay extends Relay {
       return;
     }
     // The 101 carries the origin's Upgrade, Connection and Sec-WebSocket-* headers untouched: they
-    // are the handshake itself.
+    // are the handshake itself. Browsers store cookies set by a handshake too: those are scoped.
     let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
     for (const name in headers) {
-      const value = headers[name];
+      let value = headers[name];
       if (value === undefined) continue;
+      if (name === 'set-cookie') value = scopeSetCookies(value, this.cookies);
       if (typeof value === 'string') head += `${name}: ${value}\r\n`;
       else for (const item of value) head += `${name}: ${item}\r\n`;
     }
@@ -302,15 +334,14 @@ class UpgradeRelay extends Relay {
 /** Always dropped, whatever `Connection` says (RFC 9110 §7.6.1, RFC 9112 §9.6). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** Dropped from requests because the edge sets them itself (or, for `expect`, already answered). */
-const SET_BY_EDGE = new Set([
-  'host',
-  'expect',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'forwarded',
-]);
+/**
+ * Dropped from requests because the edge sets them itself (or, for `expect`, already answered), or
+ * because they claim what only the edge knows: the client's address (`x-real-ip`, set by nginx and
+ * trusted by apps behind it) or the URL asked for (`x-original-url`, `x-rewrite-url`, honoured by
+ * IIS rewrites and some frameworks as the real path). Every `x-forwarded-*` is dropped too.
+ */
+const SET_BY_EDGE = new Set(['host', 'expect', 'forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url']);
+const X_FORWARDED = 'x-forwarded-';
 
 /** tchar (RFC 9110 §5.6.2): a Forwarded value made only of these needs no quotes. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -341,35 +372,56 @@ function pushHeader(out: string[], name: string, value: string | string[] | unde
 
 /**
  * The headers sent to the origin, as the flat name, value list undici takes. Built from Node's
- * parsed `req.headers` (lowercase names; repeated fields already joined as RFC 9110 §5.3 allows).
+ * parsed `req.headers` (lowercase names; repeated fields already joined as RFC 9110 §5.3 allows);
+ * `authority` is the name the request was routed on and the Host header's port (`router.ts`), so
+ * what the origin reads as the host is normalized and checked, never the client's bytes.
  */
-export function originRequestHeaders(req: IncomingMessage): string[] {
+export function originRequestHeaders(req: IncomingMessage, authority: Authority): string[] {
   const headers = req.headers;
   // How Node tells a request that arrived over TLS (`socket.encrypted`, set on TLS sockets only).
   const scheme: Scheme = 'encrypted' in req.socket ? 'https' : 'http';
   const listed = connectionOptions(headers.connection);
   const out: string[] = [];
   for (const name in headers) {
-    if (isHopByHop(name, listed) || SET_BY_EDGE.has(name)) continue;
+    if (isHopByHop(name, listed) || SET_BY_EDGE.has(name) || name.startsWith(X_FORWARDED)) continue;
     pushHeader(out, name, headers[name]);
   }
   const client = clientAddress(req.socket.remoteAddress);
-  const host = headers.host;
-  out.push('x-forwarded-for', appendToList(headers['x-forwarded-for'], client), 'x-forwarded-proto', scheme);
-  if (host !== undefined) out.push('x-forwarded-host', host);
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  const port = authority.port ?? defaultPort;
+  // The port is in the host only when it is not the scheme's default, as a browser's address bar
+  // shows it: origins build absolute URLs from this header (the port alone is X-Forwarded-Port).
+  const host = port === defaultPort ? authority.hostname : `${authority.hostname}:${port}`;
+  out.push(
+    'x-forwarded-for',
+    appendToList(headers['x-forwarded-for'], client),
+    'x-forwarded-proto',
+    scheme,
+    'x-forwarded-host',
+    host,
+    'x-forwarded-port',
+    String(port),
+  );
   const node = client.includes(':') ? `"[${client}]"` : client;
-  const element =
-    host === undefined ? `for=${node};proto=${scheme}` : `for=${node};host=${quoted(host)};proto=${scheme}`;
-  out.push('forwarded', appendToList(headers.forwarded, element));
+  out.push('forwarded', `for=${node};host=${quoted(host)};proto=${scheme}`);
   return out;
 }
 
-/** The origin's response headers as the client gets them, as a flat list for `writeHead`. */
-export function clientResponseHeaders(headers: IncomingHttpHeaders): string[] {
+/**
+ * The origin's response headers as the client gets them, as a flat list for `writeHead`; cookies
+ * kept to `cookies.hostname` (`set-cookie.ts`).
+ */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, cookies: CookieScope): string[] {
   const listed = connectionOptions(headers.connection);
   const out: string[] = [];
   for (const name in headers) {
-    if (!isHopByHop(name, listed)) pushHeader(out, name, headers[name]);
+    if (isHopByHop(name, listed)) continue;
+    const value = headers[name];
+    pushHeader(
+      out,
+      name,
+      name === 'set-cookie' && value !== undefined ? scopeSetCookies(value, cookies) : value,
+    );
   }
   return out;
 }

@@ -21,6 +21,7 @@ export async function startEdgeRole(
   const routes = new StoreRoutes(store, config.appsDomain);
   const edge = await startEdge({
     host: config.host,
+    appsDomain: config.appsDomain,
     httpPort: config.edgeHttpPort,
     httpsPort: config.edgeHttpsPort,
     routes,

@@ -1,31 +1,86 @@
 import { describe, expect, it } from 'vitest';
-import { beforeRoute, decide, hostnameOf } from './router.js';
+import { beforeRoute, decide, parseHost } from './router.js';
 import type { EdgeRoute } from './sources.js';
 
 const ROUTE: EdgeRoute = { hostname: 'shop.acme.test', appId: 'app_1', originUrl: 'https://origin.test/' };
 
-describe('hostnameOf', () => {
+/** `rawHeaders` as Node hands them over: name, value, name, value… */
+const withHost = (...values: string[]) => values.flatMap((value) => ['Host', value]);
+const host = (hostname: string) => ({ hostname, port: undefined });
+
+describe('parseHost', () => {
   it.each([
-    ['shop.acme.test', 'shop.acme.test'],
-    ['Shop.Acme.Test:8443', 'shop.acme.test'],
-    ['shop.acme.test.:443', 'shop.acme.test'],
-    ['bücher.test', 'xn--bcher-kva.test'],
-    ['[::1]:8443', '::1'],
-    ['', undefined],
-    [undefined, undefined],
-  ])('%s → %s', (host, expected) => {
-    expect(hostnameOf(host)).toBe(expected);
+    ['shop.acme.test', 'shop.acme.test', undefined],
+    ['Shop.Acme.Test:8443', 'shop.acme.test', 8443],
+    ['shop.acme.test.:443', 'shop.acme.test', 443],
+    ['shop.acme.test:00443', 'shop.acme.test', 443],
+    ['shop.acme.test:65535', 'shop.acme.test', 65535],
+    ['bücher.test', 'xn--bcher-kva.test', undefined],
+    ['localhost', 'localhost', undefined],
+    ['203.0.113.9:80', '203.0.113.9', 80],
+    ['[::1]:8443', '::1', 8443],
+    ['[2001:DB8::1]', '2001:db8::1', undefined],
+  ])('accepts %s as %s, port %s', (value, hostname, port) => {
+    expect(parseHost(withHost(value))).toEqual({ hostname, port });
+  });
+
+  it.each([
+    'shop.acme.com:@evil.com',
+    'shop.acme.com:443@evil.com',
+    'user@shop.acme.com',
+    'shop.acme.com:',
+    'shop.acme.com:0',
+    'shop.acme.com:65536',
+    'shop.acme.com:123456',
+    'shop.acme.com:+443',
+    'shop.acme.com: 443',
+    'shop.acme.com:443:443',
+    'shop.acme.com/evil',
+    'shop.acme.com?x',
+    'shop.acme.com#x',
+    'shop.acme.com\\evil.com',
+    'shop acme.com',
+    'shop.acme.com :443',
+    'shop..acme.com',
+    '.shop.acme.com',
+    'shop.acme.com..',
+    '.',
+    '-shop.acme.com',
+    'shop-.acme.com',
+    'shop_acme.com',
+    `${'a'.repeat(64)}.acme.com`,
+    `${'a.'.repeat(127)}com`,
+    '[::1',
+    '[not-ipv6]:443',
+    '[::1]x',
+    '[::1]:0',
+    '::1',
+  ])('refuses %s', (value) => {
+    expect(parseHost(withHost(value))).toBe('invalid');
+  });
+
+  it('refuses a second Host header, same value or not, whatever its case', () => {
+    expect(parseHost(withHost('shop.acme.test', 'shop.acme.test'))).toBe('invalid');
+    expect(parseHost(['host', 'shop.acme.test', 'Accept', '*/*', 'HOST', 'evil.test'])).toBe('invalid');
+  });
+
+  it('finds the Host among other headers, and none when it is missing or empty', () => {
+    expect(parseHost(['Accept', '*/*', 'x-hoster', 'no', 'hOsT', 'shop.acme.test'])).toEqual(
+      host('shop.acme.test'),
+    );
+    expect(parseHost(['Accept', '*/*'])).toBe('none');
+    expect(parseHost(withHost(''))).toBe('none');
   });
 });
 
 describe('beforeRoute', () => {
   it('names the hostname to look up when the route decides', () => {
-    expect(beforeRoute('https', 'shop.acme.test', 'shop.acme.test', '/a?b=1')).toBe('shop.acme.test');
-    expect(beforeRoute('http', 'shop.acme.test', undefined, '/a')).toBe('shop.acme.test');
+    expect(beforeRoute('https', host('shop.acme.test'), 'shop.acme.test', '/a?b=1')).toBe('shop.acme.test');
+    expect(beforeRoute('http', host('shop.acme.test'), undefined, '/a')).toBe('shop.acme.test');
   });
 
   it('answers 421 when an HTTPS Host is not the SNI name', () => {
-    expect(beforeRoute('https', 'other.acme.test', 'shop.acme.test', '/')).toEqual({
+    expect(beforeRoute('https', host('other.acme.test'), 'shop.acme.test', '/')).toEqual({
       action: 'reject',
       status: 421,
       reason: 'misdirected',
@@ -34,12 +89,12 @@ describe('beforeRoute', () => {
 
   it('answers an ACME challenge over HTTP whatever the Host, with no route lookup', () => {
     expect(
-      beforeRoute('http', 'pending.acme.test', undefined, '/.well-known/acme-challenge/Ab-9_z?x'),
+      beforeRoute('http', host('pending.acme.test'), undefined, '/.well-known/acme-challenge/Ab-9_z?x'),
     ).toEqual({
       action: 'challenge',
       token: 'Ab-9_z',
     });
-    expect(beforeRoute('http', undefined, undefined, '/.well-known/acme-challenge/tok')).toEqual({
+    expect(beforeRoute('http', 'none', undefined, '/.well-known/acme-challenge/tok')).toEqual({
       action: 'challenge',
       token: 'tok',
     });
@@ -51,7 +106,7 @@ describe('beforeRoute', () => {
       '/.well-known/acme-challenge/a/b',
       '/.well-known/acme-challenge/a.b',
     ]) {
-      expect(beforeRoute('http', 'x.test', undefined, target)).toMatchObject({
+      expect(beforeRoute('http', host('x.test'), undefined, target)).toMatchObject({
         status: 404,
         reason: 'bad-challenge-token',
       });
@@ -59,20 +114,48 @@ describe('beforeRoute', () => {
   });
 
   it('proxies the challenge path over HTTPS like any other path', () => {
-    expect(beforeRoute('https', 'shop.acme.test', 'shop.acme.test', '/.well-known/acme-challenge/tok')).toBe(
-      'shop.acme.test',
-    );
+    expect(
+      beforeRoute('https', host('shop.acme.test'), 'shop.acme.test', '/.well-known/acme-challenge/tok'),
+    ).toBe('shop.acme.test');
   });
 
   it('answers 404 without a Host and 400 for a target that is not a path', () => {
-    expect(beforeRoute('http', undefined, undefined, '/')).toMatchObject({
+    expect(beforeRoute('http', 'none', undefined, '/')).toMatchObject({
       status: 404,
       reason: 'unknown-host',
     });
-    expect(beforeRoute('http', 'shop.acme.test', undefined, 'http://shop.acme.test/')).toMatchObject({
+    expect(beforeRoute('http', host('shop.acme.test'), undefined, 'http://shop.acme.test/')).toMatchObject({
       status: 400,
     });
-    expect(beforeRoute('https', 'shop.acme.test', 'shop.acme.test', '*')).toMatchObject({ status: 400 });
+    expect(beforeRoute('https', host('shop.acme.test'), 'shop.acme.test', '*')).toMatchObject({
+      status: 400,
+    });
+  });
+
+  it('refuses an absolute-form target whether or not its authority agrees with the Host', () => {
+    for (const target of ['https://shop.acme.test/', 'https://evil.test/', 'http://shop.acme.test:80/x']) {
+      expect(beforeRoute('https', host('shop.acme.test'), 'shop.acme.test', target)).toMatchObject({
+        status: 400,
+        reason: 'bad-request-target',
+      });
+    }
+  });
+
+  it('answers 400 for a bad Host over either scheme, the ACME challenge path included', () => {
+    for (const target of ['/', '/.well-known/acme-challenge/tok']) {
+      expect(beforeRoute('http', 'invalid', undefined, target)).toMatchObject({
+        status: 400,
+        reason: 'bad-host',
+      });
+    }
+    expect(beforeRoute('https', 'invalid', 'shop.acme.test', '/')).toMatchObject({
+      status: 400,
+      reason: 'bad-host',
+    });
+  });
+
+  it('routes an HTTPS request without a Host (HTTP/1.0) by its SNI name', () => {
+    expect(beforeRoute('https', 'none', 'shop.acme.test', '/')).toBe('shop.acme.test');
   });
 });
 

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { normalizeHostname } from '../domain/hostname.js';
 import type { EdgeRoute } from './sources.js';
 
@@ -15,6 +16,8 @@ export type Scheme = 'http' | 'https';
 export type RejectReason =
   /** The request target is not a path (absolute-form or `*`): nothing here asks for those. */
   | 'bad-request-target'
+  /** A Host header that is not a hostname with an optional port, or more than one Host header. */
+  | 'bad-host'
   /** No route for the name, or no Host at all. */
   | 'unknown-host'
   /** HTTPS with a Host other than the SNI name the connection was made for (RFC 9110 §15.5.20). */
@@ -39,48 +42,97 @@ const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/';
 /** ACME tokens are base64url without padding (RFC 8555 §8.3). */
 const ACME_TOKEN = /^[A-Za-z0-9_-]+$/;
 const SLASH = 0x2f;
+const COLON = 0x3a;
 const OPEN_BRACKET = 0x5b;
 
 // Decisions without data are shared constants: deciding allocates only for redirects and challenges.
 const PROXY: EdgeDecision = { action: 'proxy' };
 const BAD_REQUEST_TARGET: EdgeDecision = { action: 'reject', status: 400, reason: 'bad-request-target' };
+const BAD_HOST: EdgeDecision = { action: 'reject', status: 400, reason: 'bad-host' };
 const UNKNOWN_HOST: EdgeDecision = { action: 'reject', status: 404, reason: 'unknown-host' };
 const MISDIRECTED: EdgeDecision = { action: 'reject', status: 421, reason: 'misdirected' };
 const NO_ORIGIN: EdgeDecision = { action: 'reject', status: 502, reason: 'no-origin' };
 const BAD_CHALLENGE_TOKEN: EdgeDecision = { action: 'reject', status: 404, reason: 'bad-challenge-token' };
 
+/** A Host header's hostname (normalized) and port, as checked by `parseHost`. */
+export interface Authority {
+  readonly hostname: string;
+  /** `undefined` when the Host header had none. */
+  readonly port: number | undefined;
+}
+
+/** What `parseHost` found: an authority, no Host (absent or empty), or one that is refused. */
+export type ParsedHost = Authority | 'none' | 'invalid';
+
+/** A DNS name (RFC 1123 labels: letters, digits, inner hyphens; 63 per label, 253 in all), or IPv4. */
+const HOSTNAME =
+  /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const PORT = /^[0-9]{1,5}$/;
+
 /**
- * The hostname a Host header names: without its port, normalized as everywhere else
- * (`normalizeHostname`); `undefined` when the header is missing or empty. An IPv6 literal
- * (`[::1]:8443`) comes back without brackets; it is never served.
+ * The Host header of a request, from Node's `rawHeaders` (where a repeated header is still
+ * repeated: `req.headers` keeps only the first Host). Refused (`'invalid'`): more than one Host
+ * header, a name that is not a hostname or an IP literal once normalized (`normalizeHostname`:
+ * lowercase, no trailing dot, A-labels), a port that is not 1 to 65535 in digits, anything else
+ * (`shop.example.com:@evil.com`, userinfo, a path, spaces). The name comes back normalized, an IPv6
+ * literal without its brackets (it is never served).
  */
-export function hostnameOf(host: string | undefined): string | undefined {
-  if (host === undefined) return undefined;
-  let name = host;
-  if (host.charCodeAt(0) === OPEN_BRACKET) {
-    const end = host.indexOf(']');
-    if (end !== -1) name = host.slice(1, end);
-  } else {
-    const colon = host.lastIndexOf(':');
-    if (colon !== -1) name = host.slice(0, colon);
+export function parseHost(rawHeaders: readonly string[]): ParsedHost {
+  let value: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (value !== undefined) return 'invalid';
+    value = rawHeaders[i + 1] as string;
   }
-  name = normalizeHostname(name);
-  return name === '' ? undefined : name;
+  // An empty Host is what a client sends for a target without an authority (RFC 9112 §3.2).
+  if (value === undefined || value === '') return 'none';
+
+  let name: string;
+  let rest: string;
+  if (value.charCodeAt(0) === OPEN_BRACKET) {
+    const end = value.indexOf(']');
+    if (end === -1) return 'invalid';
+    name = value.slice(1, end).toLowerCase();
+    if (!isIPv6(name)) return 'invalid';
+    rest = value.slice(end + 1);
+  } else {
+    const colon = value.indexOf(':');
+    // Normalizing trims: whitespace inside the value is refused here, before it could vanish.
+    name = colon === -1 ? value : value.slice(0, colon);
+    if (/\s/.test(name)) return 'invalid';
+    name = normalizeHostname(name);
+    if (!HOSTNAME.test(name)) return 'invalid';
+    rest = colon === -1 ? '' : value.slice(colon);
+  }
+  if (rest === '') return { hostname: name, port: undefined };
+  if (rest.charCodeAt(0) !== COLON) return 'invalid';
+  const digits = rest.slice(1);
+  if (!PORT.test(digits)) return 'invalid';
+  const port = Number(digits);
+  return port >= 1 && port <= 65_535 ? { hostname: name, port } : 'invalid';
 }
 
 /**
- * Step 1. `hostname` is `hostnameOf(Host)` or, for an HTTPS request without a Host header
- * (HTTP/1.0), the SNI name; `servername` is the connection's normalized SNI name (HTTPS only);
- * `target` the request target as received (path and query). Returns a decision, or the hostname
- * whose route decides the rest (`decide`).
+ * Step 1. `host` is `parseHost` of the request's headers; `servername` the connection's normalized
+ * SNI name (HTTPS only), which stands in for a missing Host (HTTP/1.0); `target` the request target
+ * as received (path and query). Returns a decision, or the hostname whose route decides the rest
+ * (`decide`).
+ *
+ * An absolute-form target (`GET http://a.example/ HTTP/1.1`, which a server must prefer over the
+ * Host header) is refused whatever its authority: only proxies are sent those, so refusing them
+ * leaves the Host header the one place a request names its host.
  */
 export function beforeRoute(
   scheme: Scheme,
-  hostname: string | undefined,
+  host: ParsedHost,
   servername: string | undefined,
   target: string,
 ): EdgeDecision | string {
   if (target.charCodeAt(0) !== SLASH) return BAD_REQUEST_TARGET;
+  // Before the challenge path too: a CA sends a well-formed Host, and nothing else gets past a bad one.
+  if (host === 'invalid') return BAD_HOST;
+  const hostname = host === 'none' ? servername : host.hostname;
   if (scheme === 'http' && target.startsWith(ACME_CHALLENGE_PATH)) {
     // Answered whatever the Host: the domain being validated is not served yet, so it has no route.
     const query = target.indexOf('?');

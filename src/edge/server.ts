@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import { LoadingCache } from './loading-cache.js';
 import { type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
 import { rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './responses.js';
-import { beforeRoute, decide, type EdgeDecision, hostnameOf, type Scheme } from './router.js';
+import { type Authority, beforeRoute, decide, type EdgeDecision, parseHost, type Scheme } from './router.js';
 import { SniCache } from './sni-cache.js';
 import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
@@ -18,6 +18,11 @@ import { tlsAlpnCallbacks } from './tls-alpn.js';
 export interface EdgeOptions {
   /** Address both listeners bind (`PORTICO_HOST`). */
   host: string;
+  /**
+   * `PORTICO_APPS_DOMAIN`: apps' default hostnames are `{slug}.{appsDomain}`; no App may set a
+   * cookie for it or above it (`set-cookie.ts`).
+   */
+  appsDomain: string;
   /** 0 picks a free port; the bound one is in `Edge.httpPort`. */
   httpPort: number;
   httpsPort: number;
@@ -93,8 +98,17 @@ interface CachedRoute {
 type Outcome = EdgeDecision | { readonly action: 'unavailable' };
 const UNAVAILABLE: Outcome = { action: 'unavailable' };
 
-/** How an outcome is written: to a `ServerResponse`, or raw to a socket that asked for an upgrade. */
-type Reply<C> = (req: IncomingMessage, channel: C, outcome: Outcome, cached: CachedRoute | undefined) => void;
+/**
+ * How an outcome is written: to a `ServerResponse`, or raw to a socket that asked for an upgrade.
+ * `authority` (the routed name and the Host's port) comes with every outcome that has a route.
+ */
+type Reply<C> = (
+  req: IncomingMessage,
+  channel: C,
+  outcome: Outcome,
+  cached: CachedRoute | undefined,
+  authority?: Authority,
+) => void;
 
 interface UpgradeChannel {
   readonly socket: Duplex;
@@ -199,6 +213,7 @@ class EdgeServer implements Edge {
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.proxy = new ReverseProxy({
       allowPrivateOrigins: options.allowPrivateOrigins,
+      appsDomain: normalizeHostname(options.appsDomain),
       connectTimeoutMs,
       idleTimeoutMs,
       maxHeaderSize: options.maxHeaderSize,
@@ -344,31 +359,48 @@ class EdgeServer implements Edge {
       return;
     }
     const target = req.url ?? '/';
-    const hostname = hostnameOf(req.headers.host);
-    const servername = scheme === 'https' ? servernameOf(req.socket as TLSSocket, hostname) : undefined;
-    const step = beforeRoute(scheme, hostname ?? servername, servername, target);
+    const host = parseHost(req.rawHeaders);
+    const servername =
+      scheme === 'https'
+        ? servernameOf(req.socket as TLSSocket, typeof host === 'string' ? undefined : host.hostname)
+        : undefined;
+    const step = beforeRoute(scheme, host, servername, target);
     if (typeof step !== 'string') {
       reply(req, channel, step, undefined);
       return;
     }
+    // What the origin is told the host was: the routed name, never the client's bytes.
+    const authority: Authority = { hostname: step, port: typeof host === 'string' ? undefined : host.port };
     const cached = this.routes.get(step);
     if (cached instanceof Promise) {
       cached.then(
         (loaded) =>
-          reply(req, channel, decide(scheme, step, target, loaded?.route, this.publicHttpsPort), loaded),
+          reply(
+            req,
+            channel,
+            decide(scheme, step, target, loaded?.route, this.publicHttpsPort),
+            loaded,
+            authority,
+          ),
         // Already logged once per failed load (onLoadError), not once per waiting request.
         () => reply(req, channel, UNAVAILABLE, undefined),
       );
     } else {
-      reply(req, channel, decide(scheme, step, target, cached?.route, this.publicHttpsPort), cached);
+      reply(
+        req,
+        channel,
+        decide(scheme, step, target, cached?.route, this.publicHttpsPort),
+        cached,
+        authority,
+      );
     }
   }
 
-  private readonly replyRequest: Reply<ServerResponse> = (req, res, outcome, cached) => {
+  private readonly replyRequest: Reply<ServerResponse> = (req, res, outcome, cached, authority) => {
     switch (outcome.action) {
       case 'proxy':
-        if (cached?.origin === undefined) sendPage(res, 502);
-        else this.proxy.forward(req, res, cached.origin, req.url ?? '/');
+        if (cached?.origin === undefined || authority === undefined) sendPage(res, 502);
+        else this.proxy.forward(req, res, cached.origin, req.url ?? '/', authority);
         return;
       case 'redirect':
         sendRedirect(res, outcome.location);
@@ -395,11 +427,17 @@ class EdgeServer implements Edge {
   };
 
   /** Upgrade requests are only ever proxied; anything else is answered raw and the socket closed. */
-  private readonly replyUpgrade: Reply<UpgradeChannel> = (req, { socket, head }, outcome, cached) => {
+  private readonly replyUpgrade: Reply<UpgradeChannel> = (
+    req,
+    { socket, head },
+    outcome,
+    cached,
+    authority,
+  ) => {
     switch (outcome.action) {
       case 'proxy':
-        if (cached?.origin === undefined) socket.end(rawPage(502));
-        else this.proxy.forwardUpgrade(req, socket, head, cached.origin, req.url ?? '/');
+        if (cached?.origin === undefined || authority === undefined) socket.end(rawPage(502));
+        else this.proxy.forwardUpgrade(req, socket, head, cached.origin, req.url ?? '/', authority);
         return;
       case 'redirect':
         socket.end(rawRedirect(outcome.location));

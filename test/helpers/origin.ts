@@ -5,7 +5,10 @@
  * - `GET /download?bytes=N`: streams N bytes (`patternChunk` repeated) with backpressure;
  * - `GET /hang`: never answers (until the origin closes);
  * - `GET /held`: answers 200 `released` when the test calls `release()`;
- * - WebSocket on any path: echoes each message; `/ws-reject` declines the upgrade with 401;
+ * - `GET /set-cookie?cookie=…&cookie=…`: answers with one `Set-Cookie` per `cookie` parameter, as
+ *   given, and the JSON below;
+ * - WebSocket on any path: echoes each message; `/ws-reject` declines the upgrade with 401; the
+ *   101 carries one `Set-Cookie` per `cookie` query parameter;
  * - anything else: 200 with `{ method, url, headers }` as JSON, and response headers that test
  *   relaying: `Set-Cookie` twice, `X-Origin-Hop` listed in `Connection` (must not reach the client).
  */
@@ -66,6 +69,11 @@ export async function startOrigin(): Promise<TestOrigin> {
       held.push(res);
       return;
     }
+    if (url.pathname === '/set-cookie') {
+      res.setHeader('set-cookie', url.searchParams.getAll('cookie'));
+      json(res, { method: req.method, url: req.url, headers: req.headers });
+      return;
+    }
     res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
     res.setHeader('connection', 'keep-alive, X-Origin-Hop');
     res.setHeader('x-origin-hop', 'must not reach the client');
@@ -82,6 +90,11 @@ export async function startOrigin(): Promise<TestOrigin> {
       if (info.req.url === '/ws-reject') callback(false, 401, 'Unauthorized');
       else callback(true);
     },
+  });
+  sockets.on('headers', (headers, req) => {
+    for (const cookie of new URL(req.url ?? '/', 'http://origin').searchParams.getAll('cookie')) {
+      headers.push(`Set-Cookie: ${cookie}`);
+    }
   });
   sockets.on('connection', (socket) => {
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));

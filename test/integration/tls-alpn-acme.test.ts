@@ -94,6 +94,7 @@ describe.each(backends)('TLS-ALPN-01 through the edge, against Pebble, on $name'
     const routes = new StoreRoutes(store, 'apps.portico.test');
     edge = await startEdge({
       host: '127.0.0.1',
+      appsDomain: 'apps.portico.test',
       httpPort: 0,
       httpsPort: 0,
       routes,
