@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { openSecretBox } from './acme/create-issuer.js';
 import { requireApiKey } from './api/auth.js';
 import type { Api, ApiContext } from './api/context.js';
 import {
@@ -179,7 +180,7 @@ export async function buildApi({
 
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireApiKey(store, new RateLimiter(config.rateLimitPerMinute)));
-    const idempotency = idempotencyHooks(store, clock);
+    const idempotency = idempotencyHooks(store, clock, services?.box ?? openSecretBox(config));
     v1.addHook('preHandler', idempotency.preHandler);
     v1.addHook('onSend', idempotency.onSend);
     for (const route of [createApp, listApps, getApp, updateApp, deleteApp]) route(v1 as Api, context);
