@@ -110,7 +110,7 @@ describe('OpenAPI document', () => {
     const key = await api.keyFor('openapi');
     const response = await api.call(key, 'POST', '/v1/apps/app_000000000000/domains', {
       domain: 'a.example.com',
-      is_primary: 'no',
+      is_primary: 'maybe',
     });
     expect(response.statusCode).toBe(422);
   });
