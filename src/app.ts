@@ -147,6 +147,8 @@ export async function buildApi({
         description: "Custom domains for Apps, compatible with Mixpeek's Apps domains API.",
         version: '1',
       },
+      // Relative: the API is wherever this document was fetched from (behind any proxy or port).
+      servers: [{ url: '/', description: 'This Portico API' }],
       components: { securitySchemes: { HTTPBearer: { type: 'http', scheme: 'bearer' } } },
     },
     // Component names are the schemas' $ids (AddDomainRequest, DomainResponse, …), as in Mixpeek's spec.
