@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { openSecretBox } from './acme/create-issuer.js';
 import { requireApiKey } from './api/auth.js';
 import type { Api, ApiContext } from './api/context.js';
 import {
@@ -146,6 +147,8 @@ export async function buildApi({
         description: "Custom domains for Apps, compatible with Mixpeek's Apps domains API.",
         version: '1',
       },
+      // Relative: the API is wherever this document was fetched from (behind any proxy or port).
+      servers: [{ url: '/', description: 'This Portico API' }],
       components: { securitySchemes: { HTTPBearer: { type: 'http', scheme: 'bearer' } } },
     },
     // Component names are the schemas' $ids (AddDomainRequest, DomainResponse, …), as in Mixpeek's spec.
@@ -179,7 +182,7 @@ export async function buildApi({
 
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireApiKey(store, new RateLimiter(config.rateLimitPerMinute)));
-    const idempotency = idempotencyHooks(store, clock);
+    const idempotency = idempotencyHooks(store, clock, services?.box ?? openSecretBox(config));
     v1.addHook('preHandler', idempotency.preHandler);
     v1.addHook('onSend', idempotency.onSend);
     for (const route of [createApp, listApps, getApp, updateApp, deleteApp]) route(v1 as Api, context);

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { type CertificateEvent, CertificateService } from './acme/certificates.js';
 import { createIssuer, openSecretBox } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
+import type { SecretBox } from './acme/secret-box.js';
 import type { Config } from './config.js';
 import { createResolvers } from './dns/resolvers.js';
 import type { Clock } from './domain/clock.js';
@@ -33,6 +34,8 @@ export interface Services {
   issuer?: CertIssuer;
   /** Attached to the app and domain services. */
   hooks: LifecycleHooks;
+  /** Seals what must be read back but never stored in plain text (keys, secrets, kept answers). */
+  box: SecretBox;
   /** Every job kind a worker of this process runs. */
   handlers: JobHandler[];
 }
@@ -138,6 +141,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     certificates,
     issuer,
     hooks,
+    box,
     handlers: [
       ...domainCheckHandlers(verification),
       ...(certificates ? certificateHandlers(certificates) : []),

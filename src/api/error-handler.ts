@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorType, errors, PorticoError } from '../domain/errors.js';
 import type { ErrorResponse, ValidationError } from './schemas/common.js';
+import { LAX_BOOLEAN_KEYWORD, type LaxBooleanError } from './validation.js';
 
 /**
  * The one place errors become responses: `PorticoError` → `ErrorResponse`; schema failures → 422
@@ -148,6 +149,10 @@ function toValidationDetail(error: FastifyError, body: unknown): ValidationError
           return { loc, msg: 'Field required', type: 'missing' };
         }
         return typeError(loc, String(params.type), part !== 'body');
+      case LAX_BOOLEAN_KEYWORD:
+        return (params.error as LaxBooleanError) === 'bool_parsing'
+          ? { loc, msg: 'Input should be a valid boolean, unable to interpret input', type: 'bool_parsing' }
+          : typeError(loc, 'boolean', part !== 'body');
       case 'minimum':
         return {
           loc,

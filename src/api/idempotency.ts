@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SecretBox } from '../acme/secret-box.js';
 import { type Clock, iso } from '../domain/clock.js';
 import { errors } from '../domain/errors.js';
 import { IDEMPOTENCY_CLAIM_ABANDONED_MS, IDEMPOTENCY_KEY_LIFETIME_MS } from '../domain/idempotency.js';
@@ -20,8 +21,13 @@ const VALID_KEY = /^[\x21-\x7e]{1,255}$/;
  * nothing; the same key with another request is refused (409). The claim is taken before the
  * request runs, so two concurrent retries never both run. A 5xx answer is not kept: the client
  * may retry with the same key.
+ *
+ * The kept answer is stored sealed (acme/secret-box.ts), never in plain text: some answers carry a
+ * secret shown only once (a webhook's signing secret), and a repeat must show it again, exactly as
+ * the first answer did, so it can be neither dropped nor hashed. Sealing every answer rather than
+ * the ones known to hold a secret means a new route cannot forget to.
  */
-export function idempotencyHooks(store: Store, clock: Clock) {
+export function idempotencyHooks(store: Store, clock: Clock, box: SecretBox) {
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.headers['idempotency-key'];
     if (request.method !== 'POST' || key === undefined) return;
@@ -53,7 +59,7 @@ export function idempotencyHooks(store: Store, clock: Clock) {
       .code(existing.responseStatus)
       .header('idempotent-replayed', 'true')
       .type('application/json; charset=utf-8')
-      .send(existing.responseBody);
+      .send(openKeptAnswer(box, existing.responseBody));
   };
 
   const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -61,9 +67,21 @@ export function idempotencyHooks(store: Store, clock: Clock) {
     if (!key) return payload;
     const { orgId } = request.principal;
     if (reply.statusCode >= 500) await store.releaseIdempotencyKey(orgId, key);
-    else await store.saveIdempotentResponse(orgId, key, reply.statusCode, String(payload));
+    else await store.saveIdempotentResponse(orgId, key, reply.statusCode, box.seal(String(payload)));
     return payload;
   };
 
   return { preHandler, onSend };
+}
+
+function openKeptAnswer(box: SecretBox, sealed: string): string {
+  try {
+    return box.open(sealed);
+  } catch (error) {
+    // A 500 (and this line in the log) rather than running the request a second time.
+    throw new Error(
+      'an Idempotency-Key answer kept in the store cannot be opened: was PORTICO_ENCRYPTION_KEY changed?',
+      { cause: error },
+    );
+  }
 }

@@ -11,6 +11,9 @@ const isObject = (value: unknown): value is Json =>
  *   them, and Mixpeek's spec documents `ErrorResponse.error` that way. They are copied back from
  *   the registered schemas.
  * - A path parameter's description is kept on its schema too, as FastAPI writes it.
+ * - A query parameter with a default is not required of the client (the validator fills the
+ *   default in, so the route's type has it), as FastAPI writes it: a client generated from the
+ *   document can list without `limit` and `offset`.
  */
 export function completeOpenApiDocument(document: Json, registered: readonly TSchema[]): Json {
   const components = (document.components as Json | undefined)?.schemas as Record<string, Json> | undefined;
@@ -33,6 +36,9 @@ export function completeOpenApiDocument(document: Json, registered: readonly TSc
         ? operation.parameters
         : []) as Json[]) {
         const schema = parameter.schema;
+        if (parameter.in === 'query' && isObject(schema) && schema.default !== undefined) {
+          parameter.required = false;
+        }
         if (
           isObject(schema) &&
           typeof parameter.description === 'string' &&

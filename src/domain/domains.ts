@@ -5,13 +5,26 @@ import { errors } from './errors.js';
 import type { LifecycleHooks } from './hooks.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
 import { newId, newTimeOrderedId, newVerificationToken } from './ids.js';
-import { statusOnVerifyRequest } from './lifecycle.js';
-import { reverifyJobKey, VERIFY_JOB, type VerificationService, verifyJobKey } from './verification.js';
+import { isProven, statusOnVerifyRequest } from './lifecycle.js';
+import {
+  REVERIFY_JOB,
+  reverifyJobKey,
+  VERIFY_JOB,
+  type VerificationService,
+  verifyJobKey,
+} from './verification.js';
 
 /** The longest a `verify` request waits for DNS before answering `verifying` and leaving it to the worker. */
 const INLINE_CHECK_TIMEOUT_MS = 10_000;
 /** How long the queued check waits for the inline one before a worker may take it. */
 const INLINE_CHECK_GRACE_SECONDS = 30;
+/**
+ * `verify` on a verified or active domain checks DNS at once unless the domain was checked this
+ * recently (by anyone: a verify, or the schedule): then it answers what that check found, with its
+ * time in `last_checked_at`. One check per domain per 10 s bounds what a client looping on verify
+ * costs DNS, and a customer who just fixed a record waits no more than that to see it.
+ */
+export const RECHECK_ON_REQUEST_MIN_SECONDS = 10;
 
 /** Claims of customers' domains on apps: add, read, mark primary, remove, and ask for verification. */
 export class DomainService {
@@ -136,15 +149,24 @@ export class DomainService {
   /**
    * Starts (or restarts) verification: a pending, failed or moved domain becomes `verifying`, and
    * DNS is checked at once, so a customer whose records exist is answered `verified` right away.
-   * A verified or active domain is answered as it is.
+   * A verified or active domain gets its re-verification now (RECHECK_ON_REQUEST_MIN_SECONDS),
+   * which records what DNS says but, asked for rather than scheduled, never counts a failure
+   * against the domain (see CheckOptions in verification.ts).
    */
   async requestVerification(orgId: string, appId: string, domainParam: string): Promise<Domain> {
     const now = iso(this.clock.now());
-    const requested = await this.store.transaction(async (tx) => {
+    type Requested = { domain: Domain; job?: typeof VERIFY_JOB | typeof REVERIFY_JOB };
+    const requested = await this.store.transaction(async (tx): Promise<Requested> => {
       await this.lockApp(tx, orgId, appId);
       const domain = await this.requireDomain(tx, appId, domainParam);
       const next = statusOnVerifyRequest(domain.status);
-      if (!next) return { domain, started: false };
+      if (!next) {
+        const checkedAgo = domain.lastCheckedAt
+          ? (this.clock.now().getTime() - Date.parse(domain.lastCheckedAt)) / 1000
+          : Number.POSITIVE_INFINITY;
+        const recheck = isProven(domain.status) && checkedAgo >= RECHECK_ON_REQUEST_MIN_SECONDS;
+        return { domain, job: recheck ? REVERIFY_JOB : undefined };
+      }
       // With an inline check coming, the workers' copy of the job waits a little: otherwise a
       // worker polling at this moment takes it first and the client is answered `verifying` even
       // though its records are there. Should this process die mid-check, a worker runs it then.
@@ -164,14 +186,16 @@ export class DomainService {
         failureStreak: 0,
         updatedAt: now,
       });
-      return { domain: updated ?? domain, started: true };
+      return { domain: updated ?? domain, job: VERIFY_JOB };
     });
     const { verification, holder = `api:${process.pid}` } = this.options;
-    if (!requested.started || !verification) return requested.domain;
+    if (!requested.job || !verification) return requested.domain;
     // Checked here rather than by the worker's next poll; if a worker holds the check right now,
     // its result lands in the store and the client sees it on its next read.
     const signal = AbortSignal.timeout(INLINE_CHECK_TIMEOUT_MS);
-    return (await verification.checkNow(requested.domain.id, holder, signal)) ?? requested.domain;
+    return (
+      (await verification.checkNow(requested.domain.id, holder, signal, requested.job)) ?? requested.domain
+    );
   }
 
   /** The certificates of these domains, by domain id (for presenting them). */

@@ -74,11 +74,22 @@ export const REVERIFY_JOB = 'domain:reverify';
 export const verifyJobKey = (domainId: string) => `${VERIFY_JOB}:${domainId}`;
 export const reverifyJobKey = (domainId: string) => `${REVERIFY_JOB}:${domainId}`;
 
+/**
+ * A check someone asked for (`verify` on a verified or active domain, see DomainService) rather
+ * than one the schedule ran. It may clear failures but never adds one: the schedule's spacing of
+ * failures (RECHECK_AFTER_FAILURE_SECONDS) is what rides out a customer's DNS edit, and a customer
+ * pressing verify during that edit must not take the domain down in seconds.
+ */
+export interface CheckOptions {
+  requested?: boolean;
+}
+
 export function decide(
   domain: Domain,
   outcome: CheckOutcome,
   now: Date,
   settings: VerificationSettings,
+  { requested = false }: CheckOptions = {},
 ): Decision {
   const { ownership, routing } = outcome;
   const checked: DomainPatch = {
@@ -127,6 +138,13 @@ export function decide(
       const counted = live ? [ownership, routing] : [ownership];
       const lost = counted.some((check) => !check.ok && check.definitive);
       const inconclusive = counted.some((check) => !check.ok && !check.definitive);
+      if (requested && (lost || inconclusive)) {
+        // Recorded, not counted: a scheduled re-check comes within 10 minutes (never later than the
+        // one already due) and counts what it finds.
+        const due = domain.nextCheckAt ? new Date(domain.nextCheckAt) : null;
+        const soon = after(RECHECK_AFTER_FAILURE_SECONDS);
+        return schedule(checked, { kind: REVERIFY_JOB, runAt: due && due < soon ? due : soon });
+      }
       if (lost) {
         const failureStreak = domain.failureStreak + 1;
         if (failureStreak >= MOVED_AFTER_FAILURES) {
@@ -217,7 +235,11 @@ export class VerificationService {
    * first: a domain removed or re-requested while DNS was being asked is judged as it is now.
    * Answers the domain as stored afterwards, or undefined when it no longer exists.
    */
-  async check(domainId: string, signal?: AbortSignal): Promise<Domain | undefined> {
+  async check(
+    domainId: string,
+    signal?: AbortSignal,
+    options: CheckOptions = {},
+  ): Promise<Domain | undefined> {
     const before = await this.store.findDomainById(domainId);
     if (!before || !CHECKED_STATUSES.has(before.status)) return before;
     const outcome = await this.inspect(before, signal);
@@ -242,7 +264,7 @@ export class VerificationService {
       ) {
         return domain;
       }
-      const decision = decide(domain, outcome, now, this.settings);
+      const decision = decide(domain, outcome, now, this.settings, options);
       // The other live claims leave before this one becomes live: the store refuses two at once.
       const moved = decision.tookOwnership ? await this.handOver(tx, domain, now) : [];
       const updated = (await tx.updateDomain(domain.id, decision.patch)) ?? domain;
@@ -255,15 +277,23 @@ export class VerificationService {
   }
 
   /**
-   * Runs the domain's queued verification now, in the caller's process, when no worker holds it:
-   * the lease keeps one domain from being checked by two processes at once. Answers the domain
-   * after the check, or undefined when a worker is checking it at this moment.
+   * Runs the domain's queued check now, in the caller's process, because someone asked for it:
+   * `kind` names the job, the polling of a `verifying` domain or the re-verification of a live
+   * one. Only when no worker holds that job: the lease keeps one domain from being checked by two
+   * processes at once. Answers the domain after the check, or undefined when a worker is checking
+   * it at this moment (or no check is queued).
    */
-  async checkNow(domainId: string, holder: string, signal?: AbortSignal): Promise<Domain | undefined> {
-    const job = await this.store.claimJob(verifyJobKey(domainId), holder, iso(this.clock.now()));
+  async checkNow(
+    domainId: string,
+    holder: string,
+    signal?: AbortSignal,
+    kind: typeof VERIFY_JOB | typeof REVERIFY_JOB = VERIFY_JOB,
+  ): Promise<Domain | undefined> {
+    const key = kind === VERIFY_JOB ? verifyJobKey(domainId) : reverifyJobKey(domainId);
+    const job = await this.store.claimJob(key, holder, iso(this.clock.now()));
     if (!job) return undefined;
     try {
-      return await this.check(domainId, signal);
+      return await this.check(domainId, signal, { requested: true });
     } finally {
       await this.store.completeJob(job, holder);
     }

@@ -402,6 +402,7 @@ export interface IdempotentRequest {
   requestHash: string;
   /** null while the first request with this key is still being answered. */
   responseStatus: number | null;
+  /** The answer's body, sealed by the API (it may hold a secret): the store never sees it in plain text. */
   responseBody: string | null;
   createdAt: string;
 }

@@ -289,10 +289,10 @@ describe.each(backends)('API on $name', (backend) => {
       expect(concurrent.every((r) => r.statusCode === 200 || r.statusCode === 409)).toBe(true);
       expect(await primaries()).toHaveLength(1);
       const invalid = await api.call(key, 'PATCH', `/v1/apps/${app}/domains/c.primary.com`, {
-        is_primary: 'yes',
+        is_primary: 'maybe',
       });
       expect(invalid.statusCode).toBe(422);
-      expect(invalid.json().detail[0]).toMatchObject({ loc: ['body', 'is_primary'], type: 'bool_type' });
+      expect(invalid.json().detail[0]).toMatchObject({ loc: ['body', 'is_primary'], type: 'bool_parsing' });
     });
 
     it('verify moves pending to verifying, schedules a check, and keeps a verified status', async () => {
@@ -394,6 +394,16 @@ describe.each(backends)('API on $name', (backend) => {
         ],
         [
           { domain: 'ok.acme.com', is_primary: 'maybe' },
+          [
+            {
+              loc: ['body', 'is_primary'],
+              msg: 'Input should be a valid boolean, unable to interpret input',
+              type: 'bool_parsing',
+            },
+          ],
+        ],
+        [
+          { domain: 'ok.acme.com', is_primary: null },
           [{ loc: ['body', 'is_primary'], msg: 'Input should be a valid boolean', type: 'bool_type' }],
         ],
         [

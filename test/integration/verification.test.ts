@@ -259,6 +259,110 @@ describe.each(backends)('verification on $name', (backend) => {
     expect(live.map((c) => c.appId)).toEqual([rivalApp]);
   });
 
+  describe('verify on a verified or active domain', () => {
+    /** An active domain whose records are in place, and its id. */
+    const activeDomain = async () => {
+      const domain = await add();
+      rig.publish(domain);
+      expect((await verify(domain.domain)).status).toBe('verified');
+      const id = (await store.findClaims(domain.domain))[0]?.id as string;
+      await store.updateDomain(id, { status: 'active', updatedAt: rig.clock.now().toISOString() });
+      return { domain, id };
+    };
+    const codes = (answer: { verification_errors: { code: string }[] }) =>
+      answer.verification_errors.map((error) => error.code);
+
+    it('checks DNS now and answers what it found, at most once per domain per 10 s', async () => {
+      const { domain, id } = await activeDomain();
+      dns.set(domain.domain, 'CNAME', 'elsewhere.example.net');
+      rig.clock.advance(60);
+      dns.resetQueries();
+      const checked = await verify(domain.domain);
+      expect(dns.queriesFor(domain.domain)).toBeGreaterThan(0);
+      expect(checked.status).toBe('active');
+      expect(checked.last_checked_at).toBe(rig.clock.now().toISOString());
+      expect(codes(checked)).toEqual(['cname_mismatch']);
+      expect(checked.routing.observed).toEqual(['CNAME elsewhere.example.net']);
+
+      // A faster repeat answers that check, asking DNS nothing.
+      rig.clock.advance(9);
+      dns.set(domain.domain, 'CNAME', 'cname.apps.portico.test');
+      dns.resetQueries();
+      const repeated = await verify(domain.domain);
+      expect(dns.queries).toEqual([]);
+      expect(repeated.last_checked_at).toBe(checked.last_checked_at);
+      expect(codes(repeated)).toEqual(['cname_mismatch']);
+
+      rig.clock.advance(1);
+      const fixed = await verify(domain.domain);
+      expect(fixed).toMatchObject({ status: 'active', verification_errors: [] });
+      expect(fixed.last_checked_at).toBe(rig.clock.now().toISOString());
+      expect(fixed.next_check_at).toBe(new Date(rig.clock.now().getTime() + 6 * 3600_000).toISOString());
+      expect(await store.findJob(reverifyJobKey(id))).toMatchObject({ runAt: fixed.next_check_at });
+    });
+
+    it('never counts a failure it finds: only the schedule demotes, as before', async () => {
+      const { domain, id } = await activeDomain();
+      dns.remove(`_mixpeek-verify.${domain.domain}`);
+      for (let i = 0; i < 5; i++) {
+        rig.clock.advance(10);
+        const answer = await verify(domain.domain);
+        expect(answer.status).toBe('active');
+        expect(codes(answer)).toEqual(['txt_not_found']);
+        expect(answer.last_checked_at).toBe(rig.clock.now().toISOString());
+      }
+      expect((await store.findDomainById(id))?.failureStreak).toBe(0);
+      // The failure seen brought the scheduled re-check forward to 10 minutes, and that counts.
+      const due = (await read(domain.domain)).next_check_at;
+      expect(Date.parse(due) - rig.clock.now().getTime()).toBeLessThanOrEqual(10 * 60_000);
+      await later(10 * 60);
+      expect(await store.findDomainById(id)).toMatchObject({ status: 'active', failureStreak: 1 });
+      await later(10 * 60);
+      await later(10 * 60);
+      expect((await read(domain.domain)).status).toBe('moved');
+    });
+
+    it('clears a failure streak once the records are back', async () => {
+      const { domain, id } = await activeDomain();
+      dns.set(domain.domain, 'CNAME', 'elsewhere.example.net');
+      await later(6 * 3600);
+      expect((await store.findDomainById(id))?.failureStreak).toBe(1);
+      dns.set(domain.domain, 'CNAME', 'cname.apps.portico.test');
+      rig.clock.advance(30);
+      expect(await verify(domain.domain)).toMatchObject({ status: 'active', verification_errors: [] });
+      expect((await store.findDomainById(id))?.failureStreak).toBe(0);
+    });
+
+    it('asks for the certificate of a verified domain as soon as its CNAME is there', async () => {
+      const domain = await add();
+      dns.add(
+        `_mixpeek-verify.${domain.domain}`,
+        'TXT',
+        `mixpeek-site-verification=${domain.verification_token}`,
+      );
+      expect((await verify(domain.domain)).status).toBe('verified');
+      expect(await rig.certificateRequested(domain.domain)).toBe(false);
+      dns.set(domain.domain, 'CNAME', 'cname.apps.portico.test');
+      rig.clock.advance(10);
+      expect(await verify(domain.domain)).toMatchObject({ status: 'verified', verification_errors: [] });
+      expect(await rig.certificateRequested(domain.domain)).toBe(true);
+    });
+
+    it('leaves the check to a worker that holds it, and answers the stored state', async () => {
+      const { domain, id } = await activeDomain();
+      rig.clock.advance(60);
+      const before = await read(domain.domain);
+      const held = await store.claimJob(reverifyJobKey(id), 'another-worker', rig.clock.now().toISOString());
+      expect(held).toBeDefined();
+      dns.resetQueries();
+      const answer = await verify(domain.domain);
+      expect(dns.queries).toEqual([]);
+      expect(answer.last_checked_at).toBe(before.last_checked_at);
+      // The worker finishes without running it (its lease given back, the job kept as it was).
+      if (held) await store.rescheduleJob(held, 'another-worker', held.runAt);
+    });
+  });
+
   it('removing a domain removes its checks', async () => {
     const domain = await add();
     await verify(domain.domain);

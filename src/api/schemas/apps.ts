@@ -25,13 +25,32 @@ export const AppMeta = Type.Object(
   { $id: 'AppMeta', title: 'AppMeta' },
 );
 
+/** AppMeta as answered: `description` is always sent, null when unset. */
+export const AppMetaResponse = Type.Object(
+  {
+    title: Type.String({ title: 'Title' }),
+    description: Type.Union([Type.String(), Type.Null()], { title: 'Description' }),
+  },
+  { $id: 'AppMetaResponse', title: 'AppMetaResponse' },
+);
+
 export const CreateAppRequest = Type.Object(
   {
     slug: Slug,
     meta: Type.Ref(AppMeta),
     origin_url: Type.Optional(OriginUrl),
   },
-  { $id: 'CreateAppRequest', title: 'CreateAppRequest' },
+  {
+    $id: 'CreateAppRequest',
+    title: 'CreateAppRequest',
+    examples: [
+      {
+        slug: 'acme-search',
+        meta: { title: 'Acme search', description: 'Search for acme.com' },
+        origin_url: 'https://origin.acme.com',
+      },
+    ],
+  },
 );
 export type CreateAppRequest = Static<typeof CreateAppRequest>;
 
@@ -41,7 +60,11 @@ export const UpdateAppRequest = Type.Object(
     meta: Type.Optional(Type.Ref(AppMeta)),
     origin_url: Type.Optional(OriginUrl),
   },
-  { $id: 'UpdateAppRequest', title: 'UpdateAppRequest' },
+  {
+    $id: 'UpdateAppRequest',
+    title: 'UpdateAppRequest',
+    examples: [{ origin_url: 'https://origin-2.acme.com' }],
+  },
 );
 export type UpdateAppRequest = Static<typeof UpdateAppRequest>;
 
@@ -49,13 +72,27 @@ export const AppResponse = Type.Object(
   {
     app_id: Type.String({ title: 'App Id' }),
     slug: Type.String({ title: 'Slug' }),
-    meta: Type.Ref(AppMeta),
+    meta: Type.Ref(AppMetaResponse),
     origin_url: Type.Union([Type.String(), Type.Null()], { title: 'Origin Url' }),
     default_hostname: Type.String({ title: 'Default Hostname' }),
     created_at: Type.String({ title: 'Created At' }),
     updated_at: Type.String({ title: 'Updated At' }),
   },
-  { $id: 'AppResponse', title: 'AppResponse' },
+  {
+    $id: 'AppResponse',
+    title: 'AppResponse',
+    examples: [
+      {
+        app_id: 'app_ytzvdbb02b63',
+        slug: 'acme-search',
+        meta: { title: 'Acme search', description: 'Search for acme.com' },
+        origin_url: 'https://origin.acme.com/',
+        default_hostname: 'acme-search.apps.example.net',
+        created_at: '2026-05-04T09:08:44.120Z',
+        updated_at: '2026-05-04T09:08:44.120Z',
+      },
+    ],
+  },
 );
 export type AppResponse = Static<typeof AppResponse>;
 
@@ -64,4 +101,11 @@ export const AppListResponse = Type.Object(
   { $id: 'AppListResponse', title: 'AppListResponse' },
 );
 
-export const appSchemas = [AppMeta, CreateAppRequest, UpdateAppRequest, AppResponse, AppListResponse];
+export const appSchemas = [
+  AppMeta,
+  AppMetaResponse,
+  CreateAppRequest,
+  UpdateAppRequest,
+  AppResponse,
+  AppListResponse,
+];

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { DOMAIN_STATUSES, type DomainStatus } from '../../domain/lifecycle.js';
 import { Pagination } from './common.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T, title: string) =>
@@ -12,13 +13,17 @@ export const AddDomainRequest = Type.Object(
       Type.Boolean({ title: 'Is Primary', description: 'Set as primary domain', default: false }),
     ),
   },
-  { $id: 'AddDomainRequest', title: 'AddDomainRequest' },
+  {
+    $id: 'AddDomainRequest',
+    title: 'AddDomainRequest',
+    examples: [{ domain: 'search.acme.com', is_primary: true }],
+  },
 );
 export type AddDomainRequest = Static<typeof AddDomainRequest>;
 
 export const UpdateDomainRequest = Type.Object(
   { is_primary: Type.Boolean({ title: 'Is Primary', description: 'Set as primary domain' }) },
-  { $id: 'UpdateDomainRequest', title: 'UpdateDomainRequest' },
+  { $id: 'UpdateDomainRequest', title: 'UpdateDomainRequest', examples: [{ is_primary: true }] },
 );
 export type UpdateDomainRequest = Static<typeof UpdateDomainRequest>;
 
@@ -58,12 +63,14 @@ export const CertificateInfo = Type.Object(
 
 /**
  * Mixpeek's response (the first six properties and `required`, word for word) plus Portico's
- * diagnostics; clients ignore fields they do not know.
+ * diagnostics; clients ignore fields they do not know. Portico always sends every property, but
+ * `required` stays Mixpeek's, so a client generated from either document types them alike.
  */
 export const DomainResponse = Type.Object(
   {
     domain: Type.String({ title: 'Domain' }),
-    status: Type.String({ title: 'Status' }),
+    // Mixpeek says only `type: string`; the enum is Portico's addition (docs/architecture.md).
+    status: Type.Unsafe<DomainStatus>({ type: 'string', title: 'Status', enum: [...DOMAIN_STATUSES] }),
     verification_token: Type.Optional(nullable(Type.String(), 'Verification Token')),
     cname_target: Type.Optional(nullable(Type.String(), 'Cname Target')),
     is_primary: Type.Boolean({ title: 'Is Primary' }),
@@ -81,7 +88,42 @@ export const DomainResponse = Type.Object(
       Type.Union([Type.Ref(CertificateInfo), Type.Null()], { title: 'Certificate' }),
     ),
   },
-  { $id: 'DomainResponse', title: 'DomainResponse' },
+  {
+    $id: 'DomainResponse',
+    title: 'DomainResponse',
+    examples: [
+      {
+        domain: 'search.acme.com',
+        status: 'active',
+        verification_token: '6jndkzh7bbeoupsa0nyfjn4171np1snn',
+        cname_target: 'cname.apps.example.net',
+        is_primary: true,
+        verified_at: '2026-05-04T09:12:31.448Z',
+        app_id: 'app_ytzvdbb02b63',
+        created_at: '2026-05-04T09:10:02.917Z',
+        dns_records: [
+          {
+            type: 'TXT',
+            name: '_mixpeek-verify.search.acme.com',
+            value: 'mixpeek-site-verification=6jndkzh7bbeoupsa0nyfjn4171np1snn',
+            purpose: 'ownership',
+          },
+          { type: 'CNAME', name: 'search.acme.com', value: 'cname.apps.example.net', purpose: 'routing' },
+        ],
+        last_checked_at: '2026-05-04T09:12:31.448Z',
+        next_check_at: '2026-05-05T09:12:31.448Z',
+        verification_errors: [],
+        routing: { configured: ['cname.apps.example.net'], observed: ['cname.apps.example.net'] },
+        certificate: {
+          status: 'issued',
+          issuer: 'acme',
+          not_before: '2026-05-04T08:13:40.000Z',
+          not_after: '2026-08-02T08:13:39.000Z',
+          last_error: null,
+        },
+      },
+    ],
+  },
 );
 export type DomainResponse = Static<typeof DomainResponse>;
 

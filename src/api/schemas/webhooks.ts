@@ -15,7 +15,11 @@ export const CreateWebhookRequest = Type.Object(
       Type.String({ minLength: 16, maxLength: 200, description: 'Signing secret; generated when omitted' }),
     ),
   },
-  { $id: 'CreateWebhookRequest', title: 'CreateWebhookRequest' },
+  {
+    $id: 'CreateWebhookRequest',
+    title: 'CreateWebhookRequest',
+    examples: [{ url: 'https://hooks.acme.com/portico', events: ['domain.active', 'domain.moved'] }],
+  },
 );
 export type CreateWebhookRequest = Static<typeof CreateWebhookRequest>;
 
@@ -27,7 +31,19 @@ export const WebhookResponse = Type.Object(
     created_at: Type.String(),
     secret: Type.Optional(Type.String({ description: 'Only in the answer to its creation: store it then' })),
   },
-  { $id: 'WebhookResponse', title: 'WebhookResponse' },
+  {
+    $id: 'WebhookResponse',
+    title: 'WebhookResponse',
+    examples: [
+      {
+        webhook_id: 'wh_9wlv82ssyd29',
+        url: 'https://hooks.acme.com/portico',
+        events: ['domain.active', 'domain.moved'],
+        created_at: '2026-05-04T09:20:11.981Z',
+        secret: 'whsec_lqQaPHWyEErjLoKsLW2PlyZ-pL7Fd9t0',
+      },
+    ],
+  },
 );
 export type WebhookResponse = Static<typeof WebhookResponse>;
 
@@ -48,7 +64,23 @@ export const DeliveryResponse = Type.Object(
     created_at: Type.String(),
     updated_at: Type.String(),
   },
-  { $id: 'DeliveryResponse', title: 'DeliveryResponse' },
+  {
+    $id: 'DeliveryResponse',
+    title: 'DeliveryResponse',
+    examples: [
+      {
+        delivery_id: 'dlv_3k9v0m2q8x1c',
+        event_id: 'evt_7h2n5b1r0z4e',
+        event_type: 'domain.active',
+        status: 'delivered',
+        attempts: 1,
+        response_status: 200,
+        last_error: null,
+        created_at: '2026-05-04T09:22:40.310Z',
+        updated_at: '2026-05-04T09:22:40.702Z',
+      },
+    ],
+  },
 );
 export type DeliveryResponse = Static<typeof DeliveryResponse>;
 

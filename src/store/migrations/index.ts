@@ -7,6 +7,7 @@ import * as organizationDomainCount from './0005-organization-domain-count.js';
 import * as historyRetention from './0006-history-retention.js';
 import * as listOrderIndexes from './0007-list-order-indexes.js';
 import * as oneLiveClaim from './0008-one-live-claim.js';
+import * as idempotencySealed from './0011-idempotency-sealed.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0006-history-retention': historyRetention,
   '0007-list-order-indexes': listOrderIndexes,
   '0008-one-live-claim': oneLiveClaim,
+  '0011-idempotency-sealed': idempotencySealed,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -15,7 +15,7 @@ export function verifyDomain(api: Api, context: ApiContext): void {
         tags: ['Apps'],
         summary: 'Verify a custom domain',
         description:
-          'Starts polling DNS for the ownership record. Answers `verifying` (or the current status when the domain is already verified).',
+          'Checks DNS now and answers what it found. A `pending`, `failed` or `moved` domain starts over: `verifying`, then polled until its records are found or the deadline passes. A `verified` or `active` domain is re-checked at once: `last_checked_at` and `verification_errors` show the result, and a failure found this way is reported but never counted against the domain (only scheduled re-checks count). A domain checked less than 10 seconds ago is answered as that check left it.',
         security: bearerAuth,
         params: Type.Object({ app_id: AppIdParam, domain: DomainParam }),
         response: { 200: Type.Ref(DomainResponse, { description: 'The domain' }), ...errorResponses },
