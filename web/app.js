@@ -1,87 +1,29 @@
 // The Portico dashboard: Preact components written with htm's tagged templates, loaded as ES
-// modules through web/index.html's import map. No build step: this file is what the browser runs.
+// modules through web/index.html's import map. No build step: these files are what the browser runs
+// (this one, api.js, ui.js and domain-panel.js; src/api/routes/system/dashboard.ts serves each).
 // Text is rendered by Preact, which escapes it; nothing here builds HTML from strings.
-import htm from 'htm';
-import { h, render } from 'preact';
+import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-
-const html = htm.bind(h);
+import { links, paths, request } from './api.js';
+import { DomainPanel, DomainStatus, REFRESH_MS } from './domain-panel.js';
+import {
+  ConfirmDialog,
+  ErrorMessage,
+  Expiry,
+  html,
+  Timestamp,
+  text,
+  useFormAction,
+  usePolling,
+  useResource,
+} from './ui.js';
 
 /** sessionStorage, not localStorage: the key goes when the tab closes, so a shared machine keeps none. */
 const KEY_ITEM = 'portico.api-key';
 /** Lists show one page; the API's maximum is 1000, and a dashboard that needs more needs search. */
 const PAGE_SIZE = 100;
-const POLL_MS = 2000;
-const DAY_MS = 86_400_000;
-/** Statuses the server is still working on: DNS checks (verifying), routing and certificate (verified). */
-const POLLED = new Set(['verifying', 'verified']);
-/** Statuses from which `verify` (re)starts the checks; verified and active domains keep theirs. */
-const VERIFIABLE = new Set(['pending', 'verifying', 'failed', 'moved']);
-
-const STATUS_HINTS = {
-  pending: 'Create the DNS records below, then press Verify.',
-  verifying: 'Looking for the ownership record in DNS. This page updates by itself.',
-  verified: 'Ownership proven. Waiting for routing and the certificate.',
-  active: 'Served over HTTPS.',
-  failed: 'The records were not found before the deadline. Check them, then press Verify to try again.',
-  moved: 'The records no longer prove ownership or no longer point here. Press Verify to check again.',
-};
-
-// ---- API ----------------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-const enc = encodeURIComponent;
-const paths = {
-  apps: '/v1/apps',
-  app: (appId) => `/v1/apps/${enc(appId)}`,
-  domains: (appId) => `/v1/apps/${enc(appId)}/domains`,
-  domain: (appId, name) => `/v1/apps/${enc(appId)}/domains/${enc(name)}`,
-};
-
-/** One API call; answers the JSON body or throws an ApiError carrying the API's own message. */
-async function request(key, method, path, body) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    throw new ApiError(0, 'Cannot reach the Portico API. Check the connection and try again.');
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, data));
-  return data;
-}
-
-/** ErrorResponse carries `error.message`; schema failures (422) carry FastAPI's `detail` list. */
-function errorMessage(status, data) {
-  if (typeof data?.error?.message === 'string') return data.error.message;
-  if (Array.isArray(data?.detail)) {
-    return data.detail
-      .map((item) => `${(item.loc ?? []).slice(1).join('.') || 'request'}: ${item.msg}`)
-      .join('; ');
-  }
-  return `The API answered ${status}.`;
-}
 
 // ---- Navigation: the location hash, so links, reloads and the back button work with one page --
-
-const links = {
-  apps: '#/',
-  app: (appId) => `#/apps/${enc(appId)}`,
-  domain: (appId, name) => `#/apps/${enc(appId)}/domains/${enc(name)}`,
-};
 
 function readRoute() {
   try {
@@ -101,109 +43,6 @@ function useRoute() {
     return () => removeEventListener('hashchange', onChange);
   }, []);
   return route;
-}
-
-// ---- State helpers ------------------------------------------------------------------------------
-
-/** GETs `path` whenever it changes; `setData` applies local changes without another request. */
-function useResource(call, path) {
-  const [state, setState] = useState({ data: undefined, error: '' });
-  useEffect(() => {
-    let live = true;
-    setState({ data: undefined, error: '' });
-    call('GET', path).then(
-      (data) => live && setState({ data, error: '' }),
-      (error) => live && setState({ data: undefined, error: error.message }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [call, path]);
-  const setData = useCallback((update) => setState((s) => ({ ...s, data: update(s.data) })), []);
-  return { ...state, setData };
-}
-
-/** Runs an async action, tracking whether it is running and the message of its last failure. */
-function useAction(action) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState('');
-  const run = async (...args) => {
-    setBusy(true);
-    setError('');
-    try {
-      await action(...args);
-    } catch (failure) {
-      setError(failure.message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { run, busy, error };
-}
-
-/** A form's submit handler: the action gets the form's fields; the form clears once it succeeds. */
-function useFormAction(action) {
-  const { run, busy, error } = useAction(async (form) => {
-    await action(new FormData(form));
-    form.reset();
-  });
-  const onSubmit = (event) => {
-    event.preventDefault();
-    run(event.currentTarget);
-  };
-  return { onSubmit, busy, error };
-}
-
-const text = (form, name) => String(form.get(name) ?? '').trim();
-
-// ---- Small pieces -------------------------------------------------------------------------------
-
-function ErrorMessage({ message }) {
-  return message ? html`<p class="error" role="alert">${message}</p>` : null;
-}
-
-function StatusBadge({ status }) {
-  return html`<span class=${`badge badge-${status}`}>${status}</span>`;
-}
-
-function Timestamp({ iso, empty = '—' }) {
-  if (!iso) return html`<span class="muted">${empty}</span>`;
-  return html`<time datetime=${iso} title=${iso}>${new Date(iso).toLocaleString()}</time>`;
-}
-
-/** A certificate's end as a date (UTC, unambiguous in every locale) and the days left. */
-function Expiry({ certificate }) {
-  const notAfter = certificate?.not_after;
-  if (!notAfter) return html`<span class="muted">—</span>`;
-  const days = Math.floor((Date.parse(notAfter) - Date.now()) / DAY_MS);
-  const left = days < 0 ? 'expired' : `${days} ${days === 1 ? 'day' : 'days'} left`;
-  return html`<span class="expiry">
-    <time datetime=${notAfter} title=${notAfter}>${notAfter.slice(0, 10)}</time>
-    ${' '}<span class=${days < 14 ? 'warn' : 'muted'}>(${left})</span>
-  </span>`;
-}
-
-/** Copies `value`; the confirmation is visible and, as a status, read out by screen readers. */
-function CopyButton({ value, label }) {
-  const [outcome, setOutcome] = useState('');
-  useEffect(() => {
-    if (!outcome) return;
-    const timer = setTimeout(() => setOutcome(''), 2500);
-    return () => clearTimeout(timer);
-  }, [outcome]);
-  const copy = async () => {
-    try {
-      // Undefined outside secure contexts (plain HTTP on a non-loopback host): reported as a failure.
-      await navigator.clipboard.writeText(value);
-      setOutcome('Copied');
-    } catch {
-      setOutcome('Copy failed: select the text and copy it by hand');
-    }
-  };
-  return html`<span class="copy">
-    <button type="button" class="small" onClick=${copy} aria-label=${`Copy ${label}`}>Copy</button>
-    <span role="status" class=${outcome === 'Copied' ? 'copied' : 'error'}>${outcome}</span>
-  </span>`;
 }
 
 // ---- Screens ------------------------------------------------------------------------------------
@@ -268,16 +107,20 @@ function AppsPage({ call }) {
 
 function AppsTable({ page }) {
   if (page.results.length === 0) return html`<p class="muted">No apps yet. Create one below.</p>`;
-  return html`<table>
+  return html`<table class="apps">
       <thead>
         <tr><th scope="col">App</th><th scope="col">Default hostname</th><th scope="col">Origin</th></tr>
       </thead>
       <tbody>
         ${page.results.map(
           (app) => html`<tr key=${app.app_id}>
-            <td><a href=${links.app(app.app_id)}>${app.meta.title}</a> <span class="muted">${app.slug}</span></td>
-            <td><code>${app.default_hostname}</code></td>
-            <td>${app.origin_url ? html`<code>${app.origin_url}</code>` : html`<span class="muted">none</span>`}</td>
+            <td data-label="App">
+              <a href=${links.app(app.app_id)}>${app.meta.title}</a> <span class="muted">${app.slug}</span>
+            </td>
+            <td data-label="Hostname"><code>${app.default_hostname}</code></td>
+            <td data-label="Origin">
+              ${app.origin_url ? html`<code>${app.origin_url}</code>` : html`<span class="muted">none</span>`}
+            </td>
           </tr>`,
         )}
       </tbody>
@@ -292,23 +135,53 @@ function MoreNote({ page }) {
     : null;
 }
 
+/** `page` with `domain` in place of its older copy (or added); `page` itself when none was loaded. */
+function withDomain(page, domain) {
+  if (!page) return page;
+  const known = page.results.some((d) => d.domain === domain.domain);
+  if (known) return { ...page, results: page.results.map((d) => (d.domain === domain.domain ? domain : d)) };
+  return counted({ ...page, results: [...page.results, domain] }, +1);
+}
+
+/** `page` without the domain `name`; `page` itself when none was loaded. */
+function withoutDomain(page, name) {
+  if (!page?.results.some((d) => d.domain === name)) return page;
+  return counted({ ...page, results: page.results.filter((d) => d.domain !== name) }, -1);
+}
+
+/** The total follows local changes too: the App's deletion dialog says how many domains it ends. */
+const counted = (page, change) => ({
+  ...page,
+  pagination: { ...page.pagination, total: page.pagination.total + change },
+});
+
 function AppPage({ call, appId, selected }) {
   const app = useResource(call, paths.app(appId));
-  const domains = useResource(call, `${paths.domains(appId)}?limit=${PAGE_SIZE}`);
+  const listPath = `${paths.domains(appId)}?limit=${PAGE_SIZE}`;
+  const domains = useResource(call, listPath);
   const { setData } = domains;
+  const [deleting, setDeleting] = useState(false);
   // The panel reports every fresh copy of its domain, so the table never shows an older status.
-  const onDomainChange = useCallback(
-    (domain) =>
-      setData((page) => {
-        if (!page) return page;
-        const known = page.results.some((d) => d.domain === domain.domain);
-        const results = known
-          ? page.results.map((d) => (d.domain === domain.domain ? domain : d))
-          : [...page.results, domain];
-        return { ...page, results };
-      }),
-    [setData],
+  const onDomainChange = useCallback((domain) => setData((page) => withDomain(page, domain)), [setData]);
+  const onDomainRemoved = useCallback(
+    (name) => {
+      setData((page) => withoutDomain(page, name));
+      location.hash = links.app(appId);
+    },
+    [setData, appId],
   );
+  // The list is read again now and then, so every row's status stays current (a domain failing its
+  // checks shows up without a reload). The open domain's row keeps the panel's copy: the panel reads
+  // it more often, and a list read overlapping its last answer may be older.
+  usePolling(async (isLive) => {
+    // A failed read keeps the last copy: the panel and the next read report a lasting problem.
+    const page = await call('GET', listPath).catch(() => undefined);
+    if (!page || !isLive()) return;
+    setData((old) => {
+      const open = old?.results.find((d) => d.domain === selected);
+      return open && page.results.some((d) => d.domain === selected) ? withDomain(page, open) : page;
+    });
+  }, REFRESH_MS);
   const add = useFormAction(async (form) => {
     const domain = await call('POST', paths.domains(appId), {
       domain: text(form, 'domain'),
@@ -350,8 +223,53 @@ function AppPage({ call, appId, selected }) {
         name=${selected}
         initial=${domains.data?.results.find((d) => d.domain === selected)}
         onChange=${onDomainChange}
+        onRemoved=${onDomainRemoved}
+      />`
+    }
+    ${
+      app.data &&
+      html`<section aria-labelledby="delete-app-title" class="danger-zone">
+        <h2 id="delete-app-title">Delete this app</h2>
+        <p class="muted">Deletes the app and all of its domains; the edge stops serving them at once.</p>
+        <button type="button" class="secondary danger" onClick=${() => setDeleting(true)}>Delete app</button>
+      </section>`
+    }
+    ${
+      deleting &&
+      html`<${DeleteAppDialog}
+        call=${call}
+        app=${app.data}
+        domainCount=${domains.data?.pagination.total}
+        onClose=${() => setDeleting(false)}
       />`
     }`;
+}
+
+/** Deleting an App ends every domain it serves, so the confirmation asks for its slug, typed. */
+function DeleteAppDialog({ call, app, domainCount, onClose }) {
+  const [typed, setTyped] = useState('');
+  const served =
+    domainCount === undefined
+      ? 'its domains'
+      : `its ${domainCount} custom ${domainCount === 1 ? 'domain' : 'domains'}`;
+  return html`<${ConfirmDialog}
+    title=${`Delete ${app.meta.title}?`}
+    confirmLabel="Delete app"
+    ready=${typed.trim() === app.slug}
+    onConfirm=${async () => {
+      await call('DELETE', paths.app(app.app_id));
+      location.hash = links.apps;
+    }}
+    onClose=${onClose}
+  >
+    <p>
+      The edge stops serving <code>${app.default_hostname}</code> and ${served} at once. This cannot be
+      undone.
+    </p>
+    <label for="confirm-slug">Type the app's slug, <code>${app.slug}</code>, to confirm</label>
+    <input id="confirm-slug" autofocus autocomplete="off" spellcheck="false" value=${typed}
+      onInput=${(event) => setTyped(event.currentTarget.value)} />
+  <//>`;
 }
 
 function DomainsTable({ appId, page, selected }) {
@@ -369,149 +287,20 @@ function DomainsTable({ appId, page, selected }) {
       <tbody>
         ${page.results.map(
           (d) => html`<tr key=${d.domain} class=${d.domain === selected ? 'selected' : ''}>
-            <td>
+            <td data-label="Domain">
               <a href=${links.domain(appId, d.domain)} aria-current=${d.domain === selected ? 'page' : undefined}
                 >${d.domain}</a
               >
             </td>
-            <td><${StatusBadge} status=${d.status} /></td>
-            <td>${d.is_primary ? 'Primary' : ''}</td>
-            <td><${Expiry} certificate=${d.certificate} /></td>
-            <td><${Timestamp} iso=${d.last_checked_at} empty="never" /></td>
+            <td data-label="Status"><${DomainStatus} domain=${d} /></td>
+            <td data-label="Primary">${d.is_primary ? 'Primary' : ''}</td>
+            <td data-label="Certificate"><${Expiry} certificate=${d.certificate} /></td>
+            <td data-label="Checked"><${Timestamp} iso=${d.last_checked_at} empty="never" /></td>
           </tr>`,
         )}
       </tbody>
     </table>
     <${MoreNote} page=${page} />`;
-}
-
-function DomainPanel({ call, appId, name, initial, onChange }) {
-  const [domain, setDomain] = useState(initial);
-  const [pollError, setPollError] = useState('');
-  const [retries, setRetries] = useState(0);
-  const path = paths.domain(appId, name);
-  const update = useCallback(
-    (next) => {
-      setDomain(next);
-      setPollError('');
-      onChange(next);
-    },
-    [onChange],
-  );
-  const load = useAction(async () => update(await call('GET', path)));
-  const verify = useAction(async () => update(await call('POST', `${path}/verify`)));
-
-  // A fresh copy on opening (once: the panel is keyed by the domain's name): the list may be minutes
-  // old, or not hold this domain at all.
-  useEffect(() => {
-    load.run();
-  }, []);
-
-  // Live status. While the server works on the domain, read it again every POLL_MS; one request at a
-  // time (a timeout armed after each answer, not an interval), none once the status settles.
-  useEffect(() => {
-    if (!domain || !POLLED.has(domain.status)) return;
-    let live = true;
-    const timer = setTimeout(() => {
-      call('GET', path).then(
-        (next) => live && update(next),
-        (error) => {
-          if (!live) return;
-          setPollError(error.message);
-          // A removed domain stays removed; anything else (network, restart) is worth another try.
-          if (error.status !== 404) setRetries((n) => n + 1);
-        },
-      );
-    }, POLL_MS);
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [call, path, domain, retries, update]);
-
-  if (!domain) {
-    return html`<section class="panel">
-      <h2>${name}</h2>
-      ${load.error ? html`<${ErrorMessage} message=${load.error} />` : html`<p class="muted">Loading…</p>`}
-    </section>`;
-  }
-  const reasons = domain.verification_errors ?? [];
-  // The live region holds the status and its reasons; the times change on every check, so they sit
-  // outside it and screen readers are not interrupted every two seconds.
-  return html`<section class="panel" aria-labelledby="domain-title">
-    <h2 id="domain-title">${domain.domain}${domain.is_primary && html` <span class="tag">primary</span>`}</h2>
-
-    <div class="status" role="status" aria-live="polite" aria-label="Domain status">
-      <${StatusBadge} status=${domain.status} />
-      <span>${STATUS_HINTS[domain.status] ?? ''}</span>
-      ${
-        reasons.length > 0 &&
-        html`<ul class="reasons" aria-label="Why it is not verified yet">
-          ${reasons.map((reason) => html`<li key=${reason.code}>${reason.message}</li>`)}
-        </ul>`
-      }
-    </div>
-    <dl class="facts">
-      <dt>Last checked</dt>
-      <dd><${Timestamp} iso=${domain.last_checked_at} empty="never" /></dd>
-      <dt>Next check</dt>
-      <dd><${Timestamp} iso=${domain.next_check_at} empty="none scheduled" /></dd>
-      <dt>Verified</dt>
-      <dd><${Timestamp} iso=${domain.verified_at} empty="not yet" /></dd>
-    </dl>
-    <div class="actions">
-      ${
-        VERIFIABLE.has(domain.status) &&
-        html`<button type="button" onClick=${() => verify.run()} disabled=${verify.busy}>Verify</button>`
-      }
-      ${POLLED.has(domain.status) && html`<span class="muted">Updating every ${POLL_MS / 1000} seconds…</span>`}
-    </div>
-    <${ErrorMessage} message=${verify.error || pollError} />
-
-    <h3>DNS records</h3>
-    <p class="muted">Create these records at the domain's DNS provider.</p>
-    <${DnsRecords} records=${domain.dns_records ?? []} />
-
-    <h3>Certificate</h3>
-    <${Certificate} certificate=${domain.certificate} />
-  </section>`;
-}
-
-function DnsRecords({ records }) {
-  return html`<table class="records">
-    <thead>
-      <tr><th scope="col">Type</th><th scope="col">Name</th><th scope="col">Value</th><th scope="col">For</th></tr>
-    </thead>
-    <tbody>
-      ${records.map(
-        (record) => html`<tr key=${`${record.type} ${record.name}`} data-type=${record.type}>
-          <td>${record.type}</td>
-          <td>
-            <code class="record-name">${record.name}</code>
-            <${CopyButton} value=${record.name} label=${`${record.type} record name`} />
-          </td>
-          <td>
-            <code class="record-value">${record.value}</code>
-            <${CopyButton} value=${record.value} label=${`${record.type} record value`} />
-          </td>
-          <td class="muted">${record.purpose}</td>
-        </tr>`,
-      )}
-    </tbody>
-  </table>`;
-}
-
-function Certificate({ certificate }) {
-  if (!certificate) return html`<p class="muted">None yet: one is issued once the domain is verified.</p>`;
-  return html`<dl class="facts certificate">
-    <dt>Status</dt>
-    <dd>${certificate.status}</dd>
-    <dt>Issuer</dt>
-    <dd>${certificate.issuer ?? '—'}</dd>
-    <dt>Expires</dt>
-    <dd><${Expiry} certificate=${certificate} /></dd>
-    ${certificate.last_error && html`<dt>Last error</dt><dd class="error">${certificate.last_error}</dd>`}
-  </dl>`;
 }
 
 // ---- The whole page -----------------------------------------------------------------------------

@@ -1,4 +1,6 @@
+import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
+import { MOVED_AFTER_FAILURES } from '../domain/verification.js';
 import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
@@ -16,6 +18,9 @@ export function toAppResponse(app: App, appsDomain: string): AppResponse {
     updated_at: app.updatedAt,
   };
 }
+
+/** Statuses whose DNS records are re-checked, and which three definitive failures make `moved`. */
+const LIVE: ReadonlySet<Domain['status']> = new Set(['verified', 'active']);
 
 /** What the API says of a domain's certificate; never the key, not even encrypted. */
 function toCertificateInfo(record: CertificateRecord | undefined): DomainResponse['certificate'] {
@@ -46,9 +51,17 @@ export function toDomainResponse(
     dns_records: requiredDnsRecords(domain.name, domain.verificationToken, settings),
     last_checked_at: domain.lastCheckedAt,
     next_check_at: domain.nextCheckAt,
-    verification_errors: domain.verificationErrors,
+    verification_errors: domain.verificationErrors.map(({ code, message }) => ({
+      code,
+      message,
+      definitive: isDefinitive(code),
+    })),
     routing: { configured: routingTargets(domain.name, settings), observed: domain.routingObserved },
     certificate: toCertificateInfo(certificate),
+    // The streak only means something while re-checks watch the domain; a moved domain keeps its
+    // last count in the store until it is verified again.
+    reverify_failures: LIVE.has(domain.status) ? domain.failureStreak : null,
+    moved_after_failures: MOVED_AFTER_FAILURES,
   };
 }
 

@@ -52,6 +52,9 @@ export interface DnsError {
 /** Codes that only say DNS did not answer; the check should run again. */
 const INCONCLUSIVE: ReadonlySet<DnsErrorCode> = new Set(['servfail', 'refused', 'timeout', 'unreachable']);
 
+/** Whether an error with this (stored) code is DNS's answer, which counts against a domain, or its silence. */
+export const isDefinitive = (code: string): boolean => !INCONCLUSIVE.has(code as DnsErrorCode);
+
 export interface OwnershipCheckInput {
   /** The customer's domain, normalized. */
   domain: string;

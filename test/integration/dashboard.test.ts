@@ -5,12 +5,16 @@ import { type Browser, type BrowserContext, chromium, type Locator, type Page } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { type RunningProcess, startPortico } from '../helpers/process.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'pk_dashboard_test_0123456789abcdef0123456789';
 const APPS_DOMAIN = 'apps.portico.test';
 const DOMAIN = 'shop.dashboard.test';
-const SCREENSHOT = path.resolve(import.meta.dirname, '../../test-output/dashboard.png');
+const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-output');
+const SCREENSHOT = path.join(SCREENSHOTS, 'dashboard.png');
+/** A phone's viewport (iPhone SE): the page must fit its width without scrolling sideways. */
+const PHONE = { width: 375, height: 667 };
 
 /**
  * The dashboard as a person uses it: `portico serve` as a real process (API, worker and edge, the
@@ -42,6 +46,9 @@ describe('the dashboard in a real browser', () => {
       PORTICO_TLS_ISSUER: 'internal',
       PORTICO_BOOTSTRAP_KEY: KEY,
       PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+      // Active domains are re-checked every 10 s instead of 6 h, so a record the test deletes is
+      // found missing while the page is open; the 10 minutes after a failure stay as shipped.
+      PORTICO_REVERIFY_INTERVAL_SECONDS: '10',
       DATABASE_URL: '',
     });
     const [, url] = await portico.waitFor(/Portico API listening on (http:\/\/127\.0\.0\.1:\d+)/);
@@ -84,15 +91,16 @@ describe('the dashboard in a real browser', () => {
     return { status: response.status, body: await response.json() };
   };
 
-  const openPage = async (): Promise<Page> => {
-    const page = await context.newPage();
+  /** The page at `hash` (a route such as `#/apps/…`), in `within` (the desktop context by default). */
+  const openPage = async (hash = '', within = context): Promise<Page> => {
+    const page = await within.newPage();
     page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
         pageProblems.push(`console: ${message.text()}`);
       }
     });
-    await page.goto(apiUrl);
+    await page.goto(`${apiUrl}/${hash}`);
     return page;
   };
 
@@ -101,6 +109,45 @@ describe('the dashboard in a real browser', () => {
   const signIn = async (page: Page, key: string) => {
     await page.getByLabel('API key').fill(key);
     await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+
+  /** The page at `hash`, signed in with the test's key. */
+  const openSignedIn = async (hash: string, within = context): Promise<Page> => {
+    const page = await openPage(hash, within);
+    await signIn(page, KEY);
+    return page;
+  };
+
+  /** An App made through the API: setup for the tests below, not what they check. */
+  const createApp = async (slug: string, title: string): Promise<string> => {
+    const created = await api('POST', '/v1/apps', {
+      slug,
+      meta: { title },
+      origin_url: 'http://127.0.0.1:9/',
+    });
+    expect(created.status).toBe(200);
+    return created.body.app_id;
+  };
+
+  const readDomain = async (appId: string, name: string) =>
+    (await api('GET', `/v1/apps/${appId}/domains/${name}`)).body;
+
+  /** A domain of `appId` taken to `active`: its records published in DNS, verified, certified. */
+  const activeDomain = async (appId: string, name: string): Promise<void> => {
+    const added = await api('POST', `/v1/apps/${appId}/domains`, { domain: name });
+    expect(added.status).toBe(200);
+    for (const record of added.body.dns_records) dns.set(record.name, record.type, record.value);
+    expect((await api('POST', `/v1/apps/${appId}/domains/${name}/verify`)).status).toBe(200);
+    await waitUntil(async () => (await readDomain(appId, name)).status === 'active', 100);
+  };
+
+  /** Whether the page scrolls sideways: its content is wider than the viewport. */
+  const scrollsSideways = (page: Page) =>
+    page.evaluate((width) => document.documentElement.scrollWidth > width, page.viewportSize()?.width ?? 0);
+
+  const screenshot = async (page: Page, name: string) => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, `dashboard-${name}.png`), fullPage: true });
   };
 
   it('serves the page under a strict policy, and its modules, outside the OpenAPI document', async () => {
@@ -225,4 +272,145 @@ describe('the dashboard in a real browser', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(pageProblems).toEqual([]);
   }, 120_000);
+
+  it('warns while an active domain fails its checks: still served, failures left, what to fix, next check', async () => {
+    const appId = await createApp('dashboard-warned', 'Warned shop');
+    const name = 'warned.dashboard.test';
+    await activeDomain(appId, name);
+    const page = await openSignedIn(`#/apps/${appId}/domains/${name}`);
+    const panel = page.getByRole('region', { name });
+    const status = panel.getByRole('status', { name: 'Domain status' });
+    await status.getByText('Served over HTTPS.', { exact: true }).waitFor();
+
+    // The customer deletes the ownership record. The page stays open, as a person would leave it:
+    // it must notice the failed re-check by itself (no limit here: vitest's timeout bounds the wait).
+    dns.remove(`_mixpeek-verify.${name}`);
+    await status.getByText('Failed checks in a row: 1 of 3.').waitFor({ timeout: 0 });
+    const failing = await readDomain(appId, name);
+    expect(failing).toMatchObject({ status: 'active', reverify_failures: 1, moved_after_failures: 3 });
+
+    // Still served, and no longer said to be fine.
+    await status.getByText(/^Still served over HTTPS/).waitFor();
+    expect(await status.getByText('Served over HTTPS.', { exact: true }).count()).toBe(0);
+    await status.getByText('checks failing', { exact: true }).waitFor();
+    const badge = status.getByText('active', { exact: true });
+    expect(await badge.evaluate((element) => getComputedStyle(element).color)).not.toBe('rgb(26, 127, 55)');
+    // What to fix, in the API's words, and when the check that may end it runs.
+    const fix = status.getByRole('list', { name: 'What to fix' });
+    await fix.getByText(failing.verification_errors[0].message, { exact: true }).waitFor();
+    await status.locator(`time[datetime="${failing.next_check_at}"]`).waitFor();
+    await status
+      .getByText('If it and the check after it fail too, the domain stops being served.', { exact: false })
+      .waitFor();
+    // The table says it too.
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name }) });
+    await row.getByText('checks failing', { exact: true }).waitFor();
+
+    await screenshot(page, 'warning');
+    await page.setViewportSize(PHONE);
+    expect(await scrollsSideways(page)).toBe(false);
+    await screenshot(page, 'warning-phone');
+    await page.close();
+    expect(pageProblems).toEqual([]);
+  }, 120_000);
+
+  it('tells a check DNS did not answer from a failed one: it does not count', async () => {
+    const appId = await createApp('dashboard-unanswered', 'Unanswered shop');
+    const name = 'unanswered.dashboard.test';
+    await activeDomain(appId, name);
+    dns.fault(`_mixpeek-verify.${name}`, 'servfail');
+    await waitUntil(async () => (await readDomain(appId, name)).verification_errors.length > 0, 100);
+    const unanswered = await readDomain(appId, name);
+    expect(unanswered).toMatchObject({ status: 'active', reverify_failures: 0 });
+    expect(unanswered.verification_errors.map((e: { code: string }) => e.code)).toEqual(['servfail']);
+
+    const page = await openSignedIn(`#/apps/${appId}/domains/${name}`);
+    const status = page.getByRole('region', { name }).getByRole('status', { name: 'Domain status' });
+    await status.getByText('DNS did not answer the last check.').waitFor();
+    await status.getByText(/That does not count against the domain/).waitFor();
+    await status.getByText('DNS not answering', { exact: true }).waitFor();
+    await status.getByText(unanswered.verification_errors[0].message, { exact: true }).waitFor();
+    await status.locator(`time[datetime="${unanswered.next_check_at}"]`).waitFor();
+    expect(await status.getByText(/Failed checks in a row|stops being served/).count()).toBe(0);
+    await screenshot(page, 'inconclusive');
+    dns.fault(`_mixpeek-verify.${name}`, null);
+    await page.close();
+    expect(pageProblems).toEqual([]);
+  });
+
+  it('removes a domain and deletes an App, each only once confirmed', async () => {
+    const appId = await createApp('dashboard-removals', 'Short-lived shop');
+    await createApp('dashboard-stays', 'Shop that stays');
+    const [gone, kept] = ['gone.dashboard.test', 'kept.dashboard.test'];
+    for (const domain of [gone, kept]) {
+      expect((await api('POST', `/v1/apps/${appId}/domains`, { domain })).status).toBe(200);
+    }
+    const page = await openSignedIn(`#/apps/${appId}/domains/${gone}`);
+    const panel = page.getByRole('region', { name: gone });
+    const removeButton = panel.getByRole('button', { name: 'Remove domain' });
+    const dialog = page.getByRole('dialog', { name: `Remove ${gone}?` });
+
+    // Cancel keeps it.
+    await removeButton.click();
+    await dialog.getByText('The edge stops serving').waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect((await api('GET', `/v1/apps/${appId}/domains/${gone}`)).status).toBe(200);
+
+    // Confirmed, it goes: from the API, the table and the page.
+    await removeButton.click();
+    await screenshot(page, 'remove-domain');
+    await dialog.getByRole('button', { name: 'Remove domain' }).click();
+    await page.getByRole('link', { name: gone }).waitFor({ state: 'detached' });
+    await panel.waitFor({ state: 'detached' });
+    expect((await api('GET', `/v1/apps/${appId}/domains/${gone}`)).status).toBe(404);
+    await page.getByRole('link', { name: kept }).waitFor();
+
+    // Deleting the App takes its slug, typed, before the button does anything.
+    await page.getByRole('button', { name: 'Delete app' }).click();
+    const appDialog = page.getByRole('dialog', { name: 'Delete Short-lived shop?' });
+    const confirm = appDialog.getByRole('button', { name: 'Delete app' });
+    await appDialog.getByText(/its 1 custom domain at once/).waitFor();
+    expect(await confirm.isDisabled()).toBe(true);
+    await appDialog.getByLabel(/Type the app's slug/).fill('dashboard-removal');
+    expect(await confirm.isDisabled()).toBe(true);
+    await appDialog.getByLabel(/Type the app's slug/).fill('dashboard-removals');
+    await screenshot(page, 'delete-app');
+    await confirm.click();
+    await page.getByRole('heading', { name: 'Apps', exact: true }).waitFor();
+    expect((await api('GET', `/v1/apps/${appId}`)).status).toBe(404);
+    await page.getByRole('link', { name: 'Shop that stays' }).waitFor();
+    expect(await page.getByRole('link', { name: 'Short-lived shop' }).count()).toBe(0);
+    await page.close();
+    expect(pageProblems).toEqual([]);
+  });
+
+  it("fits a phone's width: no page scrolls sideways at 375 px", async () => {
+    const appId = await createApp('dashboard-phone', 'Phone shop');
+    const name = 'a-rather-long-subdomain-name-for-a-small-screen.phone.dashboard.test';
+    expect((await api('POST', `/v1/apps/${appId}/domains`, { domain: name })).status).toBe(200);
+    const phone = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true });
+    try {
+      const page = await openSignedIn('', phone);
+      await page.getByRole('link', { name: 'Phone shop' }).waitFor();
+      expect(await scrollsSideways(page)).toBe(false);
+      await screenshot(page, 'apps-phone');
+
+      await page.goto(`${apiUrl}/#/apps/${appId}/domains/${name}`);
+      const panel = page.getByRole('region', { name });
+      await panel.getByRole('button', { name: 'Verify' }).click();
+      await panel.getByRole('listitem').first().waitFor();
+      await page.locator('table.domains').waitFor();
+      expect(await scrollsSideways(page)).toBe(false);
+      await screenshot(page, 'domain-phone');
+
+      await page.getByRole('button', { name: 'Delete app' }).click();
+      await page.getByRole('dialog', { name: 'Delete Phone shop?' }).waitFor();
+      expect(await scrollsSideways(page)).toBe(false);
+      await page.close();
+    } finally {
+      await phone.close();
+    }
+    expect(pageProblems).toEqual([]);
+  });
 });

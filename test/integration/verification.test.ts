@@ -181,6 +181,7 @@ describe.each(backends)('verification on $name', (backend) => {
     const moved = await read(domain.domain);
     expect(moved.status).toBe('moved');
     expect(moved.next_check_at).toBeNull();
+    expect(moved.reverify_failures).toBeNull();
     expect(await store.findJob(reverifyJobKey(id))).toBeUndefined();
     expect(rig.events).toContainEqual(
       expect.objectContaining({ domain: domain.domain, event: 'domain.moved' }),
@@ -200,12 +201,15 @@ describe.each(backends)('verification on $name', (backend) => {
     await later(6 * 3600);
     await later(10 * 60);
     expect((await store.findDomainById(id))?.failureStreak).toBe(2);
-    expect((await read(domain.domain)).verification_errors.map((e: { code: string }) => e.code)).toEqual([
-      'cname_mismatch',
-    ]);
+    const failing = await read(domain.domain);
+    expect(failing.verification_errors.map((e: { code: string }) => e.code)).toEqual(['cname_mismatch']);
+    // The API says how close the domain is to `moved`, and that DNS's answer counted.
+    expect(failing).toMatchObject({ status: 'active', reverify_failures: 2, moved_after_failures: 3 });
+    expect(failing.verification_errors[0].definitive).toBe(true);
     dns.set(domain.domain, 'CNAME', 'cname.apps.portico.test');
     await later(10 * 60);
     expect(await store.findDomainById(id)).toMatchObject({ status: 'active', failureStreak: 0 });
+    expect(await read(domain.domain)).toMatchObject({ reverify_failures: 0, verification_errors: [] });
   });
 
   it('never counts SERVFAIL, REFUSED or silence against a live domain', async () => {
@@ -219,8 +223,11 @@ describe.each(backends)('verification on $name', (backend) => {
       dns.fault('*', fault);
       await later(6 * 3600);
       const current = await read(domain.domain);
-      expect(current.status).toBe('active');
-      for (const error of current.verification_errors) seen.add(error.code);
+      expect(current).toMatchObject({ status: 'active', reverify_failures: 0 });
+      for (const error of current.verification_errors) {
+        seen.add(error.code);
+        expect(error.definitive, error.code).toBe(false);
+      }
     }
     expect(seen).toEqual(new Set(['servfail', 'timeout', 'refused']));
     expect((await store.findDomainById(id))?.failureStreak).toBe(0);

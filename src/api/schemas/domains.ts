@@ -38,7 +38,14 @@ export const DnsRecord = Type.Object(
 );
 
 export const VerificationErrorItem = Type.Object(
-  { code: Type.String(), message: Type.String() },
+  {
+    code: Type.String(),
+    message: Type.String(),
+    definitive: Type.Boolean({
+      description:
+        'True when DNS answered (a missing or wrong record), which counts against the domain; false when it did not (SERVFAIL, timeout), which never does',
+    }),
+  },
   { $id: 'VerificationError', title: 'VerificationError' },
 );
 
@@ -86,6 +93,19 @@ export const DomainResponse = Type.Object(
     routing: Type.Optional(Type.Ref(Routing)),
     certificate: Type.Optional(
       Type.Union([Type.Ref(CertificateInfo), Type.Null()], { title: 'Certificate' }),
+    ),
+    reverify_failures: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+        title: 'Reverify Failures',
+        description:
+          'Re-checks of a verified or active domain failed definitively in a row; at moved_after_failures it becomes moved and is no longer served. Null in other statuses',
+      }),
+    ),
+    moved_after_failures: Type.Optional(
+      Type.Integer({
+        title: 'Moved After Failures',
+        description: 'Definitive re-check failures in a row that make a verified or active domain moved',
+      }),
     ),
   },
   {

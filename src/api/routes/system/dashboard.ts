@@ -27,7 +27,13 @@ const CSS = 'text/css; charset=utf-8';
  */
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: path.join(WEB_DIR, 'index.html'), type: HTML },
-  '/ui/app.js': { file: path.join(WEB_DIR, 'app.js'), type: JS },
+  // The page's own modules: app.js imports the others by relative URL.
+  ...Object.fromEntries(
+    ['app.js', 'api.js', 'ui.js', 'domain-panel.js'].map((name) => [
+      `/ui/${name}`,
+      { file: path.join(WEB_DIR, name), type: JS },
+    ]),
+  ),
   '/ui/styles.css': { file: path.join(WEB_DIR, 'styles.css'), type: CSS },
   '/ui/vendor/preact.mjs': { file: browserBuild('preact', 'preact.module.js'), type: JS },
   '/ui/vendor/preact-hooks.mjs': { file: browserBuild('preact/hooks', 'hooks.module.js'), type: JS },
