@@ -212,6 +212,8 @@ interface ProblemContext {
  */
 export class AcmeIssuer implements CertIssuer {
   readonly kind = 'acme';
+  /** A wildcard needs DNS-01, which Portico does not answer yet. */
+  readonly wildcards = false;
   private readonly directoryUrl: string;
   private readonly agent: CaAgent;
   private readonly ca: CaInfo = { caaIdentities: [] };
