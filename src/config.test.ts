@@ -45,3 +45,34 @@ describe('PORTICO_EDGE_CERT_CACHE_SIZE', () => {
     );
   });
 });
+
+describe('tenancy limits', () => {
+  const load = (env: Record<string, string> = {}) => loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', ...env });
+
+  it('defaults to 100 apps per organization, a 30-day slug hold, and a quarter of the issuance rate per organization', () => {
+    const config = load();
+    expect(config.maxAppsPerOrg).toBe(100);
+    expect(config.slugHoldDays).toBe(30);
+    expect(config.issuanceRatePerHour).toBe(100);
+    expect(config.issuanceRatePerOrgPerHour).toBe(25);
+  });
+
+  it('derives the per-organization issuance rate from the platform one unless set', () => {
+    expect(load({ PORTICO_ISSUANCE_RATE_PER_HOUR: '10' }).issuanceRatePerOrgPerHour).toBe(3);
+    expect(load({ PORTICO_ISSUANCE_RATE_PER_HOUR: '1' }).issuanceRatePerOrgPerHour).toBe(1);
+    expect(
+      load({ PORTICO_ISSUANCE_RATE_PER_HOUR: '10', PORTICO_ISSUANCE_RATE_PER_ORG_PER_HOUR: '7' })
+        .issuanceRatePerOrgPerHour,
+    ).toBe(7);
+  });
+
+  it.each([
+    ['PORTICO_MAX_APPS_PER_ORG', '0'],
+    ['PORTICO_SLUG_HOLD_DAYS', '-1'],
+    ['PORTICO_ISSUANCE_RATE_PER_ORG_PER_HOUR', '0'],
+    ['PORTICO_RESERVED_SLUGS', 'www,not a label'],
+    ['PORTICO_RESERVED_SLUGS', 'www,-x'],
+  ])('refuses %s=%j', (name, value) => {
+    expect(() => load({ [name]: value })).toThrow(ConfigError);
+  });
+});

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { parseServer } from './dns/wire-resolver.js';
 import { normalizeHostname } from './domain/hostname.js';
+import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
 export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
@@ -71,6 +72,18 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Domains one organization may hold (all its apps together). */
   maxDomainsPerOrg: number;
+  /** Apps one organization may have (`PORTICO_MAX_APPS_PER_ORG`). */
+  maxAppsPerOrg: number;
+  /**
+   * Orders one organization's certificates may place per hour (`PORTICO_ISSUANCE_RATE_PER_ORG_PER_HOUR`,
+   * default a quarter of `issuanceRatePerHour`), so one organization's burst leaves the rest of the
+   * platform-wide limit to the others. Apps' default hostnames count as the platform's own.
+   */
+  issuanceRatePerOrgPerHour: number;
+  /** Slugs no App may take (`PORTICO_RESERVED_SLUGS`), besides the CNAME target's label. */
+  reservedSlugs: readonly string[];
+  /** Days a deleted or renamed App's slug stays with its organization before another may take it. */
+  slugHoldDays: number;
   /**
    * Certificates an edge process keeps as ready TLS contexts (least recently used evicted first).
    * Each costs about 28 KiB of memory; a name evicted pays one context build (about 1 ms of CPU)
@@ -136,6 +149,16 @@ function challengeTypes(env: Env, name: string): AcmeChallengeType[] {
   return types.length === 0 ? ['http-01'] : [...new Set(types as AcmeChallengeType[])];
 }
 
+/** `PORTICO_RESERVED_SLUGS`: a comma list of labels that replaces the default list. */
+function reservedSlugList(env: Env, name: string): string[] {
+  const slugs = list(env, name).map((item) => item.toLowerCase());
+  const wrong = slugs.find((slug) => !isLabel(slug));
+  if (wrong !== undefined) {
+    throw new ConfigError(`${name}: "${wrong}" is not a DNS label (letters, digits and inner hyphens)`);
+  }
+  return slugs.length === 0 ? [...DEFAULT_RESERVED_SLUGS] : [...new Set(slugs)];
+}
+
 function parseRoles(raw: string): Role[] {
   const roles = raw
     .split(',')
@@ -191,8 +214,22 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimitPerMinute: integer(env, 'PORTICO_RATE_LIMIT_PER_MINUTE', 3000, 0, 10_000_000),
     maxDomainsPerOrg: integer(env, 'PORTICO_MAX_DOMAINS_PER_ORG', 10_000, 1, 100_000_000),
     edgeCertCacheSize: integer(env, 'PORTICO_EDGE_CERT_CACHE_SIZE', 10_000, 1, 10_000_000),
+    maxAppsPerOrg: integer(env, 'PORTICO_MAX_APPS_PER_ORG', 100, 1, 10_000_000),
+    issuanceRatePerOrgPerHour: 0,
+    reservedSlugs: reservedSlugList(env, 'PORTICO_RESERVED_SLUGS'),
+    slugHoldDays: integer(env, 'PORTICO_SLUG_HOLD_DAYS', 30, 0, 3650),
     ...overrides,
   };
+  // Derived from the platform-wide limit unless set: read after it, overrides included.
+  config.issuanceRatePerOrgPerHour =
+    overrides.issuanceRatePerOrgPerHour ??
+    integer(
+      env,
+      'PORTICO_ISSUANCE_RATE_PER_ORG_PER_HOUR',
+      Math.ceil(config.issuanceRatePerHour / 4),
+      1,
+      100_000,
+    );
   for (const server of config.dnsServers) {
     try {
       parseServer(server);

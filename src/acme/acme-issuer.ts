@@ -86,6 +86,8 @@ interface OfferedChallenge {
  */
 export class AcmeIssuer implements CertIssuer {
   readonly kind = 'acme';
+  /** A wildcard needs DNS-01, which Portico does not answer yet. */
+  readonly wildcards = false;
   private readonly directoryUrl: string;
   private readonly transport: CaTransport;
   private readonly backoffMinMs: number;

@@ -57,13 +57,28 @@ export interface CertificateHooks {
 
 export interface CertificateSettings {
   certRenewFraction: number;
+  /** Orders per hour across the platform (the CA account's limit, kept with a margin). */
   issuanceRatePerHour: number;
+  /**
+   * Orders per hour on one budget: one organization's domains, or the platform's own names (apps'
+   * default hostnames), so no one can spend the whole hourly limit and starve the others.
+   */
+  issuanceRatePerOrgPerHour: number;
+  /** Apps' default hostnames are `{slug}.{appsDomain}`; `*.{appsDomain}` covers them all. */
+  appsDomain: string;
 }
 
-/** Who a hostname is served for: a customer's proven domain, or an app's default hostname. */
-type Owner = { kind: 'domain'; domain: Domain } | { kind: 'app'; app: App };
+/**
+ * Who a hostname is served for: a customer's proven domain, an app's default hostname, or the
+ * platform itself (the wildcard of the apps domain, which serves every app's default hostname).
+ */
+type Owner = { kind: 'domain'; domain: Domain } | { kind: 'app'; app: App } | { kind: 'platform' };
 
 export class CertificateService {
+  /** `*.{apps domain}`: one certificate for every app's default hostname, where the issuer can. */
+  readonly wildcardHostname: string;
+  private readonly appsSuffix: string;
+
   constructor(
     private readonly store: Store,
     private readonly issuer: CertIssuer,
@@ -71,30 +86,43 @@ export class CertificateService {
     private readonly settings: CertificateSettings,
     private readonly clock: Clock,
     private readonly hooks: CertificateHooks = {},
-  ) {}
+  ) {
+    this.wildcardHostname = `*.${settings.appsDomain}`;
+    this.appsSuffix = `.${settings.appsDomain}`;
+  }
 
   /** Queues a certificate for a domain whose ownership and routing hold (inside the caller's transaction). */
   async requestForDomain(tx: Store, domain: Domain, now: Date): Promise<void> {
     await this.request(tx, domain.name, { domainId: domain.id, appId: domain.appId }, now);
   }
 
-  /** Queues a certificate for an app's default hostname. */
+  /**
+   * Makes sure an app's default hostname will have a certificate: the apps domain's wildcard when
+   * the issuer makes wildcards (one order for every app there will be), else one of its own.
+   */
   async requestForApp(tx: Store, app: App, hostname: string, now: Date): Promise<void> {
-    await this.request(tx, hostname, { domainId: null, appId: app.id }, now);
+    if (this.issuer.wildcards) await this.requestWildcard(tx, now);
+    else await this.request(tx, hostname, { domainId: null, appId: app.id }, now);
   }
 
-  private async request(
-    tx: Store,
-    hostname: string,
-    owner: { domainId: string | null; appId: string },
-    now: Date,
-  ) {
-    const existing = await tx.findCertificate(hostname);
-    if (existing?.status === 'issued' && existing.domainId === owner.domainId) return;
-    await tx.putCertificate({
+  /**
+   * Queues the wildcard unless it exists in any state (issued, or pending/failed with its issue job
+   * queued). Inserted only if absent, so concurrent creates never overwrite an issued certificate.
+   */
+  private async requestWildcard(tx: Store, now: Date): Promise<void> {
+    const hostname = this.wildcardHostname;
+    const inserted = await tx.insertCertificateIfAbsent({
+      ...this.pendingRecord(hostname, now),
+      domainId: null,
+      appId: null,
+    });
+    if (inserted) await this.enqueueIssue(tx, hostname, now);
+  }
+
+  private pendingRecord(hostname: string, now: Date) {
+    return {
       hostname,
-      ...owner,
-      status: 'pending',
+      status: 'pending' as const,
       issuer: this.issuer.kind,
       certificatePem: null,
       privateKeyEnc: null,
@@ -105,12 +133,27 @@ export class CertificateService {
       failures: 0,
       createdAt: iso(now),
       updatedAt: iso(now),
-    });
+    };
+  }
+
+  private async enqueueIssue(tx: Store, hostname: string, now: Date): Promise<void> {
     await tx.enqueueJob(
       { kind: ISSUE_JOB, key: issueJobKey(hostname), payload: { hostname }, runAt: iso(now) },
       newId('job'),
       iso(now),
     );
+  }
+
+  private async request(
+    tx: Store,
+    hostname: string,
+    owner: { domainId: string | null; appId: string },
+    now: Date,
+  ) {
+    const existing = await tx.findCertificate(hostname);
+    if (existing?.status === 'issued' && existing.domainId === owner.domainId) return;
+    await tx.putCertificate({ ...this.pendingRecord(hostname, now), ...owner });
+    await this.enqueueIssue(tx, hostname, now);
   }
 
   /** Drops the certificates of a domain that is removed or no longer live; the edge stops serving them. */
@@ -139,17 +182,34 @@ export class CertificateService {
     return this.obtain(hostname, 'renew', signal);
   }
 
-  /** The certificate and key to serve for `hostname`, or undefined when there is none to serve. */
+  /**
+   * The certificate and key to serve for `hostname`, or undefined when there is none to serve: the
+   * name's own, else, for an app's default hostname (one label under the apps domain), the apps
+   * domain's wildcard. The wildcard is never looked up for customers' names, so no certificate of
+   * the platform's is ever shown for a tenant's domain. Callers ask only for names that have a
+   * route (the edge does), since the wildcard covers names no app has.
+   */
   async servable(
     hostname: string,
   ): Promise<{ certificatePem: string; privateKeyPem: string; notAfter: Date } | undefined> {
-    const record = await this.store.findCertificate(hostname);
+    const own = await this.store.findCertificate(hostname);
+    const record =
+      own?.certificatePem || !this.isDefaultHostname(hostname)
+        ? own
+        : await this.store.findCertificate(this.wildcardHostname);
     if (!record?.certificatePem || !record.privateKeyEnc || !record.notAfter) return undefined;
     return {
       certificatePem: record.certificatePem,
       privateKeyPem: this.box.open(record.privateKeyEnc),
       notAfter: new Date(record.notAfter),
     };
+  }
+
+  /** `{slug}.{apps domain}`: one label, directly under the apps domain. */
+  private isDefaultHostname(hostname: string): boolean {
+    if (!hostname.endsWith(this.appsSuffix)) return false;
+    const label = hostname.slice(0, -this.appsSuffix.length);
+    return label.length > 0 && !label.includes('.') && label !== '*';
   }
 
   private async obtain(hostname: string, mode: 'issue' | 'renew', signal: AbortSignal): Promise<JobOutcome> {
@@ -168,10 +228,10 @@ export class CertificateService {
     if (mode === 'renew' && record.renewAt && Date.parse(record.renewAt) > now.getTime()) {
       return { retryAt: new Date(record.renewAt), error: 'not due yet' };
     }
-    const limited = await this.rateLimited(now);
+    // Whose budget the order uses: the domain's organization, or the platform for its own names.
+    const budget = owner.kind === 'domain' ? owner.domain.orgId : null;
+    const limited = await this.placeOrder(hostname, budget, now);
     if (limited) return limited;
-
-    await this.store.recordCertificateOrder(newId('job'), hostname, 'placed', iso(now));
     try {
       const issued = await this.issuer.issue([hostname], { signal });
       const done = this.clock.now();
@@ -196,7 +256,7 @@ export class CertificateService {
           failures: 0,
           updatedAt: iso(done),
         });
-        await tx.recordCertificateOrder(newId('job'), hostname, 'issued', iso(done));
+        await tx.recordCertificateOrder(newId('job'), hostname, 'issued', iso(done), budget);
         await tx.enqueueJob(
           { kind: RENEW_JOB, key: renewJobKey(hostname), payload: { hostname }, runAt: iso(renewAt) },
           newId('job'),
@@ -229,6 +289,7 @@ export class CertificateService {
           hostname,
           `failed:${error.code}`,
           iso(this.clock.now()),
+          budget,
         );
         await this.hooks.onEvent?.(
           tx,
@@ -242,20 +303,43 @@ export class CertificateService {
   }
 
   /**
-   * Past the per-account limit, the job waits instead of tripping the CA's own limit (which would
-   * block every domain for hours). Counted over all workers through the store.
+   * Records an order as placed, or answers when to try again: past the per-account limit the job
+   * waits instead of tripping the CA's own limit (which would block every domain for hours), and
+   * past its budget's own share (one organization's, or the platform's for its own names) it waits
+   * while other organizations' orders go ahead. Counted over all workers through the store, under
+   * the order log's lock: workers checking at once cannot together pass a limit.
    */
-  private async rateLimited(now: Date): Promise<JobOutcome> {
-    const placed = await this.store.countCertificateOrders(iso(addSeconds(now, -3600)), 'placed');
-    if (placed < this.settings.issuanceRatePerHour) return undefined;
-    return {
-      retryAt: addSeconds(now, 60),
-      error: `waiting: ${placed} orders in the last hour reach the limit of ${this.settings.issuanceRatePerHour}`,
-    };
+  private async placeOrder(hostname: string, budget: string | null, now: Date): Promise<JobOutcome> {
+    const since = iso(addSeconds(now, -3600));
+    const { issuanceRatePerHour: platformLimit, issuanceRatePerOrgPerHour: ownLimit } = this.settings;
+    // The reason is also the certificate's `last_error`, so the API shows why it is still pending.
+    return this.store.transaction(async (tx) => {
+      const wait = async (error: string): Promise<JobOutcome> => {
+        await tx.recordCertificateWait(hostname, error, iso(now));
+        return { retryAt: addSeconds(now, 60), error };
+      };
+      await tx.lockCertificateOrders();
+      const own = await tx.countCertificateOrdersOf(budget, since, 'placed');
+      if (own >= ownLimit) {
+        const whose =
+          budget === null ? "the platform's own names (apps' default hostnames)" : 'this organization';
+        return wait(`waiting: ${own} orders for ${whose} in the last hour reach its limit of ${ownLimit}`);
+      }
+      const placed = await tx.countCertificateOrders(since, 'placed');
+      if (placed >= platformLimit) {
+        return wait(`waiting: ${placed} orders in the last hour reach the limit of ${platformLimit}`);
+      }
+      await tx.recordCertificateOrder(newId('job'), hostname, 'placed', iso(now), budget);
+      return undefined;
+    });
   }
 
   /** The owner the hostname may still be served for, or undefined. */
   private async ownerOf(store: Store, record: CertificateRecord): Promise<Owner | undefined> {
+    // The platform's wildcard stays while the issuer can make it; apps come and go beneath it.
+    if (record.hostname === this.wildcardHostname && !record.domainId && !record.appId) {
+      return this.issuer.wildcards ? { kind: 'platform' } : undefined;
+    }
     if (record.domainId) {
       const domain = await store.findDomainById(record.domainId);
       return domain &&

@@ -46,6 +46,8 @@ interface LoadedRoot {
  */
 export class InternalIssuer implements CertIssuer {
   readonly kind = 'internal';
+  /** A local CA signs whatever it is asked: one `*.{apps domain}` certificate serves every app. */
+  readonly wildcards = true;
 
   private constructor(
     private readonly root: LoadedRoot,
@@ -70,7 +72,7 @@ export class InternalIssuer implements CertIssuer {
 
   async issue(hostnames: string[], options: IssueOptions = {}): Promise<IssuedCertificate> {
     options.signal?.throwIfAborted();
-    const names = checkHostnames(hostnames);
+    const names = checkHostnames(hostnames, { wildcards: true });
     const now = this.clock.now().getTime();
     const rootNotAfter = this.root.certificate.notAfter.getTime();
     // A leaf outliving its root would be rejected from the root's expiry on.

@@ -35,11 +35,17 @@ export interface IssueOptions {
 export interface CertIssuer {
   readonly kind: IssuerKind;
   /**
+   * True when `issue()` takes a wildcard name, `*.{parent}` (the local CA). ACME needs the DNS-01
+   * challenge for one, which Portico does not answer yet, so the ACME issuer does not.
+   */
+  readonly wildcards?: boolean;
+  /**
    * A new certificate (and a new key) whose subject alternative names are exactly `hostnames`.
    *
    * Contract:
-   * - `hostnames` are normalized: lowercase A-labels without a trailing dot, no wildcards, no IP
-   *   addresses; duplicates are ignored. Anything else fails as `rejected_identifier`.
+   * - `hostnames` are normalized: lowercase A-labels without a trailing dot, no IP addresses;
+   *   wildcards (`*.` and a name of two labels or more) only where `wildcards` says so; duplicates
+   *   are ignored. Anything else fails as `rejected_identifier`.
    * - Callers ask only for names whose ownership and routing they have proven: issuers do not
    *   check DNS themselves (the CA does, for `acme`).
    * - Rejects with a `CertIssueError` for every failure (the CA, the network, the stores, the
@@ -190,12 +196,18 @@ const ALL_DIGITS_AND_DOTS = /^[0-9.]+$/;
  * hostnames (see `CertIssuer.issue`). Both issuers put them into certificates, the internal one
  * into a distinguished name too, so nothing else may pass.
  */
-export function checkHostnames(hostnames: readonly string[]): string[] {
+export function checkHostnames(
+  hostnames: readonly string[],
+  options: { wildcards?: boolean } = {},
+): string[] {
   if (hostnames.length === 0) {
     throw new CertIssueError('rejected_identifier', 'A certificate needs at least one hostname.');
   }
   for (const name of hostnames) {
-    if (!HOSTNAME.test(name) || ALL_DIGITS_AND_DOTS.test(name)) {
+    // A wildcard's parent must be a hostname itself, of two labels at least: no `*.com`.
+    const wildcard = options.wildcards === true && name.startsWith('*.');
+    const host = wildcard ? name.slice(2) : name;
+    if (!HOSTNAME.test(host) || ALL_DIGITS_AND_DOTS.test(host)) {
       throw new CertIssueError(
         'rejected_identifier',
         `"${name}" is not a hostname a certificate can be issued for: expected a lowercase name such ` +

@@ -87,12 +87,14 @@ export const errors = {
     ),
 
   // Apps.
-  slugInvalid: (slug: string) =>
-    invalid(
-      'slug_invalid',
-      'A slug is 3 to 60 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit.',
-      { slug },
-    ),
+  slugInvalid: (
+    slug: string,
+    reason = 'A slug is 3 to 60 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit.',
+  ) => invalid('slug_invalid', reason, { slug }),
+  slugReserved: (slug: string) =>
+    invalid('slug_reserved', `The slug "${slug}" is reserved for the platform's own use; choose another.`, {
+      slug,
+    }),
   originUrlInvalid: (url: string, reason: string) =>
     invalid('origin_url_invalid', reason, { origin_url: url }),
   originUrlPrivate: (url: string) =>
@@ -187,6 +189,14 @@ export const errors = {
     ),
   slugTaken: (slug: string) =>
     new PorticoError(409, 'ConflictError', 'slug_taken', `The slug "${slug}" is taken.`, { slug }),
+  slugHeld: (slug: string, availableAt: string) =>
+    new PorticoError(
+      409,
+      'ConflictError',
+      'slug_held',
+      `The slug "${slug}" belonged to an app that was deleted or renamed recently; it is held for its organization until ${availableAt}.`,
+      { slug, available_at: availableAt },
+    ),
   concurrentUpdate: () =>
     new PorticoError(
       409,
@@ -212,6 +222,14 @@ export const errors = {
       'QuotaExceededError',
       'domain_quota_exceeded',
       `This organization has reached its limit of ${limit} domains; remove some or ask the operator to raise PORTICO_MAX_DOMAINS_PER_ORG.`,
+      { limit },
+    ),
+  appQuotaExceeded: (limit: number) =>
+    new PorticoError(
+      403,
+      'QuotaExceededError',
+      'app_quota_exceeded',
+      `This organization has reached its limit of ${limit} apps; delete some or ask the operator to raise PORTICO_MAX_APPS_PER_ORG.`,
       { limit },
     ),
   idempotencyKeyInvalid: () =>

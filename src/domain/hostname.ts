@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { parse as parseDomain } from 'tldts';
 import { errors } from './errors.js';
+import { isValidALabel } from './punycode.js';
 
 /**
  * Hostname normalization and the policy of which names a customer may add. Pure: no I/O.
@@ -114,8 +115,10 @@ function checkLabel(input: string, label: string): void {
     throw errors.domainLabelInvalid(input, label, 'cannot start or end with a hyphen');
   }
   if (label.slice(2, 4) === '--') {
-    // Only punycode ("xn--") may use hyphens in positions 3 and 4 (RFC 5891), and it must decode.
-    if (!label.startsWith('xn--') || domainToASCII(label) !== label) {
+    // Only punycode ("xn--") may use hyphens in positions 3 and 4 (RFC 5891), and it must be a
+    // valid A-label: checked by decoding and encoding again, not by url.domainToASCII, whose
+    // leniency differs between Node versions (Node 24 accepts "xn--zz").
+    if (!isValidALabel(label)) {
       throw errors.domainLabelInvalid(input, label, 'is not a valid internationalized label');
     }
   }

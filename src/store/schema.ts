@@ -22,6 +22,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   idempotency_keys: IdempotencyKeysTable;
+  slug_holds: SlugHoldsTable;
 }
 
 export interface OrganizationsTable {
@@ -30,6 +31,8 @@ export interface OrganizationsTable {
   created_at: string;
   /** Domains held on all its apps; kept in step by the domain writes (the quota reads it). */
   domain_count: Generated<number>;
+  /** Apps it has; kept in step by the app writes (the quota reads it). */
+  app_count: Generated<number>;
 }
 
 export interface ApiKeysTable {
@@ -120,6 +123,16 @@ export interface CertificateOrdersTable {
   id: string;
   hostname: string;
   outcome: string;
+  created_at: string;
+  /** The organization whose budget the order used; null for the platform's own names. */
+  org_id: string | null;
+}
+
+export interface SlugHoldsTable {
+  slug: string;
+  /** The organization that may take the slug again at once. */
+  org_id: string;
+  held_until: string;
   created_at: string;
 }
 

@@ -121,6 +121,18 @@ export interface AppStore {
   updateApp(orgId: string, appId: string, patch: AppPatch): Promise<App | undefined>;
   /** Deletes the app and, by cascade, its domains. Answers whether it existed. */
   deleteApp(orgId: string, appId: string): Promise<boolean>;
+  /**
+   * Counts `delta` apps more (or fewer) against the organization, in one statement. With `limit`,
+   * an increase that would pass it is refused (answers false) and nothing changes, so concurrent
+   * creates can never together exceed the quota.
+   */
+  adjustAppCount(orgId: string, delta: number, limit?: number): Promise<boolean>;
+  /** Holds a freed slug for `orgId` until `heldUntil`, replacing an earlier hold of the slug. */
+  holdSlug(slug: string, orgId: string, heldUntil: string, now: string): Promise<void>;
+  /** The hold on `slug` that lasts past `now`, if any. */
+  findSlugHold(slug: string, now: string): Promise<{ orgId: string; heldUntil: string } | undefined>;
+  /** Ends the hold on `slug` (its organization took it again, or it expired). */
+  releaseSlugHold(slug: string): Promise<void>;
 }
 
 export interface VerificationError {
@@ -302,19 +314,46 @@ export interface CertificateRecord {
 
 export interface CertificateStore {
   findCertificate(hostname: string): Promise<CertificateRecord | undefined>;
+  /**
+   * Inserts the record unless the hostname has one; answers whether it did. Concurrent callers
+   * insert one row, and a certificate already issued is never replaced.
+   */
+  insertCertificateIfAbsent(record: CertificateRecord): Promise<boolean>;
   findCertificatesByDomainIds(domainIds: readonly string[]): Promise<CertificateRecord[]>;
   /** Inserts or replaces the hostname's row as a whole, in one statement (atomic for readers). */
   putCertificate(record: CertificateRecord): Promise<void>;
   /** Records a failed attempt without touching a certificate that is still being served. */
   recordCertificateFailure(hostname: string, error: string, now: string): Promise<void>;
+  /**
+   * Notes in `last_error` why no order could be placed yet (a rate limit), changing nothing else:
+   * no failure is counted and a certificate being served stays. A hostname without a row is left alone.
+   */
+  recordCertificateWait(hostname: string, reason: string, now: string): Promise<void>;
   deleteCertificate(hostname: string): Promise<void>;
   deleteCertificatesOfDomain(domainId: string): Promise<CertificateRecord[]>;
   /** Every certificate served for the app: its default hostname's and its domains'. */
   deleteCertificatesOfApp(appId: string): Promise<CertificateRecord[]>;
-  /** Logs an order placed with the CA (the per-account rate limit counts them). */
-  recordCertificateOrder(id: string, hostname: string, outcome: string, now: string): Promise<void>;
+  /**
+   * Logs an order placed with the CA (the per-account rate limit counts them), on the budget of
+   * organization `orgId`, or of the platform when it is null or absent.
+   */
+  recordCertificateOrder(
+    id: string,
+    hostname: string,
+    outcome: string,
+    now: string,
+    orgId?: string | null,
+  ): Promise<void>;
   /** Orders since `since`, optionally of one outcome (`placed`, `issued`, `failed:…`) and one hostname. */
   countCertificateOrders(since: string, outcome?: string, hostname?: string): Promise<number>;
+  /** Orders of one `outcome` since `since` on the budget of `orgId` (null: the platform's). */
+  countCertificateOrdersOf(orgId: string | null, since: string, outcome: string): Promise<number>;
+  /**
+   * Inside a transaction, holds the order log's lock until commit, so that counting orders and
+   * recording a new one is atomic across workers and nodes (PostgreSQL: a row lock; SQLite
+   * transactions are serialized already). Outside a transaction it does nothing useful.
+   */
+  lockCertificateOrders(): Promise<void>;
   /** The soonest `not_after` of issued certificates, and how many expire before `soon` (metrics). */
   certificateExpiryStats(soon: string): Promise<{ soonestNotAfter: string | null; expiringSoon: number }>;
 }

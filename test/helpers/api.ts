@@ -25,7 +25,11 @@ export interface TestApi {
  * and DNS pointed at a closed loopback port (a verify answers at once, unverified), driven through
  * `inject()`: real routing, validation and serialization, no socket.
  */
-export async function openApi(store: Store, env: Record<string, string> = {}): Promise<TestApi> {
+export async function openApi(
+  store: Store,
+  env: Record<string, string> = {},
+  clock: Clock = systemClock,
+): Promise<TestApi> {
   const config = loadConfig({
     PORTICO_APPS_DOMAIN: 'apps.portico.test',
     PORTICO_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'portico-api-')),
@@ -37,11 +41,11 @@ export async function openApi(store: Store, env: Record<string, string> = {}): P
   const services = await createServices({
     config,
     store,
-    clock: systemClock,
+    clock,
     logger: pino({ level: 'silent' }),
     issuer: null,
   });
-  return wrapApi(await buildApi({ config, store, clock: systemClock, services }), config, store, systemClock);
+  return wrapApi(await buildApi({ config, store, clock, services }), config, store, clock);
 }
 
 /** The test client around an API that is already built. */

@@ -56,19 +56,26 @@ export async function openCertificateRig(
   const key = await api.keyFor('cert-org');
   const appId = await createTestApp(api, key);
 
-  /** Adds a domain, creates its records (routing to `cnameTarget`, which resolves to `address`), verifies it. */
-  const addVerified = async (name: string, address = '127.0.0.1') => {
-    const added = (await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: name })).json();
+  /**
+   * Adds a domain, creates its records (routing to `cnameTarget`, which resolves to `address`),
+   * verifies it; on the rig's app, or on `owner`'s (another organization's key and app).
+   */
+  const addVerified = async (name: string, address = '127.0.0.1', owner = { key, appId }) => {
+    const added = (
+      await api.call(owner.key, 'POST', `/v1/apps/${owner.appId}/domains`, { domain: name })
+    ).json();
     dns.add(`_mixpeek-verify.${name}`, 'TXT', `mixpeek-site-verification=${added.verification_token}`);
     dns.set(name, 'CNAME', config.cnameTarget);
     dns.set(config.cnameTarget, 'A', address);
-    const verified = (await api.call(key, 'POST', `/v1/apps/${appId}/domains/${name}/verify`)).json();
+    const verified = (
+      await api.call(owner.key, 'POST', `/v1/apps/${owner.appId}/domains/${name}/verify`)
+    ).json();
     if (verified.status !== 'verified')
       throw new Error(`${name} did not verify: ${JSON.stringify(verified)}`);
     return verified;
   };
-  const read = async (name: string) =>
-    (await api.call(key, 'GET', `/v1/apps/${appId}/domains/${name}`)).json();
+  const read = async (name: string, owner = { key, appId }) =>
+    (await api.call(owner.key, 'GET', `/v1/apps/${owner.appId}/domains/${name}`)).json();
   /** Runs every due job on every worker, concurrently, until none is due. */
   const drain = () => Promise.all(workers.map((worker) => worker.drain()));
   return { clock, config, services, api, key, appId, events, addVerified, read, drain };

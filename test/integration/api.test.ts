@@ -355,6 +355,10 @@ describe.each(backends)('API on $name', (backend) => {
         ['-shop.acme.com', 'domain_label_invalid'],
         ['shop..acme.com', 'domain_label_invalid'],
         ['xn--zz.acme.com', 'domain_label_invalid'],
+        // Decode, but not to a valid A-label: an emoji, and a second spelling of xn--ida (ñ).
+        ['xn--ls8h.acme.com', 'domain_label_invalid'],
+        ['xn---ida.acme.com', 'domain_label_invalid'],
+        ['xn--uber-vwc.acme.com', 'domain_label_invalid'],
         ['192.168.1.10', 'domain_is_ip_address'],
         ['::1', 'domain_is_ip_address'],
         ['[2001:db8::1]', 'domain_is_ip_address'],

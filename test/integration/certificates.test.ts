@@ -155,7 +155,7 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
     expect(await rig.services.certificates?.servable(hostname)).toBeUndefined();
   });
 
-  it('an app’s default hostname gets a certificate too, dropped with the app', async () => {
+  it('an app’s default hostname is covered by the apps domain’s wildcard, which outlives any one app', async () => {
     const created = (
       await rig.api.call(rig.key, 'POST', '/v1/apps', {
         slug: `cert-app-${backend.name}`,
@@ -163,8 +163,24 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
       })
     ).json();
     await rig.drain();
-    expect(await rig.services.certificates?.servable(created.default_hostname)).toBeDefined();
-    await rig.api.call(rig.key, 'DELETE', `/v1/apps/${created.app_id}`);
+    const servable = await rig.services.certificates?.servable(created.default_hostname);
+    expect(new X509Certificate(servable?.certificatePem ?? '').subjectAltName).toBe(
+      'DNS:*.apps.portico.test',
+    );
+    // No certificate of its own: the local CA signs wildcards, so one serves every app.
     expect(await store.findCertificate(created.default_hostname)).toBeUndefined();
+    await rig.api.call(rig.key, 'DELETE', `/v1/apps/${created.app_id}`);
+    expect((await store.findCertificate('*.apps.portico.test'))?.status).toBe('issued');
+    expect(await store.findJob(renewJobKey('*.apps.portico.test'))).toBeDefined();
+  });
+
+  it('never serves the apps domain’s wildcard for a customer’s domain', async () => {
+    const hostname = name();
+    await rig.addVerified(hostname);
+    // Ownership proven, certificate not issued yet: nothing to serve, the wildcard least of all.
+    expect(await rig.services.certificates?.servable(hostname)).toBeUndefined();
+    await rig.drain();
+    const own = await rig.services.certificates?.servable(hostname);
+    expect(new X509Certificate(own?.certificatePem ?? '').subjectAltName).toBe(`DNS:${hostname}`);
   });
 });

@@ -117,10 +117,32 @@ describe('InternalIssuer', () => {
     }
   });
 
+  it('issues one wildcard certificate that covers each name one label below it, and no other', async () => {
+    expect(issuer.wildcards).toBe(true);
+    const issued = await issuer.issue(['*.apps.example.test']);
+    expect(new X509Certificate(issued.certificatePem).subjectAltName).toBe('DNS:*.apps.example.test');
+    const root = issuer.rootCertificatePem();
+    const server = await serve(issued);
+    try {
+      expect(await get(server.port, 'shop.apps.example.test', root)).toBe('served');
+      expect(await get(server.port, 'blog.apps.example.test', root)).toBe('served');
+      for (const name of ['apps.example.test', 'a.b.apps.example.test']) {
+        await expect(get(server.port, name, root)).rejects.toMatchObject({
+          code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+        });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses names that are not normalized hostnames', async () => {
     for (const name of [
       'Shop.Example.test',
-      '*.example.test',
+      '*.test',
+      '*.*.example.test',
+      'a.*.example.test',
+      '*example.test',
       '127.0.0.1',
       'bad name.test',
       'single',

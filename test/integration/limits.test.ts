@@ -6,7 +6,7 @@ import { Housekeeping } from '../../src/worker/housekeeping.js';
 import { createTestApp, openApi, type TestApi } from '../helpers/api.js';
 import { backends } from '../helpers/stores.js';
 
-/** Idempotency keys, per-key rate limits and the per-organization domain quota, on both stores. */
+/** Idempotency keys, per-key rate limits and the per-organization quotas, on both stores. */
 describe.each(backends)('limits on $name', (backend) => {
   let store: Store;
   let api: TestApi;
@@ -161,6 +161,55 @@ describe.each(backends)('limits on $name', (backend) => {
       (await post(`/v1/apps/${fresh}/domains`, { domain: 'd.again.quota.com' }, undefined, quotaKey))
         .statusCode,
     ).toBe(403);
+  });
+
+  it('caps the apps of an organization at the shipped 100 with 403 app_quota_exceeded; deleting gives room back', async () => {
+    const shipped = await openApi(store, { PORTICO_RATE_LIMIT_PER_MINUTE: '0' });
+    try {
+      expect(shipped.config.maxAppsPerOrg).toBe(100);
+      const owner = await shipped.keyFor('app-quota-org');
+      const create = (slug: string, apiKey = owner) =>
+        shipped.call(apiKey, 'POST', '/v1/apps', { slug, meta: { title: slug } });
+      const ids: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const created = await create(`quota-${backend.name}-${i}`);
+        expect(created.statusCode, created.body).toBe(200);
+        ids.push(created.json().app_id);
+      }
+      const over = await create(`quota-${backend.name}-over`);
+      expect(over.statusCode).toBe(403);
+      expect(over.json()).toMatchObject({
+        success: false,
+        status: 403,
+        error: { type: 'QuotaExceededError', code: 'app_quota_exceeded', details: { limit: 100 } },
+      });
+      // Another organization has a quota of its own.
+      expect(
+        (await create(`quota-${backend.name}-theirs`, await shipped.keyFor('other-quota-org'))).statusCode,
+      ).toBe(200);
+      await shipped.call(owner, 'DELETE', `/v1/apps/${ids[0]}`);
+      expect((await create(`quota-${backend.name}-over`)).statusCode).toBe(200);
+      expect((await create(`quota-${backend.name}-over-2`)).statusCode).toBe(403);
+    } finally {
+      await shipped.close();
+    }
+  });
+
+  it('lets no more apps than the quota through when creates race', async () => {
+    const small = await openApi(store, { PORTICO_RATE_LIMIT_PER_MINUTE: '0', PORTICO_MAX_APPS_PER_ORG: '3' });
+    try {
+      const owner = await small.keyFor('racing-apps-org');
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          small.call(owner, 'POST', '/v1/apps', { slug: `race-${backend.name}-${i}`, meta: { title: 'x' } }),
+        ),
+      );
+      const statuses = answers.map((answer) => answer.statusCode).sort();
+      expect(statuses).toEqual([200, 200, 200, ...Array(9).fill(403)]);
+      expect((await small.call(owner, 'GET', '/v1/apps')).json().pagination.total).toBe(3);
+    } finally {
+      await small.close();
+    }
   });
 
   it('answers 429 with Retry-After past the per-key rate', async () => {

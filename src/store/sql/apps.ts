@@ -32,6 +32,22 @@ const appById = prepared((db, { appId }: { appId: string }) =>
   db.selectFrom('apps').selectAll().where('id', '=', appId),
 );
 
+const adjustAppCount = prepared((db, { orgId, delta }: { orgId: string; delta: number }) =>
+  db
+    .updateTable('organizations')
+    .set((eb) => ({ app_count: eb('app_count', '+', delta) }))
+    .where('id', '=', orgId),
+);
+/** Adds `delta` unless the count would pass the limit: `most` is the limit minus `delta`. */
+const addAppsWithinLimit = prepared(
+  (db, { orgId, delta, most }: { orgId: string; delta: number; most: number }) =>
+    db
+      .updateTable('organizations')
+      .set((eb) => ({ app_count: eb('app_count', '+', delta) }))
+      .where('id', '=', orgId)
+      .where('app_count', '<=', most),
+);
+
 export function appQueries({ db, caps }: SqlContext): AppStore {
   // SQLite has no row locks: its writers are serialized instead.
   const forUpdate = caps.rowLocks ? appByOrgAndIdForUpdate : appByOrgAndId;
@@ -97,6 +113,34 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
         .where('id', '=', appId)
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+    async adjustAppCount(orgId, delta, limit) {
+      const result =
+        limit !== undefined && delta > 0
+          ? await addAppsWithinLimit(db, { orgId, delta, most: limit - delta })
+          : await adjustAppCount(db, { orgId, delta });
+      return Number(result.numAffectedRows) > 0;
+    },
+    async holdSlug(slug, orgId, heldUntil, now) {
+      await db
+        .insertInto('slug_holds')
+        .values({ slug, org_id: orgId, held_until: heldUntil, created_at: now })
+        .onConflict((oc) =>
+          oc.column('slug').doUpdateSet({ org_id: orgId, held_until: heldUntil, created_at: now }),
+        )
+        .execute();
+    },
+    async findSlugHold(slug, now) {
+      const row = await db
+        .selectFrom('slug_holds')
+        .select(['org_id', 'held_until'])
+        .where('slug', '=', slug)
+        .where('held_until', '>', now)
+        .executeTakeFirst();
+      return row && { orgId: row.org_id, heldUntil: row.held_until };
+    },
+    async releaseSlugHold(slug) {
+      await db.deleteFrom('slug_holds').where('slug', '=', slug).execute();
     },
   };
 }

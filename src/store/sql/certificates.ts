@@ -27,13 +27,42 @@ const toRecord = (row: Selectable<CertificatesTable>): CertificateRecord => ({
   updatedAt: row.updated_at,
 });
 
+const toRow = (record: CertificateRecord): Insertable<CertificatesTable> => ({
+  hostname: record.hostname,
+  domain_id: record.domainId,
+  app_id: record.appId,
+  status: record.status,
+  issuer: record.issuer,
+  certificate_pem: record.certificatePem,
+  private_key_enc: record.privateKeyEnc,
+  not_before: record.notBefore,
+  not_after: record.notAfter,
+  renew_at: record.renewAt,
+  last_error: record.lastError,
+  failures: record.failures,
+  created_at: record.createdAt,
+  updated_at: record.updatedAt,
+});
+
 // Read by the edge on every name it has not cached.
 const certificateByHostname = prepared((db, { hostname }: { hostname: string }) =>
   db.selectFrom('certificates').selectAll().where('hostname', '=', hostname),
 );
 
-export function certificateQueries({ db }: SqlContext): CertificateStore {
+/** The `settings` row whose lock serializes placing certificate orders (PostgreSQL). */
+const ORDER_LOCK_KEY = 'certificate_orders_lock';
+
+export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
   return {
+    async lockCertificateOrders() {
+      if (!caps.rowLocks) return;
+      await db
+        .insertInto('settings')
+        .values({ key: ORDER_LOCK_KEY, value: '', created_at: new Date(0).toISOString() })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      await db.selectFrom('settings').select('key').where('key', '=', ORDER_LOCK_KEY).forUpdate().execute();
+    },
     async findCertificate(hostname) {
       const [row] = (await certificateByHostname(db, { hostname })).rows;
       return row && toRecord(row);
@@ -47,23 +76,16 @@ export function certificateQueries({ db }: SqlContext): CertificateStore {
         .execute();
       return rows.map(toRecord);
     },
+    async insertCertificateIfAbsent(record) {
+      const result = await db
+        .insertInto('certificates')
+        .values(toRow(record))
+        .onConflict((oc) => oc.column('hostname').doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
     async putCertificate(record) {
-      const values: Insertable<CertificatesTable> = {
-        hostname: record.hostname,
-        domain_id: record.domainId,
-        app_id: record.appId,
-        status: record.status,
-        issuer: record.issuer,
-        certificate_pem: record.certificatePem,
-        private_key_enc: record.privateKeyEnc,
-        not_before: record.notBefore,
-        not_after: record.notAfter,
-        renew_at: record.renewAt,
-        last_error: record.lastError,
-        failures: record.failures,
-        created_at: record.createdAt,
-        updated_at: record.updatedAt,
-      };
+      const values = toRow(record);
       const { hostname: _key, created_at: _created, ...changes } = values;
       await db
         .insertInto('certificates')
@@ -81,6 +103,13 @@ export function certificateQueries({ db }: SqlContext): CertificateStore {
           // A certificate already issued keeps being served while renewal retries.
           status: eb.case().when('certificate_pem', 'is', null).then('failed').else(eb.ref('status')).end(),
         }))
+        .where('hostname', '=', hostname)
+        .execute();
+    },
+    async recordCertificateWait(hostname, reason, now) {
+      await db
+        .updateTable('certificates')
+        .set({ last_error: reason, updated_at: now })
         .where('hostname', '=', hostname)
         .execute();
     },
@@ -113,8 +142,21 @@ export function certificateQueries({ db }: SqlContext): CertificateStore {
         expiringSoon: toCount((row?.soon as number | string | null) ?? 0),
       };
     },
-    async recordCertificateOrder(id, hostname, outcome, now) {
-      await db.insertInto('certificate_orders').values({ id, hostname, outcome, created_at: now }).execute();
+    async recordCertificateOrder(id, hostname, outcome, now, orgId = null) {
+      await db
+        .insertInto('certificate_orders')
+        .values({ id, hostname, outcome, created_at: now, org_id: orgId })
+        .execute();
+    },
+    async countCertificateOrdersOf(orgId, since, outcome) {
+      const row = await db
+        .selectFrom('certificate_orders')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('org_id', orgId === null ? 'is' : '=', orgId)
+        .where('created_at', '>=', since)
+        .where('outcome', '=', outcome)
+        .executeTakeFirst();
+      return toCount(row?.n as number | string | undefined);
     },
     async countCertificateOrders(since, outcome, hostname) {
       const row = await db

@@ -13,7 +13,11 @@ export function createApp(api: Api, { apps, config }: ApiContext): void {
         operationId: 'create_app_v1_apps_post',
         tags: ['Apps'],
         summary: 'Create an App',
-        description: 'Creates an App. It answers at once on its default hostname, `{slug}.{apps domain}`.',
+        description:
+          'Creates an App. It answers at once on its default hostname, `{slug}.{apps domain}`. The platform’s ' +
+          'own names are refused (400 `slug_reserved`), as are slugs that are not DNS labels (400 `slug_invalid`); ' +
+          'a slug another organization freed recently is held (409 `slug_held`); past the apps quota, 403 ' +
+          '`app_quota_exceeded`.',
         security: bearerAuth,
         body: Type.Ref(CreateAppRequest),
         response: {
