@@ -1,4 +1,5 @@
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
+import { httpsUrl } from '../edge/router.js';
 import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
@@ -29,9 +30,15 @@ function toCertificateInfo(record: CertificateRecord | undefined): DomainRespons
   };
 }
 
+/** What a domain's presentation depends on besides the domain: DNS settings and the edge's HTTPS port. */
+export interface DomainSettings extends DnsSettings {
+  /** 0: not known here (an API node whose PORTICO_EDGE_HTTPS_PORT is 0 and has no edge of its own). */
+  edgeHttpsPort: number;
+}
+
 export function toDomainResponse(
   domain: Domain,
-  settings: DnsSettings,
+  settings: DomainSettings,
   certificate?: CertificateRecord,
 ): DomainResponse {
   return {
@@ -49,6 +56,8 @@ export function toDomainResponse(
     verification_errors: domain.verificationErrors,
     routing: { configured: routingTargets(domain.name, settings), observed: domain.routingObserved },
     certificate: toCertificateInfo(certificate),
+    // The edge's own spelling of the address (its redirects use the same), so the two never differ.
+    ...(settings.edgeHttpsPort ? { url: httpsUrl(domain.name, settings.edgeHttpsPort, '/') } : {}),
   };
 }
 

@@ -80,6 +80,13 @@ export const DomainResponse = Type.Object(
     certificate: Type.Optional(
       Type.Union([Type.Ref(CertificateInfo), Type.Null()], { title: 'Certificate' }),
     ),
+    url: Type.Optional(
+      Type.String({
+        title: 'Url',
+        description:
+          "Where the edge serves the domain once it is active: https://{domain}/, with the edge's HTTPS port when it is not 443",
+      }),
+    ),
   },
   { $id: 'DomainResponse', title: 'DomainResponse' },
 );
