@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from '../helpers/databases.js';
-import { runPortico, startPortico } from '../helpers/process.js';
+import { PORTICO_BIN, runPortico, startPortico } from '../helpers/process.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -186,6 +187,26 @@ describe('portico command', () => {
       }
     },
   );
+
+  it('ends quietly, with exit code 0, when the reader of its output goes away (`portico … | head -1`)', async () => {
+    for (const [args, stderr] of [
+      [['keys', 'list'], `portico: store: SQLite ${path.join(dataDir, 'portico.db')}\n`],
+      [['apps', '--help'], ''],
+    ] as const) {
+      const child = spawn(process.execPath, [PORTICO_BIN, ...args], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // The reader is gone before Portico writes a byte: its first write meets a closed pipe (EPIPE).
+      child.stdout.destroy();
+      let written = '';
+      child.stderr.on('data', (chunk) => {
+        written += chunk;
+      });
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      expect({ args, code, stderr: written }).toEqual({ args, code: 0, stderr });
+    }
+  });
 
   it('refuses bad usage and bad configuration with exit code 2 and a message', async () => {
     const unknown = await runPortico(['frobnicate'], env);
