@@ -581,7 +581,8 @@ try {
   const edgeLog = edge.started
     .output()
     .split('\n')
-    .filter((line) => line.trim() !== '' && !line.startsWith('Portico edge listening'))
+    // The start-up line is shown at any level, as text or as a JSON record (PORTICO_LOG_FORMAT).
+    .filter((line) => line.trim() !== '' && !line.includes('Portico edge listening'))
     .join('\n');
   if (edgeLog)
     console.log(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, readLogFormat } from './config.js';
 
 describe('PORTICO_ACME_CHALLENGE', () => {
   const challenge = (value: string | undefined) =>
@@ -74,5 +74,40 @@ describe('tenancy limits', () => {
     ['PORTICO_RESERVED_SLUGS', 'www,-x'],
   ])('refuses %s=%j', (name, value) => {
     expect(() => load({ [name]: value })).toThrow(ConfigError);
+  });
+});
+
+describe('PORTICO_LOG_FORMAT', () => {
+  it('is text on a terminal and JSON anywhere else, unless set', () => {
+    expect(readLogFormat({}, true)).toBe('text');
+    expect(readLogFormat({}, false)).toBe('json');
+    expect(readLogFormat({ PORTICO_LOG_FORMAT: 'json' }, true)).toBe('json');
+    expect(readLogFormat({ PORTICO_LOG_FORMAT: 'text' }, false)).toBe('text');
+    expect(readLogFormat({ PORTICO_LOG_FORMAT: ' Pretty ' }, false)).toBe('text');
+  });
+
+  it('rejects another format, naming the ones it takes', () => {
+    expect(() => readLogFormat({ PORTICO_LOG_FORMAT: 'yaml' }, true)).toThrow(
+      new ConfigError('PORTICO_LOG_FORMAT must be one of json, text, pretty, got "yaml"'),
+    );
+  });
+});
+
+describe('PORTICO_LOG_LEVEL', () => {
+  const level = (value: string | undefined) =>
+    loadConfig({ PORTICO_LOG_LEVEL: value, PORTICO_DNS_SERVERS: '127.0.0.1' }).logLevel;
+
+  it("takes pino's levels in any case, info by default", () => {
+    expect(level(undefined)).toBe('info');
+    expect(level('WARN')).toBe('warn');
+    expect(level('silent')).toBe('silent');
+  });
+
+  it('rejects an unknown level at start, not with a stack trace from the logger', () => {
+    expect(() => level('verbose')).toThrow(
+      new ConfigError(
+        'PORTICO_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
+      ),
+    );
   });
 });

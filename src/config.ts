@@ -11,6 +11,10 @@ export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
 export type Role = (typeof ALL_ROLES)[number];
 export type TlsIssuerKind = 'internal' | 'acme' | 'none';
 export type SqliteSynchronous = 'NORMAL' | 'FULL';
+/** How log lines are written: one JSON object each (for collectors), or a line for people. */
+export type LogFormat = 'json' | 'text';
+/** pino's levels, from the most to the least verbose, and `silent`. */
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /**
  * Everything Portico reads from its environment, read once at start into a frozen object.
@@ -43,7 +47,8 @@ export interface Config {
   acmeChallengeTypes: readonly AcmeChallengeType[];
   bootstrapKey: string | undefined;
   allowPrivateOrigins: boolean;
-  logLevel: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  logFormat: LogFormat;
   /**
    * SQLite durability. In WAL mode NORMAL keeps every committed transaction across a crash or
    * `kill -9` of the process (the WAL is written before COMMIT returns); FULL also survives a
@@ -173,6 +178,23 @@ function parseRoles(raw: string): Role[] {
   return [...new Set(roles)] as Role[];
 }
 
+/**
+ * `PORTICO_LOG_FORMAT`: `json` (a JSON object a line) or `text` (`pretty` is the same: lines for
+ * people). Unset: text on a terminal, JSON anywhere else (a file, a pipe, journald, a container's
+ * log driver), so `npm start` reads well and a deployment writes what its collector parses.
+ * Exported for `serve`, which needs the format before the rest of the configuration, to report a
+ * bad setting in it.
+ */
+export function readLogFormat(env: Env, terminal = process.stdout.isTTY === true): LogFormat {
+  const format = oneOf(
+    env,
+    'PORTICO_LOG_FORMAT',
+    ['json', 'text', 'pretty'] as const,
+    terminal ? 'text' : 'json',
+  );
+  return format === 'pretty' ? 'text' : format;
+}
+
 /** Reads the configuration; `overrides` (CLI flags, tests) win over the environment. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const appsDomain = normalizeHostname(text(env, 'PORTICO_APPS_DOMAIN', 'apps.localhost'));
@@ -200,7 +222,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     allowPrivateOrigins: ['1', 'true', 'yes'].includes(
       text(env, 'PORTICO_ALLOW_PRIVATE_ORIGINS', '0').toLowerCase(),
     ),
-    logLevel: text(env, 'PORTICO_LOG_LEVEL', 'info'),
+    logLevel: oneOf(env, 'PORTICO_LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: readLogFormat(env),
     sqliteSynchronous: oneOf(env, 'PORTICO_SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
     verifyDeadlineSeconds: integer(env, 'PORTICO_VERIFY_DEADLINE_SECONDS', 72 * 3600, 60, 365 * 86400),
     reverifyIntervalSeconds: integer(env, 'PORTICO_REVERIFY_INTERVAL_SECONDS', 6 * 3600, 10, 30 * 86400),

@@ -18,9 +18,25 @@ API commands (they talk to a running Portico: --url/--key or PORTICO_URL/PORTICO
 
 Configuration comes from the environment (PORTICO_*, DATABASE_URL); see README.md.`;
 
+/**
+ * `portico … | head -1`: once the reader is gone, what is left to print has nowhere to go. A
+ * command then ends quietly with exit code 0 (as ripgrep does), rather than dying of an unhandled
+ * EPIPE with a stack trace; `serve` keeps serving and drops its output, as pino does on its own
+ * stream.
+ */
+function onClosedOutput(keepRunning: boolean): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      if (!keepRunning) process.exit(0);
+    });
+  }
+}
+
 /** The CLI entry; answers the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  onClosedOutput(command === 'serve');
   try {
     switch (command) {
       // Each family of commands is loaded only when one of it runs: a client command should not

@@ -1,6 +1,7 @@
 import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
 import { MOVED_AFTER_FAILURES } from '../domain/verification.js';
+import { httpsUrl } from '../edge/router.js';
 import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
@@ -34,9 +35,15 @@ function toCertificateInfo(record: CertificateRecord | undefined): DomainRespons
   };
 }
 
+/** What a domain's presentation depends on besides the domain: DNS settings and the edge's HTTPS port. */
+export interface DomainSettings extends DnsSettings {
+  /** 0: not known here (an API node whose PORTICO_EDGE_HTTPS_PORT is 0 and has no edge of its own). */
+  edgeHttpsPort: number;
+}
+
 export function toDomainResponse(
   domain: Domain,
-  settings: DnsSettings,
+  settings: DomainSettings,
   certificate?: CertificateRecord,
 ): DomainResponse {
   return {
@@ -62,6 +69,8 @@ export function toDomainResponse(
     // last count in the store until it is verified again.
     reverify_failures: LIVE.has(domain.status) ? domain.failureStreak : null,
     moved_after_failures: MOVED_AFTER_FAILURES,
+    // The edge's own spelling of the address (its redirects use the same), so the two never differ.
+    ...(settings.edgeHttpsPort ? { url: httpsUrl(domain.name, settings.edgeHttpsPort, '/') } : {}),
   };
 }
 

@@ -168,9 +168,9 @@ function conclude(
   }
   if (out.json) return outcome.exitCode;
   if (outcome.exitCode === EXIT.ok) {
-    out.line(
-      `${out.style.green('✓')} ${domain.domain} is active: https://${domain.domain} serves ${appRef}.`,
-    );
+    // The API says where the edge serves it, port included when not 443; an older Portico does not.
+    const url = domain.url ?? `https://${domain.domain}/`;
+    out.line(`${out.style.green('✓')} ${domain.domain} is active: ${url} serves ${appRef}.`);
   } else {
     out.error(`${domain.domain} is ${domain.status}: ${STATUS_MEANING[domain.status] ?? ''}`);
     out.note(`Fix the records named above, then run again: portico domains verify ${appRef} ${name} --wait`);

@@ -1,25 +1,54 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, type Role } from '../config.js';
+import type { FastifyInstance } from 'fastify';
+import { type Config, ConfigError, type LogFormat, loadConfig, type Role, readLogFormat } from '../config.js';
 import { systemClock } from '../domain/clock.js';
 import { startEdgeRole } from '../edge/role.js';
-import { createLogger } from '../logger.js';
+import type { Edge } from '../edge/server.js';
+import { createLogger, type Logger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
 import { createServices } from '../services.js';
+import type { Store } from '../store/index.js';
 import { Housekeeping } from '../worker/housekeeping.js';
 import { Worker } from '../worker/runner.js';
-
-import { ensureKeys, openStore } from './operator.js';
+import {
+  createFirstKey,
+  describeError,
+  describeStore,
+  ensureBootstrapKey,
+  keysCreateCommand,
+  openStore,
+} from './operator.js';
 
 /** `portico serve`: the roles PORTICO_ROLES (or --roles) names, in this process, until SIGTERM. */
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { roles: { type: 'string' } } });
   const env = values.roles ? { ...process.env, PORTICO_ROLES: values.roles } : process.env;
-  const config = loadConfig(env);
-  const logger = createLogger(config.logLevel);
-  // Listened for before anything starts: a SIGTERM that arrives while the roles start (a deploy
-  // rolling back at once) waits for them to be up, then stops them cleanly, instead of killing the
-  // process halfway through.
-  const stopRequested = new Promise<string>((resolve) => {
+  // The format first: every line from here on, a failure to start included, is written in it. A
+  // wrong PORTICO_LOG_FORMAT itself can only be a plain line (src/main.ts).
+  const format = readLogFormat(env);
+  const stopRequested = stopSignal();
+  let logger: Logger | undefined;
+  const running: Running = {};
+  try {
+    const config = loadConfig(env);
+    logger = createLogger(config.logLevel, format);
+    await start(config, logger, announcer(logger, format), running);
+  } catch (error) {
+    await stopAll(running).catch(() => undefined);
+    return reportStartFailure(format, error, logger?.isLevelEnabled('debug') ?? false);
+  }
+  logger.info({ signal: await stopRequested }, 'shutting down');
+  await stopAll(running);
+  return 0;
+}
+
+/**
+ * Listened for before anything starts: a SIGTERM that arrives while the roles start (a deploy
+ * rolling back at once) waits for them to be up, then stops them cleanly, instead of killing the
+ * process halfway through.
+ */
+function stopSignal(): Promise<string> {
+  return new Promise<string>((resolve) => {
     for (const [signal, code] of [
       ['SIGTERM', 143],
       ['SIGINT', 130],
@@ -31,16 +60,95 @@ export async function serve(argv: string[]): Promise<number> {
       });
     }
   });
-  const store = await openStore(config);
-  const has = (role: Role) => config.roles.includes(role);
-  const stops: (() => Promise<void>)[] = [];
+}
 
-  // Only a process serving the API mints the first key: it prints it beside the address to use it
-  // with, where an operator looks, rather than in the log of whichever worker or edge came up first.
-  const firstKey = await ensureKeys(store, config, { createFirst: has('api') });
+/** What has started, to be stopped. */
+interface Running {
+  store?: Store;
+  edge?: Edge;
+  api?: FastifyInstance;
+  worker?: Worker;
+  housekeeping?: Housekeeping;
+}
+
+/** In the order docs/operations.md gives: traffic stops first, then work, then the store. */
+async function stopAll(running: Running): Promise<void> {
+  await running.edge?.close();
+  await running.api?.close();
+  await running.housekeeping?.stop();
+  await running.worker?.stop();
+  await running.store?.close();
+}
+
+/**
+ * A start-up line: a sentence for people (text), or an info record with the same sentence as its
+ * `msg` and its facts as fields (json). Shown whatever PORTICO_LOG_LEVEL says, as these lines always
+ * were: supervisors and scripts wait for "listening on", and the one-time key must not be lost to a
+ * quiet level.
+ */
+type Announce = (text: string, fields?: Record<string, unknown>, msg?: string) => void;
+
+function announcer(logger: Logger, format: LogFormat): Announce {
+  const log = logger.child({}, { level: 'info' });
+  return (text, fields = {}, msg = text) => {
+    if (format === 'text') process.stdout.write(`${text}\n`);
+    else log.info(fields, msg);
+  };
+}
+
+/**
+ * Starts the roles: the listeners first, so a port taken fails the start before any work is
+ * taken or any key made; then the worker; then, on an empty store, the first API key.
+ */
+async function start(config: Config, logger: Logger, announce: Announce, running: Running): Promise<void> {
+  const has = (role: Role) => config.roles.includes(role);
+  refuseSharedPorts(config);
+  const storeName = describeStore(config);
+  try {
+    running.store = await openStore(config);
+  } catch (error) {
+    throw new StartError(`could not open the store (${storeName}): ${describeError(error)}`);
+  }
+  const store = running.store;
+  await ensureBootstrapKey(store, config);
   const metrics = new Metrics(store, systemClock);
   const services = await createServices({ config, store, clock: systemClock, logger, metrics });
 
+  let edgeHttpsPort = config.edgeHttpsPort;
+  if (has('edge')) {
+    const edge = await listening(config, 'edge', () =>
+      startEdgeRole(config, store, services, logger.child({ role: 'edge' })),
+    );
+    running.edge = edge;
+    edgeHttpsPort = edge.httpsPort;
+    const http = `http://${config.host}:${edge.httpPort}`;
+    const https = `https://${config.host}:${edge.httpsPort}`;
+    announce(`Portico edge listening on ${http} and ${https}`, { http, https });
+  }
+  if (has('api')) {
+    // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
+    // schemas and docs, and starts faster and smaller without them.
+    const { buildApi } = await import('../app.js');
+    // With the edge in this process, domains' `url` shows the port it really serves HTTPS on (the
+    // one bound when PORTICO_EDGE_HTTPS_PORT is 0).
+    const api = await buildApi({
+      config: { ...config, edgeHttpsPort },
+      store,
+      clock: systemClock,
+      logger,
+      services,
+    });
+    running.api = api;
+    await listening(config, 'api', () => listenQuietly(api, logger, config));
+    const address = api.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.apiPort;
+    const url = `http://${config.host}:${port}`;
+    announce(`Portico API listening on ${url} (docs: /docs, store: ${storeName})`, {
+      url,
+      docs: `${url}/docs`,
+      store: storeName,
+    });
+  }
   if (has('worker')) {
     const worker = new Worker({
       store,
@@ -51,43 +159,144 @@ export async function serve(argv: string[]): Promise<number> {
       leaseSeconds: config.jobLeaseSeconds,
     });
     worker.start();
-    stops.push(() => worker.stop());
+    running.worker = worker;
     const housekeeping = new Housekeeping(store, systemClock, logger.child({ role: 'worker' }));
     housekeeping.start();
-    stops.push(() => housekeeping.stop());
-    console.log(
-      `Portico worker started (${worker.id}, issuer: ${config.tlsIssuer}, store: ${store.dialect})`,
+    running.housekeeping = housekeeping;
+    announce(`Portico worker started (${worker.id}, issuer: ${config.tlsIssuer}, store: ${storeName})`, {
+      worker: worker.id,
+      issuer: config.tlsIssuer,
+      store: storeName,
+    });
+  }
+  // Only a process serving the API mints the first key: it prints it beside the address to use it
+  // with, where an operator looks, rather than in the log of whichever worker or edge came up first.
+  if (has('api')) await announceKey(store, config, announce);
+}
+
+/**
+ * The first key, or how to make one. A key is shown only when it is made, so a start that shows
+ * none says how to get one, with the data directory (or database) of this server: an operator
+ * whose first start failed, or who lost the key, is not left guessing.
+ */
+async function announceKey(store: Store, config: Config, announce: Announce): Promise<void> {
+  const key = await createFirstKey(store);
+  if (key) {
+    const intro = 'No API key existed, so one was created for organization "default".';
+    // The one secret Portico ever writes to its output, deliberately: it exists nowhere else (the
+    // store keeps its hash), and an operator reading the log of a first start needs it. In JSON it
+    // is a field of its own, named so that no one mistakes it for an ordinary log field; `key` is
+    // redacted (src/logger.ts), so it could not be that.
+    announce(
+      `\n${intro} It is shown only this once:\n\n  ${key}\n`,
+      { first_api_key: key, organization: 'default' },
+      `${intro} It is shown only this once, in first_api_key.`,
+    );
+  } else if (!config.bootstrapKey) {
+    const command = keysCreateCommand(config);
+    announce(`API keys are shown only when they are made. To make one: ${command}`, { command });
+  }
+}
+
+/** A start-up failure whose message says all an operator needs: printed without a stack trace. */
+class StartError extends Error {}
+
+/** The ports this process binds, by setting, when they are fixed (0 picks a free one). */
+function fixedPorts(config: Config): [setting: string, port: number][] {
+  const ports: [string, number][] = [];
+  if (config.roles.includes('api')) ports.push(['PORTICO_API_PORT', config.apiPort]);
+  if (config.roles.includes('edge')) {
+    ports.push(
+      ['PORTICO_EDGE_HTTP_PORT', config.edgeHttpPort],
+      ['PORTICO_EDGE_HTTPS_PORT', config.edgeHttpsPort],
     );
   }
+  return ports.filter(([, port]) => port !== 0);
+}
 
-  if (has('api')) {
-    // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
-    // schemas and docs, and starts faster and smaller without them.
-    const { buildApi } = await import('../app.js');
-    const api = await buildApi({ config, store, clock: systemClock, logger, services });
+/** Two listeners of this process on one port: the second would fail as "in use" by Portico itself. */
+function refuseSharedPorts(config: Config): void {
+  const ports = fixedPorts(config);
+  for (const [index, [setting, port]] of ports.entries()) {
+    const other = ports.slice(index + 1).find(([, otherPort]) => otherPort === port);
+    if (other) {
+      throw new ConfigError(
+        `${setting} and ${other[0]} are both ${port}: each listener needs a port of its own`,
+      );
+    }
+  }
+}
+
+/**
+ * Runs `listen`, turning what commonly goes wrong into a StartError that names the setting to
+ * change. Node reports the port of a failed listen on the error; it tells the edge's two apart.
+ */
+async function listening<T>(config: Config, role: 'api' | 'edge', listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const { code, port } = error as NodeJS.ErrnoException & { port?: number };
+    const setting =
+      role === 'api'
+        ? 'PORTICO_API_PORT'
+        : port === config.edgeHttpPort
+          ? 'PORTICO_EDGE_HTTP_PORT'
+          : 'PORTICO_EDGE_HTTPS_PORT';
+    const where = `port ${port ?? '?'} (${setting}) on ${config.host}`;
+    switch (code) {
+      case 'EADDRINUSE':
+        throw new StartError(
+          `${where} is already in use, by another program or another Portico: stop it, or set ${setting} to a free port`,
+        );
+      case 'EACCES':
+        throw new StartError(
+          `not allowed to listen on ${where}: ports below 1024 need root or CAP_NET_BIND_SERVICE; or set ${setting} to a port from 1024 up`,
+        );
+      case 'EADDRNOTAVAIL':
+        throw new StartError(
+          `cannot listen on ${config.host}: it is not an address of this machine; set PORTICO_HOST to one that is (127.0.0.1, or 0.0.0.0 for all)`,
+        );
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        throw new StartError(`PORTICO_HOST ${config.host} does not resolve to an address of this machine`);
+      default:
+        throw error;
+    }
+  }
+}
+
+/**
+ * Fastify logs "Server listening at …" on every listen, with no option against it (fastify/help#641);
+ * the API's own start-up line says more, so the root logger is silenced for that one call, as the
+ * Fastify maintainers suggest. Loggers already made from it keep their level.
+ */
+async function listenQuietly(api: FastifyInstance, logger: Logger, config: Config): Promise<void> {
+  const level = logger.level;
+  logger.level = 'silent';
+  try {
     await api.listen({ host: config.host, port: config.apiPort });
-    stops.push(() => api.close());
-    const address = api.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.apiPort;
-    console.log(
-      `Portico API listening on http://${config.host}:${port} (docs: /docs, store: ${store.dialect})`,
-    );
+  } finally {
+    logger.level = level;
   }
-  if (has('edge')) {
-    const edge = await startEdgeRole(config, store, services, logger.child({ role: 'edge' }));
-    stops.push(() => edge.close());
-    console.log(
-      `Portico edge listening on http://${config.host}:${edge.httpPort} and https://${config.host}:${edge.httpsPort}`,
-    );
-  }
-  if (firstKey) {
-    console.log(
-      `\nNo API key existed, so one was created for organization "default". It is shown only this once:\n\n  ${firstKey}\n`,
-    );
-  }
+}
 
-  logger.info({ signal: await stopRequested }, 'shutting down');
-  for (const close of stops.reverse()) await close();
-  await store.close();
-  return 0;
+/**
+ * A failed start as one line on stderr, where a failure is looked for (stdout may be a log file):
+ * `portico: …` (text), or one fatal record (json, so a collector parses it like every other line).
+ * An error nobody foresaw keeps its stack, in the record (json) or below the line at
+ * PORTICO_LOG_LEVEL=debug (text). Exit code 2 for a wrong setting, as for every other command, 1
+ * otherwise.
+ */
+function reportStartFailure(format: LogFormat, error: unknown, debug: boolean): number {
+  const foreseen = error instanceof StartError || error instanceof ConfigError;
+  const message = foreseen ? error.message : `could not start: ${describeError(error)}`;
+  if (format === 'json') {
+    createLogger('info', 'json', process.stderr).fatal(foreseen ? {} : { err: error }, message);
+  } else {
+    process.stderr.write(`portico: ${message}\n`);
+    if (!foreseen && debug && error instanceof Error) {
+      process.stderr.write(`${error.stack}\n`);
+    }
+  }
+  return error instanceof ConfigError ? 2 : 1;
 }

@@ -166,6 +166,6 @@ export function decide(
   return route.originUrl === null ? NO_ORIGIN : PROXY;
 }
 
-function httpsUrl(hostname: string, port: number, target: string): string {
+export function httpsUrl(hostname: string, port: number, target: string): string {
   return port === 443 ? `https://${hostname}${target}` : `https://${hostname}:${port}${target}`;
 }

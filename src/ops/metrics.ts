@@ -17,7 +17,9 @@ export class Metrics {
 
   constructor(store: Store, clock: Clock) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'portico_process_' });
+    // The runtime's metrics under their standard names (process_*, nodejs_*), the ones every
+    // Prometheus client and Node.js dashboard uses; a prefix made them portico_process_process_*.
+    collectDefaultMetrics({ register: this.registry });
     this.checks = new Counter({
       name: 'portico_dns_checks_total',
       help: 'DNS checks of domains, by outcome: ok, failed (DNS answered, records wrong or missing), inconclusive (no answer).',

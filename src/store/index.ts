@@ -153,6 +153,9 @@ async function migrate(db: Kysely<Database>, schema: string | undefined): Promis
   }
 }
 
+/** The SQLite file of a data directory. */
+export const sqliteFileOf = (dataDir: string): string => path.join(dataDir, 'portico.db');
+
 /**
  * Opens the store named by the options and brings its schema up to date. Migrations take a lock
  * (kysely's migration lock table), so nodes starting together on one PostgreSQL apply each once.
@@ -190,7 +193,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
       bound: {},
     });
   }
-  const file = options.sqliteFile ?? path.join(options.dataDir, 'portico.db');
+  const file = options.sqliteFile ?? sqliteFileOf(options.dataDir);
   const { db, close: closeDb } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
   await migrate(db, undefined);
   const feed = new LocalChangeFeed();

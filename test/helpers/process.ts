@@ -65,14 +65,16 @@ export function startPortico(args: string[], env: Record<string, string | undefi
   };
 }
 
-/** Runs `portico …` to completion. */
+/** Runs `portico …` to completion (in `cwd`, by default the tests' own). */
 export async function runPortico(
   args: string[],
   env: Record<string, string>,
+  { cwd }: { cwd?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [PORTICO_BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
   });
   let stdout = '';
   let stderr = '';

@@ -25,6 +25,8 @@ describe('portico apps and domains, against a running Portico', { timeout: 180_0
   let dns: TestDnsServer;
   let server: RunningProcess;
   let url: string;
+  /** The port the edge serves HTTPS on: a free one, so not 443. */
+  let edgeHttpsPort: string;
   let cliEnv: Record<string, string>;
 
   const portico = (...args: string[]) => runPortico(args, cliEnv);
@@ -54,6 +56,9 @@ describe('portico apps and domains, against a running Portico', { timeout: 180_0
       DATABASE_URL: '',
     });
     [, url = ''] = await server.waitFor(/Portico API listening on (http:\/\/\S+)/);
+    [, edgeHttpsPort = ''] = await server.waitFor(
+      /edge listening on http:\/\/\S+ and https:\/\/[\d.]+:(\d+)/,
+    );
     // NO_COLOR as a user may have it; output is not a terminal here anyway.
     cliEnv = { PORTICO_URL: url, PORTICO_API_KEY: KEY, NO_COLOR: '1' };
   });
@@ -174,7 +179,10 @@ describe('portico apps and domains, against a running Portico', { timeout: 180_0
     expect(run.stdout).toMatch(/^\[\s*\d+s\] verified: ownership proven/m);
     expect(run.stdout).toMatch(/^\[\s*\d+s\] certificate issued/m);
     expect(run.stdout).toMatch(/^\[\s*\d+s\] active: served over HTTPS/m);
-    expect(run.stdout).toContain('shop.example.com is active');
+    // Where it is served, port included: the edge does not listen on 443 here.
+    expect(run.stdout).toContain(
+      `shop.example.com is active: https://shop.example.com:${edgeHttpsPort}/ serves shop-cli.`,
+    );
     // Not a terminal: no spinner, no cursor movements, no colors.
     expect(run.stdout).not.toMatch(SPINNER_FRAMES);
     expect(run.stdout).not.toContain('\u001b[');

@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runPortico, startPortico } from '../helpers/process.js';
+import { createScratchDatabase } from '../helpers/databases.js';
+import { PORTICO_BIN, runPortico, startPortico } from '../helpers/process.js';
 import { waitUntil } from '../helpers/wait.js';
+
+const databaseUrl = process.env.DATABASE_URL;
 
 /** `portico serve` and `portico keys` as an operator runs them, on the embedded SQLite default. */
 describe('portico command', () => {
@@ -29,7 +33,8 @@ describe('portico command', () => {
     const first = startPortico(['serve'], env);
     try {
       const [, url] = await first.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      const [, key] = await first.waitFor(/shown only this once:\s+(pk_[a-z0-9]+)/);
+      // Off a terminal, start-up lines are JSON records (PORTICO_LOG_FORMAT), the key a field of one.
+      const [, key] = await first.waitFor(/"first_api_key":"(pk_[a-z0-9]+)"/);
       expect(readdirSync(dataDir)).toContain('portico.db');
       const apps = await fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${key}` } });
       expect(apps.status).toBe(200);
@@ -131,13 +136,89 @@ describe('portico command', () => {
     }
   });
 
+  it('keys commands refuse a store that is not there rather than make an empty one, and name the store they open', async () => {
+    // An operator in another directory, without the server's PORTICO_DATA_DIR: ./data is not there.
+    const elsewhere = mkdtempSync(path.join(tmpdir(), 'portico-elsewhere-'));
+    try {
+      const missing = path.join(elsewhere, 'data', 'portico.db');
+      for (const args of [
+        ['keys', 'list'],
+        ['keys', 'create', '--org', 'lost'],
+        ['keys', 'revoke', 'key_abcdefghijkl'],
+      ]) {
+        const run = await runPortico(args, { PORTICO_DATA_DIR: '', DATABASE_URL: '' }, { cwd: elsewhere });
+        expect(run.code, args.join(' ')).toBe(1);
+        expect(run.stdout).toBe('');
+        expect(run.stderr).toBe(
+          `portico: there is no Portico store at ${missing}: run this where \`portico serve\` runs, with its ` +
+            'PORTICO_DATA_DIR (default ./data) or DATABASE_URL; `portico serve` or `portico migrate` makes a new store\n',
+        );
+      }
+      expect(readdirSync(elsewhere)).toEqual([]);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+    // Which store, on stderr: stdout stays what scripts read (the key, the list).
+    const listed = await runPortico(['keys', 'list', '--json'], env);
+    expect(listed.code).toBe(0);
+    expect(listed.stderr).toBe(`portico: store: SQLite ${path.join(dataDir, 'portico.db')}\n`);
+    expect(JSON.parse(listed.stdout)).toEqual(expect.any(Array));
+  });
+
+  it.skipIf(!databaseUrl)(
+    'keys create makes the first key of a new PostgreSQL database, naming the database without its password',
+    async () => {
+      const database = await createScratchDatabase(databaseUrl as string);
+      try {
+        const withPassword = new URL(database.url);
+        withPassword.password = 's3cret-pw';
+        const pgEnv = { DATABASE_URL: withPassword.href, PORTICO_DATA_DIR: dataDir };
+        const created = await runPortico(['keys', 'create', '--org', 'pg-first'], pgEnv);
+        expect(created.code, created.stderr).toBe(0);
+        expect(created.stdout.trim()).toMatch(/^pk_[a-z0-9]{40}$/);
+        const shown = new URL(database.url);
+        shown.password = '';
+        expect(created.stderr).toContain(`portico: store: PostgreSQL ${shown.href}\n`);
+        expect(created.stderr).not.toContain('s3cret');
+        const listed = await runPortico(['keys', 'list', '--json'], pgEnv);
+        expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ organization: 'pg-first' })]);
+      } finally {
+        await database.drop();
+      }
+    },
+  );
+
+  it('ends quietly, with exit code 0, when the reader of its output goes away (`portico … | head -1`)', async () => {
+    for (const [args, stderr] of [
+      [['keys', 'list'], `portico: store: SQLite ${path.join(dataDir, 'portico.db')}\n`],
+      [['apps', '--help'], ''],
+    ] as const) {
+      const child = spawn(process.execPath, [PORTICO_BIN, ...args], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // The reader is gone before Portico writes a byte: its first write meets a closed pipe (EPIPE).
+      child.stdout.destroy();
+      let written = '';
+      child.stderr.on('data', (chunk) => {
+        written += chunk;
+      });
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      expect({ args, code, stderr: written }).toEqual({ args, code: 0, stderr });
+    }
+  });
+
   it('refuses bad usage and bad configuration with exit code 2 and a message', async () => {
     const unknown = await runPortico(['frobnicate'], env);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command');
     const badRole = await runPortico(['serve', '--roles', 'api,teapot'], env);
     expect(badRole.code).toBe(2);
-    expect(badRole.stderr).toContain('unknown role "teapot"');
+    // Off a terminal, serve's output is JSON records (PORTICO_LOG_FORMAT), a failure to start included.
+    expect(JSON.parse(badRole.stderr)).toMatchObject({
+      level: 60,
+      msg: 'unknown role "teapot": roles are api, worker, edge',
+    });
     const missingOrg = await runPortico(['keys', 'create'], env);
     expect(missingOrg.code).toBe(2);
     const missingId = await runPortico(['keys', 'revoke'], env);

@@ -101,6 +101,24 @@ describe.each(backends)('metrics on $name', (backend) => {
     expect(served.text).toContain('portico_edge_request_duration_seconds_count{status_class="3xx"} 1');
   });
 
+  it("names the Node.js process's metrics as every Node.js exporter does, so stock dashboards and alerts work", async () => {
+    const { families, value } = await scrape();
+    const names = families.map((family) => family.name);
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_size_used_bytes',
+    ]) {
+      expect(names).toContain(name);
+    }
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(names.filter((name) => name.includes('process_process'))).toEqual([]);
+    // Portico's own metrics keep their prefix; the runtime's are the only ones without it.
+    expect(names.filter((name) => !/^(portico|process|nodejs)_/.test(name))).toEqual([]);
+  });
+
   it('counts the TLS contexts the edge builds, and PORTICO_EDGE_CERT_CACHE_SIZE bounds the ones it keeps', async () => {
     const names = ['first', 'second'].map((label) => `${label}.contexts-${backend.name}.com`);
     for (const name of names) await rig.addVerified(name);

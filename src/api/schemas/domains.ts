@@ -107,6 +107,13 @@ export const DomainResponse = Type.Object(
         description: 'Definitive re-check failures in a row that make a verified or active domain moved',
       }),
     ),
+    url: Type.Optional(
+      Type.String({
+        title: 'Url',
+        description:
+          "Where the edge serves the domain once it is active: https://{domain}/, with the edge's HTTPS port when it is not 443",
+      }),
+    ),
   },
   {
     $id: 'DomainResponse',
