@@ -7,7 +7,6 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
-import { openSecretBox } from './acme/create-issuer.js';
 import { requireApiKey } from './api/auth.js';
 import type { Api, ApiContext } from './api/context.js';
 import {
@@ -45,6 +44,7 @@ import type { Config } from './config.js';
 import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
 import { DomainService } from './domain/domains.js';
+import { openSecretBox } from './secrets/secret-box.js';
 import type { Services } from './services.js';
 import type { Store } from './store/store.js';
 

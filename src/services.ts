@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { type CertificateEvent, CertificateService } from './acme/certificates.js';
-import { createIssuer, openSecretBox } from './acme/create-issuer.js';
+import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
-import type { SecretBox } from './acme/secret-box.js';
 import type { Config } from './config.js';
 import { createResolvers } from './dns/resolvers.js';
 import type { Clock } from './domain/clock.js';
@@ -15,6 +14,7 @@ import {
 } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
 import type { Metrics } from './ops/metrics.js';
+import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import type { App, Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';

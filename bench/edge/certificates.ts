@@ -8,7 +8,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { InternalIssuer } from '../../src/acme/internal-issuer.js';
-import { SecretBox } from '../../src/acme/secret-box.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
 import type { IssuedCertificateRow } from './issue-process.js';
 
 export type { IssuedCertificateRow } from './issue-process.js';

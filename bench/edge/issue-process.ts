@@ -6,7 +6,7 @@
  * name, and exits.
  */
 import { InternalIssuer } from '../../src/acme/internal-issuer.js';
-import { SecretBox } from '../../src/acme/secret-box.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
 
 export interface IssuedCertificateRow {
   hostname: string;

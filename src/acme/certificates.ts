@@ -3,7 +3,7 @@ import { newId } from '../domain/ids.js';
 import type { App, CertificateRecord, Domain, Store } from '../store/store.js';
 import type { JobOutcome } from '../worker/runner.js';
 import { type AccountKeyStore, CertIssueError, type CertIssuer, type ChallengeStore } from './issuer.js';
-import type { SecretBox } from './secret-box.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 
 /**
  * Certificates for served hostnames: asking for them, obtaining them from the issuer, keeping them

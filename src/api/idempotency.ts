@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { SecretBox } from '../acme/secret-box.js';
 import { type Clock, iso } from '../domain/clock.js';
 import { errors } from '../domain/errors.js';
 import { IDEMPOTENCY_CLAIM_ABANDONED_MS, IDEMPOTENCY_KEY_LIFETIME_MS } from '../domain/idempotency.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import type { Store } from '../store/store.js';
 
 declare module 'fastify' {
@@ -22,7 +22,7 @@ const VALID_KEY = /^[\x21-\x7e]{1,255}$/;
  * request runs, so two concurrent retries never both run. A 5xx answer is not kept: the client
  * may retry with the same key.
  *
- * The kept answer is stored sealed (acme/secret-box.ts), never in plain text: some answers carry a
+ * The kept answer is stored sealed (secrets/secret-box.ts), never in plain text: some answers carry a
  * secret shown only once (a webhook's signing secret), and a repeat must show it again, exactly as
  * the first answer did, so it can be neither dropped nor hashed. Sealing every answer rather than
  * the ones known to hold a secret means a new route cannot forget to.

@@ -1,11 +1,11 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { SecretBox } from '../acme/secret-box.js';
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
 import { errors } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { parseTenantUrl } from '../domain/origin-url.js';
 import { guardedConnector } from '../net/guarded-connector.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import type { Domain, Page, PageOf, Store, Webhook, WebhookDelivery } from '../store/store.js';
 import type { JobOutcome } from '../worker/runner.js';
 

@@ -176,7 +176,7 @@ export interface IdempotencyKeysTable {
   key: string;
   request_hash: string;
   response_status: number | null;
-  /** Sealed (acme/secret-box.ts) since migration 0011: an answer may carry a secret. */
+  /** Sealed (secrets/secret-box.ts) since migration 0011: an answer may carry a secret. */
   response_body: string | null;
   created_at: string;
 }

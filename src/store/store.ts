@@ -292,7 +292,7 @@ export type CertificateStatus = 'pending' | 'issued' | 'failed';
 
 /**
  * The current certificate of a served hostname. `privateKeyEnc` is the key encrypted at rest
- * (acme/secret-box.ts); nothing in the store ever holds a private key in plain text.
+ * (secrets/secret-box.ts); nothing in the store ever holds a private key in plain text.
  */
 export interface CertificateRecord {
   hostname: string;

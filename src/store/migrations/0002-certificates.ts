@@ -12,7 +12,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('issuer', 'text')
     .addColumn('certificate_pem', 'text')
-    /** AES-256-GCM ciphertext of the PEM key (acme/secret-box.ts); never the key itself. */
+    /** AES-256-GCM ciphertext of the PEM key (secrets/secret-box.ts); never the key itself. */
     .addColumn('private_key_enc', 'text')
     .addColumn('not_before', 'text')
     .addColumn('not_after', 'text')

@@ -20,7 +20,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('url', 'text', (c) => c.notNull())
     /** JSON array of event types, or ["*"]. */
     .addColumn('events', 'text', (c) => c.notNull())
-    /** The signing secret, sealed (acme/secret-box.ts): it must be read back to sign, so it cannot be a hash. */
+    /** The signing secret, sealed (secrets/secret-box.ts): it must be read back to sign, so it cannot be a hash. */
     .addColumn('secret_enc', 'text', (c) => c.notNull())
     .addColumn('created_at', 'text', (c) => c.notNull())
     .execute();

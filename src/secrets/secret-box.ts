@@ -1,11 +1,28 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type Config, ConfigError } from '../config.js';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../private-files.js';
 
 /**
- * Encryption at rest for private keys (certificates' and the ACME account's): AES-256-GCM with a
- * fresh 96-bit nonce per value, so the store, its backups and its replicas hold only ciphertext.
+ * The key that encrypts secrets at rest. The embedded default keeps one in the data directory;
+ * several nodes on PostgreSQL must share one, or each could not read the others' secrets.
+ */
+export function openSecretBox(config: Pick<Config, 'encryptionKey' | 'databaseUrl' | 'dataDir'>): SecretBox {
+  if (config.encryptionKey) return SecretBox.fromText(config.encryptionKey);
+  if (config.databaseUrl) {
+    throw new ConfigError(
+      'PORTICO_ENCRYPTION_KEY is required with DATABASE_URL: every node must encrypt and decrypt private keys with the same key (32 bytes, base64: `openssl rand -base64 32`)',
+    );
+  }
+  return SecretBox.fromDataDir(config.dataDir);
+}
+
+/**
+ * Encryption at rest for what must be read back but never stored in plain text: private keys
+ * (certificates' and the ACME account's), webhook signing secrets, kept idempotent answers.
+ * AES-256-GCM with a fresh 96-bit nonce per value, so the store, its backups and its replicas hold
+ * only ciphertext.
  * Stored form: `v1.<nonce>.<ciphertext>.<tag>`, each part base64url; the version names the scheme
  * so the key or the algorithm can change later.
  */
