@@ -1,44 +1,24 @@
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import type { App, CertificateRecord, Domain, Store } from '../store/store.js';
 import type { JobOutcome } from '../worker/runner.js';
+import { appsWildcardHostname } from './certificate-reader.js';
+import { IssuanceBudget, type IssuanceLimits } from './issuance-budget.js';
 import { type AccountKeyStore, CertIssueError, type CertIssuer, type ChallengeStore } from './issuer.js';
-import type { SecretBox } from '../secrets/secret-box.js';
+import { issueRetrySeconds, renewalTime } from './renewal.js';
 
 /**
- * Certificates for served hostnames: asking for them, obtaining them from the issuer, keeping them
- * renewed, and handing them to the edge. Modelled on CertMagic: one current certificate per name,
- * replaced atomically by its renewal, which starts in the last part of its lifetime and backs off
- * on failure while the old certificate keeps being served.
+ * Certificates for served hostnames: asking for them, obtaining them from the issuer and keeping
+ * them renewed. Modelled on CertMagic: one current certificate per name, replaced atomically by its
+ * renewal, which starts in the last part of its lifetime and backs off on failure while the old
+ * certificate keeps being served. The timing is `renewal.ts`, the hourly order budgets
+ * `issuance-budget.ts`; the edge reads what is stored through `certificate-reader.ts`.
  */
 export const ISSUE_JOB = 'cert:issue';
 export const RENEW_JOB = 'cert:renew';
 export const issueJobKey = (hostname: string) => `${ISSUE_JOB}:${hostname}`;
 export const renewJobKey = (hostname: string) => `${RENEW_JOB}:${hostname}`;
-
-/**
- * After a failed attempt, how long until the next, by failures so far. A retryable failure (the CA
- * or the network) is retried within minutes at first; a permanent one (CAA forbids the CA, the
- * challenge could not reach us) needs the customer to change DNS, so it is retried less often and
- * the DNS re-verification meanwhile keeps `verification_errors` current. A Retry-After from the CA
- * is honoured whenever it asks for longer.
- *
- *   failures     1      2      3       4     5     6+
- *   retryable    1 min  5 min  15 min  1 h   3 h   6 h
- *   permanent    1 h    3 h    6 h     12 h  24 h  24 h
- */
-const RETRYABLE_BACKOFF_SECONDS = [60, 5 * 60, 15 * 60, 3600, 3 * 3600, 6 * 3600];
-const PERMANENT_BACKOFF_SECONDS = [3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600];
-export function issueRetrySeconds(failures: number, retryable: boolean): number {
-  const table = retryable ? RETRYABLE_BACKOFF_SECONDS : PERMANENT_BACKOFF_SECONDS;
-  return table[Math.min(failures, table.length) - 1] ?? (table.at(-1) as number);
-}
-
-/** When to renew: once `fraction` of the lifetime is left (CertMagic and Let's Encrypt use a third). */
-export function renewalTime(notBefore: Date, notAfter: Date, fraction: number): Date {
-  const lifetime = notAfter.getTime() - notBefore.getTime();
-  return new Date(notAfter.getTime() - lifetime * fraction);
-}
 
 export type CertificateEvent =
   | 'certificate.issued'
@@ -55,15 +35,8 @@ export interface CertificateHooks {
   ): Promise<void>;
 }
 
-export interface CertificateSettings {
+export interface CertificateSettings extends IssuanceLimits {
   certRenewFraction: number;
-  /** Orders per hour across the platform (the CA account's limit, kept with a margin). */
-  issuanceRatePerHour: number;
-  /**
-   * Orders per hour on one budget: one organization's domains, or the platform's own names (apps'
-   * default hostnames), so no one can spend the whole hourly limit and starve the others.
-   */
-  issuanceRatePerOrgPerHour: number;
   /** Apps' default hostnames are `{slug}.{appsDomain}`; `*.{appsDomain}` covers them all. */
   appsDomain: string;
 }
@@ -76,8 +49,8 @@ type Owner = { kind: 'domain'; domain: Domain } | { kind: 'app'; app: App } | { 
 
 export class CertificateService {
   /** `*.{apps domain}`: one certificate for every app's default hostname, where the issuer can. */
-  readonly wildcardHostname: string;
-  private readonly appsSuffix: string;
+  private readonly wildcardHostname: string;
+  private readonly budgets: IssuanceBudget;
 
   constructor(
     private readonly store: Store,
@@ -87,8 +60,8 @@ export class CertificateService {
     private readonly clock: Clock,
     private readonly hooks: CertificateHooks = {},
   ) {
-    this.wildcardHostname = `*.${settings.appsDomain}`;
-    this.appsSuffix = `.${settings.appsDomain}`;
+    this.wildcardHostname = appsWildcardHostname(settings.appsDomain);
+    this.budgets = new IssuanceBudget(store, settings);
   }
 
   /** Queues a certificate for a domain whose ownership and routing hold (inside the caller's transaction). */
@@ -182,36 +155,6 @@ export class CertificateService {
     return this.obtain(hostname, 'renew', signal);
   }
 
-  /**
-   * The certificate and key to serve for `hostname`, or undefined when there is none to serve: the
-   * name's own, else, for an app's default hostname (one label under the apps domain), the apps
-   * domain's wildcard. The wildcard is never looked up for customers' names, so no certificate of
-   * the platform's is ever shown for a tenant's domain. Callers ask only for names that have a
-   * route (the edge does), since the wildcard covers names no app has.
-   */
-  async servable(
-    hostname: string,
-  ): Promise<{ certificatePem: string; privateKeyPem: string; notAfter: Date } | undefined> {
-    const own = await this.store.findCertificate(hostname);
-    const record =
-      own?.certificatePem || !this.isDefaultHostname(hostname)
-        ? own
-        : await this.store.findCertificate(this.wildcardHostname);
-    if (!record?.certificatePem || !record.privateKeyEnc || !record.notAfter) return undefined;
-    return {
-      certificatePem: record.certificatePem,
-      privateKeyPem: this.box.open(record.privateKeyEnc),
-      notAfter: new Date(record.notAfter),
-    };
-  }
-
-  /** `{slug}.{apps domain}`: one label, directly under the apps domain. */
-  private isDefaultHostname(hostname: string): boolean {
-    if (!hostname.endsWith(this.appsSuffix)) return false;
-    const label = hostname.slice(0, -this.appsSuffix.length);
-    return label.length > 0 && !label.includes('.') && label !== '*';
-  }
-
   private async obtain(hostname: string, mode: 'issue' | 'renew', signal: AbortSignal): Promise<JobOutcome> {
     const now = this.clock.now();
     const record = await this.store.findCertificate(hostname);
@@ -230,7 +173,7 @@ export class CertificateService {
     }
     // Whose budget the order uses: the domain's organization, or the platform for its own names.
     const budget = owner.kind === 'domain' ? owner.domain.orgId : null;
-    const limited = await this.placeOrder(hostname, budget, now);
+    const limited = await this.budgets.place(hostname, budget, now);
     if (limited) return limited;
     try {
       const issued = await this.issuer.issue([hostname], { signal });
@@ -256,7 +199,7 @@ export class CertificateService {
           failures: 0,
           updatedAt: iso(done),
         });
-        await tx.recordCertificateOrder(newId('job'), hostname, 'issued', iso(done), budget);
+        await this.budgets.record(tx, hostname, 'issued', done, budget);
         await tx.enqueueJob(
           { kind: RENEW_JOB, key: renewJobKey(hostname), payload: { hostname }, runAt: iso(renewAt) },
           newId('job'),
@@ -281,16 +224,10 @@ export class CertificateService {
     } catch (error) {
       if (!(error instanceof CertIssueError)) throw error;
       const failures = record.failures + 1;
-      const delay = Math.max(issueRetrySeconds(failures, error.retryable), error.retryAfterSeconds ?? 0);
+      const delay = issueRetrySeconds(failures, error.retryable, error.retryAfterSeconds);
       await this.store.transaction(async (tx) => {
         await tx.recordCertificateFailure(hostname, error.message, iso(this.clock.now()));
-        await tx.recordCertificateOrder(
-          newId('job'),
-          hostname,
-          `failed:${error.code}`,
-          iso(this.clock.now()),
-          budget,
-        );
+        await this.budgets.record(tx, hostname, `failed:${error.code}`, this.clock.now(), budget);
         await this.hooks.onEvent?.(
           tx,
           { hostname, domain: owner.kind === 'domain' ? owner.domain : undefined },
@@ -300,38 +237,6 @@ export class CertificateService {
       });
       return { retryAt: addSeconds(this.clock.now(), delay), error: error.message };
     }
-  }
-
-  /**
-   * Records an order as placed, or answers when to try again: past the per-account limit the job
-   * waits instead of tripping the CA's own limit (which would block every domain for hours), and
-   * past its budget's own share (one organization's, or the platform's for its own names) it waits
-   * while other organizations' orders go ahead. Counted over all workers through the store, under
-   * the order log's lock: workers checking at once cannot together pass a limit.
-   */
-  private async placeOrder(hostname: string, budget: string | null, now: Date): Promise<JobOutcome> {
-    const since = iso(addSeconds(now, -3600));
-    const { issuanceRatePerHour: platformLimit, issuanceRatePerOrgPerHour: ownLimit } = this.settings;
-    // The reason is also the certificate's `last_error`, so the API shows why it is still pending.
-    return this.store.transaction(async (tx) => {
-      const wait = async (error: string): Promise<JobOutcome> => {
-        await tx.recordCertificateWait(hostname, error, iso(now));
-        return { retryAt: addSeconds(now, 60), error };
-      };
-      await tx.lockCertificateOrders();
-      const own = await tx.countCertificateOrdersOf(budget, since, 'placed');
-      if (own >= ownLimit) {
-        const whose =
-          budget === null ? "the platform's own names (apps' default hostnames)" : 'this organization';
-        return wait(`waiting: ${own} orders for ${whose} in the last hour reach its limit of ${ownLimit}`);
-      }
-      const placed = await tx.countCertificateOrders(since, 'placed');
-      if (placed >= platformLimit) {
-        return wait(`waiting: ${placed} orders in the last hour reach the limit of ${platformLimit}`);
-      }
-      await tx.recordCertificateOrder(newId('job'), hostname, 'placed', iso(now), budget);
-      return undefined;
-    });
   }
 
   /** The owner the hostname may still be served for, or undefined. */

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
+import { CertificateReader } from '../acme/certificate-reader.js';
 import type { Config } from '../config.js';
 import type { Services } from '../services.js';
 import type { Store } from '../store/store.js';
 import { type Edge, startEdge } from './server.js';
-import { StoreCertificates, StoreChallenges, StoreRoutes } from './store-sources.js';
+import { StoreChallenges, StoreRoutes } from './store-sources.js';
 
 /** Announced by the change feed when it may have missed changes (a reconnected LISTEN): forget everything. */
 export const ALL_HOSTNAMES = '*';
@@ -25,7 +26,8 @@ export async function startEdgeRole(
     httpPort: config.edgeHttpPort,
     httpsPort: config.edgeHttpsPort,
     routes,
-    certificates: new StoreCertificates(services.certificates),
+    // Read from the store whatever the issuer: a node that issues nothing still serves what is stored.
+    certificates: new CertificateReader(store, services.box, config.appsDomain),
     challenges: new StoreChallenges(store),
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,

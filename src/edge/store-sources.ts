@@ -1,11 +1,11 @@
-import type { CertificateService } from '../acme/certificates.js';
 import { tlsAlpnChallengeKey } from '../acme/issuer.js';
 import type { Store } from '../store/store.js';
-import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
+import type { ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
 
 /**
  * The edge's sources backed by the store: what every edge node serves is decided by the database
- * alone, and the edge's caches in front of these only make it fast.
+ * alone, and the edge's caches in front of these only make it fast. Certificates come from
+ * `acme/certificate-reader.ts`, which knows how they are stored and sealed.
  */
 export class StoreRoutes implements RouteSource {
   private readonly suffix: string;
@@ -41,15 +41,6 @@ export class StoreRoutes implements RouteSource {
       originUrl: app.originUrl,
       ...(primary ? { redirectTo: primary.name } : {}),
     };
-  }
-}
-
-/** Certificates as the worker stored them, keys unsealed (the edge asks only for routed names). */
-export class StoreCertificates implements CertificateSource {
-  constructor(private readonly certificates: CertificateService | undefined) {}
-
-  async certificate(hostname: string) {
-    return this.certificates?.servable(hostname);
   }
 }
 

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
+import { CertificateReader } from '../../src/acme/certificate-reader.js';
 import type { CertIssuer } from '../../src/acme/issuer.js';
 import { buildApi } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -78,5 +79,7 @@ export async function openCertificateRig(
     (await api.call(owner.key, 'GET', `/v1/apps/${owner.appId}/domains/${name}`)).json();
   /** Runs every due job on every worker, concurrently, until none is due. */
   const drain = () => Promise.all(workers.map((worker) => worker.drain()));
-  return { clock, config, services, api, key, appId, events, addVerified, read, drain };
+  /** What an edge serves for a name: the stored certificates, through the reader `serve`'s edge uses. */
+  const reader = new CertificateReader(store, services.box, config.appsDomain);
+  return { clock, config, services, api, key, appId, events, addVerified, read, drain, reader };
 }

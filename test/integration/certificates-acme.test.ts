@@ -52,7 +52,7 @@ describe.each(backends)('certificates over ACME on $name', (backend) => {
       const domain = await rig.read(hostname);
       expect(domain.status, hostname).toBe('active');
       expect(domain.certificate).toMatchObject({ status: 'issued', issuer: 'acme', last_error: null });
-      const servable = await rig.services.certificates?.servable(hostname);
+      const servable = await rig.reader.certificate(hostname);
       const [leaf, intermediate] = (
         servable?.certificatePem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []
       ).map((pem) => new X509Certificate(pem));

@@ -88,7 +88,7 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
     const record = await store.findCertificate(hostname);
     expect(record?.privateKeyEnc).toMatch(/^v1\./);
     expect(record?.privateKeyEnc).not.toContain('PRIVATE KEY');
-    const servable = await rig.services.certificates?.servable(hostname);
+    const servable = await rig.reader.certificate(hostname);
     if (!servable) throw new Error('nothing to serve');
 
     // An HTTPS client that trusts only the root the API hands out accepts it for this name.
@@ -148,11 +148,11 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
     const hostname = name();
     await rig.addVerified(hostname);
     await rig.drain();
-    expect(await rig.services.certificates?.servable(hostname)).toBeDefined();
+    expect(await rig.reader.certificate(hostname)).toBeDefined();
     await rig.api.call(rig.key, 'DELETE', `/v1/apps/${rig.appId}/domains/${hostname}`);
     expect(await store.findCertificate(hostname)).toBeUndefined();
     expect(await store.findJob(renewJobKey(hostname))).toBeUndefined();
-    expect(await rig.services.certificates?.servable(hostname)).toBeUndefined();
+    expect(await rig.reader.certificate(hostname)).toBeUndefined();
   });
 
   it('an app’s default hostname is covered by the apps domain’s wildcard, which outlives any one app', async () => {
@@ -163,7 +163,7 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
       })
     ).json();
     await rig.drain();
-    const servable = await rig.services.certificates?.servable(created.default_hostname);
+    const servable = await rig.reader.certificate(created.default_hostname);
     expect(new X509Certificate(servable?.certificatePem ?? '').subjectAltName).toBe(
       'DNS:*.apps.portico.test',
     );
@@ -178,9 +178,9 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
     const hostname = name();
     await rig.addVerified(hostname);
     // Ownership proven, certificate not issued yet: nothing to serve, the wildcard least of all.
-    expect(await rig.services.certificates?.servable(hostname)).toBeUndefined();
+    expect(await rig.reader.certificate(hostname)).toBeUndefined();
     await rig.drain();
-    const own = await rig.services.certificates?.servable(hostname);
+    const own = await rig.reader.certificate(hostname);
     expect(new X509Certificate(own?.certificatePem ?? '').subjectAltName).toBe(`DNS:${hostname}`);
   });
 });

@@ -99,7 +99,7 @@ describe.each(backends)('issuance budgets on $name', (backend) => {
       await rig.drain();
 
       expect(await rig.read(domain)).toMatchObject({ status: 'active', certificate: { issuer: 'acme' } });
-      const served = await Promise.all(hostnames.map((h) => rig.services.certificates?.servable(h)));
+      const served = await Promise.all(hostnames.map((h) => rig.reader.certificate(h)));
       expect(served.filter(Boolean)).toHaveLength(1);
       const jobs = await Promise.all(hostnames.map((hostname) => store.findJob(issueJobKey(hostname))));
       expect(jobs.filter((job) => job?.lastError?.includes("platform's own names"))).toHaveLength(3);

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AcmeIssuer } from '../../src/acme/acme-issuer.js';
+import type { CertificateReader } from '../../src/acme/certificate-reader.js';
 import { storeChallenges } from '../../src/acme/certificates.js';
 import {
   type AccountKeyStore,
@@ -13,7 +14,7 @@ import { systemClock } from '../../src/domain/clock.js';
 import { ALL_HOSTNAMES } from '../../src/edge/role.js';
 import { type Edge, startEdge } from '../../src/edge/server.js';
 import type { ChallengeSource } from '../../src/edge/sources.js';
-import { StoreCertificates, StoreChallenges, StoreRoutes } from '../../src/edge/store-sources.js';
+import { StoreChallenges, StoreRoutes } from '../../src/edge/store-sources.js';
 import { createLogger } from '../../src/logger.js';
 import type { Store } from '../../src/store/store.js';
 import { openCertificateRig } from '../helpers/certificates.js';
@@ -82,8 +83,8 @@ describe.each(backends)('TLS-ALPN-01 through the edge, against Pebble, on $name'
   let edge: Edge;
   let unsubscribe: () => void;
   let pebble: Pebble;
-  /** Where the edge reads certificates: the certificate service of the test's rig. */
-  let certificates: StoreCertificates | undefined;
+  /** Where the edge reads certificates: the store of the test's rig, through its reader. */
+  let certificates: CertificateReader | undefined;
   let counter = 0;
   const name = () => `shop${++counter}.alpn-${backend.name}.com`;
 
@@ -125,7 +126,7 @@ describe.each(backends)('TLS-ALPN-01 through the edge, against Pebble, on $name'
       PORTICO_ACME_CA_FILE: pebble.caFile,
       PORTICO_ACME_CHALLENGE: 'tls-alpn-01',
     });
-    certificates = new StoreCertificates(rig.services.certificates);
+    certificates = rig.reader;
     const hostname = name();
     await rig.addVerified(hostname);
     await rig.drain();
