@@ -6,12 +6,8 @@ import type { Config } from './config.js';
 import { createResolvers } from './dns/resolvers.js';
 import type { Clock } from './domain/clock.js';
 import type { LifecycleHooks } from './domain/hooks.js';
-import {
-  type DomainEvent,
-  type Resolvers,
-  type VerificationHooks,
-  VerificationService,
-} from './domain/verification.js';
+import type { DomainEvent } from './domain/lifecycle.js';
+import { type Resolvers, type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
 import type { Metrics } from './ops/metrics.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';

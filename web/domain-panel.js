@@ -2,6 +2,8 @@
 // its certificate, and its removal. It keeps itself current by reading the domain again.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { paths } from './api.js';
+// The server's table of statuses (src/domain/lifecycle.ts), served as a module it writes at start.
+import { STATUSES } from './statuses.js';
 import {
   ConfirmDialog,
   CopyButton,
@@ -21,13 +23,14 @@ const POLL_MS = 2000;
  * checks fail), so it is read far less often, but still read: a failing check must show up.
  */
 export const REFRESH_MS = 15_000;
-/** Statuses from which `verify` (re)starts the checks; verified and active domains keep theirs. */
-const VERIFIABLE = new Set(['pending', 'verifying', 'failed', 'moved']);
-
-/** How soon the open domain is read again; null for statuses that change only when someone acts. */
+/**
+ * How soon the open domain is read again: often while the server works on it, now and then while
+ * its checks watch it, and never for statuses that change only when someone acts.
+ */
 function refreshDelay(status) {
-  if (status === 'verifying' || status === 'verified') return POLL_MS;
-  return status === 'active' ? REFRESH_MS : null;
+  const traits = STATUSES[status];
+  if (traits?.polled) return POLL_MS;
+  return traits?.checked ? REFRESH_MS : null;
 }
 
 const STATUS_HINTS = {
@@ -46,7 +49,7 @@ const STATUS_HINTS = {
  * the definitive failures in a row so far, an inconclusive check neither adding nor resetting.
  */
 export function recheckTrouble(domain) {
-  if (domain.status !== 'active') return null;
+  if (!STATUSES[domain.status]?.served) return null;
   const errors = domain.verification_errors ?? [];
   const failures = domain.reverify_failures ?? 0;
   if (errors.length === 0 && failures === 0) return null;
@@ -180,7 +183,7 @@ export function DomainPanel({ call, appId, name, initial, onChange, onRemoved })
     </dl>
     <div class="actions">
       ${
-        VERIFIABLE.has(domain.status) &&
+        STATUSES[domain.status]?.verifiable &&
         html`<button type="button" onClick=${() => verify.run()} disabled=${verify.busy}>Verify</button>`
       }
       ${refreshDelay(domain.status) === POLL_MS && html`<span class="muted">Updating every ${POLL_MS / 1000} seconds…</span>`}

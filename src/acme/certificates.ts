@@ -1,5 +1,6 @@
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
+import { isLive, onCertificate } from '../domain/lifecycle.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { App, CertificateRecord, Domain, Store } from '../store/store.js';
 import type { JobOutcome } from '../worker/runner.js';
@@ -215,9 +216,10 @@ export class CertificateService {
         );
         // Every edge drops the name's cached certificate once this commits.
         await tx.publishServingChange(hostname);
-        if (domain?.status === 'verified') {
-          const active = await tx.updateDomain(domain.id, { status: 'active', updatedAt: iso(done) });
-          await this.hooks.onEvent?.(tx, { hostname, domain: active ?? domain }, 'domain.active', done);
+        const transition = domain && onCertificate(domain);
+        if (domain && transition) {
+          const active = await tx.updateDomain(domain.id, { ...transition.patch, updatedAt: iso(done) });
+          await this.hooks.onEvent?.(tx, { hostname, domain: active ?? domain }, transition.event, done);
         }
       });
       return undefined;
@@ -247,9 +249,7 @@ export class CertificateService {
     }
     if (record.domainId) {
       const domain = await store.findDomainById(record.domainId);
-      return domain &&
-        domain.name === record.hostname &&
-        (domain.status === 'verified' || domain.status === 'active')
+      return domain && domain.name === record.hostname && isLive(domain.status)
         ? { kind: 'domain', domain }
         : undefined;
     }

@@ -1,6 +1,6 @@
 import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
-import { MOVED_AFTER_FAILURES } from '../domain/verification.js';
+import { isLive, MOVED_AFTER_FAILURES } from '../domain/lifecycle.js';
 import { httpsUrl } from '../edge/router.js';
 import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
@@ -19,9 +19,6 @@ export function toAppResponse(app: App, appsDomain: string): AppResponse {
     updated_at: app.updatedAt,
   };
 }
-
-/** Statuses whose DNS records are re-checked, and which three definitive failures make `moved`. */
-const LIVE: ReadonlySet<Domain['status']> = new Set(['verified', 'active']);
 
 /** What the API says of a domain's certificate; never the key, not even encrypted. */
 function toCertificateInfo(record: CertificateRecord | undefined): DomainResponse['certificate'] {
@@ -67,7 +64,7 @@ export function toDomainResponse(
     certificate: toCertificateInfo(certificate),
     // The streak only means something while re-checks watch the domain; a moved domain keeps its
     // last count in the store until it is verified again.
-    reverify_failures: LIVE.has(domain.status) ? domain.failureStreak : null,
+    reverify_failures: isLive(domain.status) ? domain.failureStreak : null,
     moved_after_failures: MOVED_AFTER_FAILURES,
     // The edge's own spelling of the address (its redirects use the same), so the two never differ.
     ...(settings.edgeHttpsPort ? { url: httpsUrl(domain.name, settings.edgeHttpsPort, '/') } : {}),

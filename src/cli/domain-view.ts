@@ -1,23 +1,21 @@
 import { getDomain as registrableDomain } from 'tldts';
+import { traitsOf } from '../domain/lifecycle.js';
 import type { DnsRecord, Domain } from './client.js';
 import type { Output, Palette } from './output.js';
 
 /** How people read a domain: its status in color, the records to create, what went wrong. */
 
+/**
+ * Green when served, cyan when proven but not served yet, yellow while being verified, red where
+ * a verification ended unserved (the exit code 1 of `verify --wait`), dim otherwise.
+ */
 export function paintStatus(style: Palette, status: string): string {
-  switch (status) {
-    case 'active':
-      return style.green(status);
-    case 'verified':
-      return style.cyan(status);
-    case 'verifying':
-      return style.yellow(status);
-    case 'failed':
-    case 'moved':
-      return style.red(status);
-    default:
-      return style.dim(status);
-  }
+  const traits = traitsOf(status);
+  if (traits?.served) return style.green(status);
+  if (traits?.live) return style.cyan(status);
+  if (traits?.polled) return style.yellow(status);
+  if (traits?.settled) return style.red(status);
+  return style.dim(status);
 }
 
 /** What each status means for the person waiting on it. */

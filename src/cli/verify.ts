@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { traitsOf } from '../domain/lifecycle.js';
 import { resolveAppId } from './app-ref.js';
 import type { Domain, PorticoClient } from './client.js';
 import { connect, expectArguments, integerOption, parseCommand } from './command.js';
@@ -17,12 +18,12 @@ import { createProgress, type Progress } from './spinner.js';
 const POLL_MS = 1000;
 const DEFAULT_TIMEOUT_SECONDS = 300;
 
-/** Where `--wait` stops, and the exit code of each. */
-const SETTLED: Readonly<Record<string, number>> = {
-  active: EXIT.ok,
-  failed: EXIT.failed,
-  moved: EXIT.failed,
-};
+/** Where `--wait` stops (a settled status): the exit code, 0 when the domain is served; else undefined. */
+function settledExitCode(status: string): number | undefined {
+  const traits = traitsOf(status);
+  if (!traits?.settled) return undefined;
+  return traits.served ? EXIT.ok : EXIT.failed;
+}
 
 /** `portico domains verify APP DOMAIN [--wait] [--timeout SECONDS]` */
 export async function verifyDomain(args: string[], out: Output): Promise<number> {
@@ -82,7 +83,7 @@ async function follow({ client, out, appId, appRef, name, timeoutMs }: FollowInp
     changes.observe(domain);
     let lostContact: CliError | undefined;
     for (;;) {
-      const exitCode = SETTLED[domain.status];
+      const exitCode = settledExitCode(domain.status);
       if (exitCode !== undefined) {
         outcome = { kind: 'settled', domain, exitCode };
         break;

@@ -5,7 +5,7 @@ import { errors } from './errors.js';
 import type { LifecycleHooks } from './hooks.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
 import { newId, newTimeOrderedId, newVerificationToken } from './ids.js';
-import { isProven, statusOnVerifyRequest } from './lifecycle.js';
+import { isLive, NEW_CLAIM, onVerifyRequest } from './lifecycle.js';
 import {
   REVERIFY_JOB,
   reverifyJobKey,
@@ -57,18 +57,15 @@ export class DomainService {
       appId,
       orgId,
       name,
-      status: 'pending',
+      ...NEW_CLAIM,
       isPrimary: input.isPrimary,
       verificationToken: newVerificationToken(),
       createdAt: now,
       updatedAt: now,
-      verifiedAt: null,
-      verifyingSince: null,
       lastCheckedAt: null,
       nextCheckAt: null,
       verificationErrors: [],
       routingObserved: [],
-      failureStreak: 0,
     };
     for (let attempt = 1; ; attempt++) {
       try {
@@ -159,12 +156,12 @@ export class DomainService {
     const requested = await this.store.transaction(async (tx): Promise<Requested> => {
       await this.lockApp(tx, orgId, appId);
       const domain = await this.requireDomain(tx, appId, domainParam);
-      const next = statusOnVerifyRequest(domain.status);
-      if (!next) {
+      const transition = onVerifyRequest(domain, now);
+      if (!transition) {
         const checkedAgo = domain.lastCheckedAt
           ? (this.clock.now().getTime() - Date.parse(domain.lastCheckedAt)) / 1000
           : Number.POSITIVE_INFINITY;
-        const recheck = isProven(domain.status) && checkedAgo >= RECHECK_ON_REQUEST_MIN_SECONDS;
+        const recheck = isLive(domain.status) && checkedAgo >= RECHECK_ON_REQUEST_MIN_SECONDS;
         return { domain, job: recheck ? REVERIFY_JOB : undefined };
       }
       // With an inline check coming, the workers' copy of the job waits a little: otherwise a
@@ -180,10 +177,8 @@ export class DomainService {
       );
       await tx.deleteJob(reverifyJobKey(domain.id));
       const updated = await tx.updateDomain(domain.id, {
-        status: next,
-        verifyingSince: domain.status === 'verifying' ? domain.verifyingSince : now,
+        ...transition.patch,
         nextCheckAt: now,
-        failureStreak: 0,
         updatedAt: now,
       });
       return { domain: updated ?? domain, job: VERIFY_JOB };

@@ -4,11 +4,12 @@ import type { Domain, DomainPatch, Store } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
 import { type DnsSettings, routesByAddress } from './dns-records.js';
 import { newId } from './ids.js';
-import { type DomainStatus, isProven } from './lifecycle.js';
+import { type DomainEvent, onCheck, onHandOver, STATUS_TABLE } from './lifecycle.js';
 
 /**
  * Verification: proving a claim's ownership by DNS, then watching that the proof and the routing
- * stay in place for as long as the domain lives (docs/architecture.md, "Verification").
+ * stay in place for as long as the domain lives (docs/architecture.md, "Verification"). What a
+ * check's findings do to the domain's status is lifecycle.ts's; when the next check runs is here.
  */
 
 /**
@@ -42,8 +43,6 @@ export function pollDelaySeconds(elapsedSeconds: number): number {
  * long enough to ride out a customer's DNS edit, short enough to end a dangling CNAME quickly.
  */
 export const RECHECK_AFTER_FAILURE_SECONDS = 10 * 60;
-/** Definitive failures in a row that make a live domain `moved`. */
-export const MOVED_AFTER_FAILURES = 3;
 
 export interface VerificationSettings extends DnsSettings {
   verifyDeadlineSeconds: number;
@@ -55,9 +54,7 @@ export interface CheckOutcome {
   routing: RoutingCheck;
 }
 
-export type DomainEvent = 'domain.verified' | 'domain.failed' | 'domain.moved';
-
-/** What one check changes: pure, so every rule below is tested without DNS or a database. */
+/** What one check changes: pure, so every rule is tested without DNS or a database (verification.test.ts). */
 export interface Decision {
   patch: DomainPatch;
   /** The next check of this domain, or null when it is no longer watched. */
@@ -76,14 +73,17 @@ export const reverifyJobKey = (domainId: string) => `${REVERIFY_JOB}:${domainId}
 
 /**
  * A check someone asked for (`verify` on a verified or active domain, see DomainService) rather
- * than one the schedule ran. It may clear failures but never adds one: the schedule's spacing of
- * failures (RECHECK_AFTER_FAILURE_SECONDS) is what rides out a customer's DNS edit, and a customer
- * pressing verify during that edit must not take the domain down in seconds.
+ * than one the schedule ran. It may clear failures but never adds one (CheckFindings.requested in
+ * lifecycle.ts), and it never puts off a re-check the schedule already has.
  */
 export interface CheckOptions {
   requested?: boolean;
 }
 
+/**
+ * One check's result: the status part from lifecycle.ts's onCheck(), the next check from the
+ * schedule above, and what was found, recorded as it is.
+ */
 export function decide(
   domain: Domain,
   outcome: CheckOutcome,
@@ -92,96 +92,75 @@ export function decide(
   { requested = false }: CheckOptions = {},
 ): Decision {
   const { ownership, routing } = outcome;
-  const checked: DomainPatch = {
-    updatedAt: iso(now),
-    lastCheckedAt: iso(now),
-    verificationErrors: [...ownership.errors, ...routing.errors],
-    routingObserved: routing.observed,
-  };
-  const after = (seconds: number) => addSeconds(now, seconds);
-  const since = (start: string | null) => (now.getTime() - Date.parse(start ?? iso(now))) / 1000;
-  const schedule = (patch: DomainPatch, next: Decision['next'], extra: Partial<Decision> = {}): Decision => ({
-    patch: { ...patch, nextCheckAt: next ? iso(next.runAt) : null },
-    next,
-    tookOwnership: false,
-    readyForCertificate: false,
-    ...extra,
-  });
-
-  switch (domain.status) {
-    case 'verifying': {
-      if (ownership.ok) {
-        const routed = routing.ok;
-        return schedule(
-          { ...checked, status: 'verified', verifiedAt: iso(now), failureStreak: 0 },
-          // Routed: the next look is the regular re-verification. Not yet: keep polling routing.
-          {
-            kind: REVERIFY_JOB,
-            runAt: routed ? after(settings.reverifyIntervalSeconds) : after(pollDelaySeconds(0)),
-          },
-          { event: 'domain.verified', tookOwnership: true, readyForCertificate: routed },
-        );
-      }
-      if (since(domain.verifyingSince) >= settings.verifyDeadlineSeconds) {
-        return schedule({ ...checked, status: 'failed' }, null, { event: 'domain.failed' });
-      }
-      return schedule(checked, {
-        kind: VERIFY_JOB,
-        runAt: after(pollDelaySeconds(since(domain.verifyingSince))),
-      });
-    }
-    case 'verified':
-    case 'active': {
-      const live = domain.status === 'active';
-      // A verified domain waiting for its CNAME is not failing: only its ownership proof counts
-      // against it. An active one must keep both, or its traffic could be someone else's.
-      const counted = live ? [ownership, routing] : [ownership];
-      const lost = counted.some((check) => !check.ok && check.definitive);
-      const inconclusive = counted.some((check) => !check.ok && !check.definitive);
-      if (requested && (lost || inconclusive)) {
-        // Recorded, not counted: a scheduled re-check comes within 10 minutes (never later than the
-        // one already due) and counts what it finds.
-        const due = domain.nextCheckAt ? new Date(domain.nextCheckAt) : null;
-        const soon = after(RECHECK_AFTER_FAILURE_SECONDS);
-        return schedule(checked, { kind: REVERIFY_JOB, runAt: due && due < soon ? due : soon });
-      }
-      if (lost) {
-        const failureStreak = domain.failureStreak + 1;
-        if (failureStreak >= MOVED_AFTER_FAILURES) {
-          return schedule({ ...checked, status: 'moved', failureStreak }, null, { event: 'domain.moved' });
-        }
-        return schedule(
-          { ...checked, failureStreak },
-          { kind: REVERIFY_JOB, runAt: after(RECHECK_AFTER_FAILURE_SECONDS) },
-        );
-      }
-      if (inconclusive) {
-        // DNS did not answer: nothing is held against the domain, and it is asked again soon.
-        return schedule(checked, { kind: REVERIFY_JOB, runAt: after(RECHECK_AFTER_FAILURE_SECONDS) });
-      }
-      if (!live && !routing.ok) {
-        return schedule(
-          { ...checked, failureStreak: 0 },
-          {
-            kind: REVERIFY_JOB,
-            runAt: after(pollDelaySeconds(since(domain.verifiedAt))),
-          },
-        );
-      }
-      return schedule(
-        { ...checked, failureStreak: 0 },
-        { kind: REVERIFY_JOB, runAt: after(settings.reverifyIntervalSeconds) },
-        { readyForCertificate: !live },
-      );
-    }
-    default:
-      // pending, failed, moved: nothing watches these until someone asks to verify again.
-      return schedule({ updatedAt: iso(now) }, null);
+  const since = (start: string | null) => secondsSince(start, now);
+  const transition = onCheck(
+    domain,
+    {
+      ownership,
+      routing,
+      deadlinePassed: since(domain.verifyingSince) >= settings.verifyDeadlineSeconds,
+      requested,
+    },
+    iso(now),
+  );
+  if (!transition) {
+    return {
+      patch: { updatedAt: iso(now), nextCheckAt: null },
+      next: null,
+      tookOwnership: false,
+      readyForCertificate: false,
+    };
   }
+  const after = { ...domain, ...transition.patch };
+  const next = nextCheck(after, transition.trouble, routing.ok, now, settings, requested);
+  return {
+    patch: {
+      updatedAt: iso(now),
+      lastCheckedAt: iso(now),
+      verificationErrors: [...ownership.errors, ...routing.errors],
+      routingObserved: routing.observed,
+      ...transition.patch,
+      nextCheckAt: next ? iso(next.runAt) : null,
+    },
+    next,
+    ...(transition.event ? { event: transition.event } : {}),
+    tookOwnership: transition.tookOwnership,
+    readyForCertificate: transition.readyForCertificate,
+  };
 }
 
-/** Statuses a check may act on; a domain found in another status is left alone. */
-const CHECKED_STATUSES: ReadonlySet<DomainStatus> = new Set(['verifying', 'verified', 'active']);
+/** Seconds from `start` to `now`; 0 when there is no start. */
+const secondsSince = (start: string | null, now: Date) =>
+  start === null ? 0 : (now.getTime() - Date.parse(start)) / 1000;
+
+/** When a domain in its new status is checked next, or null when no check watches that status. */
+function nextCheck(
+  domain: Domain,
+  trouble: 'lost' | 'unanswered' | null,
+  routed: boolean,
+  now: Date,
+  settings: VerificationSettings,
+  requested: boolean,
+): Decision['next'] {
+  const traits = STATUS_TABLE[domain.status];
+  const after = (seconds: number) => addSeconds(now, seconds);
+  const since = (start: string | null) => secondsSince(start, now);
+  if (!traits.checked) return null;
+  // Polling: by the time since verification started.
+  if (!traits.live) return { kind: VERIFY_JOB, runAt: after(pollDelaySeconds(since(domain.verifyingSince))) };
+  if (trouble) {
+    // A failed or unanswered check is looked at again soon; one asked for never later than the
+    // re-check already due.
+    const soon = after(RECHECK_AFTER_FAILURE_SECONDS);
+    const due = requested && domain.nextCheckAt ? new Date(domain.nextCheckAt) : null;
+    return { kind: REVERIFY_JOB, runAt: due && due < soon ? due : soon };
+  }
+  // A verified domain waiting for its CNAME: routing is polled, by the time since it was proven.
+  if (!traits.served && !routed) {
+    return { kind: REVERIFY_JOB, runAt: after(pollDelaySeconds(since(domain.verifiedAt))) };
+  }
+  return { kind: REVERIFY_JOB, runAt: after(settings.reverifyIntervalSeconds) };
+}
 
 export interface Resolvers {
   /** For the ownership TXT: authoritative servers when PORTICO_DNS_AUTHORITATIVE is on. */
@@ -241,7 +220,8 @@ export class VerificationService {
     options: CheckOptions = {},
   ): Promise<Domain | undefined> {
     const before = await this.store.findDomainById(domainId);
-    if (!before || !CHECKED_STATUSES.has(before.status)) return before;
+    // A domain in a status no check watches is left alone.
+    if (!before || !STATUS_TABLE[before.status].checked) return before;
     const outcome = await this.inspect(before, signal);
     const checks = [outcome.ownership, outcome.routing];
     this.hooks.onChecked?.(
@@ -270,7 +250,7 @@ export class VerificationService {
       const updated = (await tx.updateDomain(domain.id, decision.patch)) ?? domain;
       await this.scheduleNext(tx, updated, decision, now);
       if (decision.event) await this.hooks.onEvent?.(tx, updated, decision.event, now);
-      for (const claim of moved) await this.hooks.onEvent?.(tx, claim, 'domain.moved', now);
+      for (const { claim, event } of moved) await this.hooks.onEvent?.(tx, claim, event, now);
       if (decision.readyForCertificate) await this.hooks.onReadyForCertificate?.(tx, updated, now);
       return updated;
     });
@@ -319,20 +299,25 @@ export class VerificationService {
    * The claim that proved control of DNS most recently wins: every other organization's live
    * claim on the name is `moved` in the same transaction, so exactly one claim is ever live (the
    * caller holds the name's lock, so a claim proven at the same moment waits and then moves this
-   * one). Answers the claims moved, for their events.
+   * one). Answers the claims moved, with their events.
    */
-  private async handOver(tx: Store, winner: Domain, now: Date): Promise<Domain[]> {
-    const moved: Domain[] = [];
+  private async handOver(
+    tx: Store,
+    winner: Domain,
+    now: Date,
+  ): Promise<{ claim: Domain; event: DomainEvent }[]> {
+    const moved: { claim: Domain; event: DomainEvent }[] = [];
     for (const claim of await tx.findClaims(winner.name)) {
-      if (claim.id === winner.id || !isProven(claim.status)) continue;
+      const transition = claim.id === winner.id ? null : onHandOver(claim);
+      if (!transition) continue;
       const updated = await tx.updateDomain(claim.id, {
-        status: 'moved',
+        ...transition.patch,
         nextCheckAt: null,
         updatedAt: iso(now),
       });
       await tx.deleteJob(verifyJobKey(claim.id));
       await tx.deleteJob(reverifyJobKey(claim.id));
-      if (updated) moved.push(updated);
+      if (updated) moved.push({ claim: updated, event: transition.event });
     }
     return moved;
   }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS_TABLE } from '../../src/domain/lifecycle.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { type RunningProcess, startPortico } from '../helpers/process.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -162,6 +163,7 @@ describe('the dashboard in a real browser', () => {
 
     for (const asset of [
       '/ui/app.js',
+      '/ui/statuses.js',
       '/ui/vendor/preact.mjs',
       '/ui/vendor/preact-hooks.mjs',
       '/ui/vendor/htm.mjs',
@@ -170,6 +172,10 @@ describe('the dashboard in a real browser', () => {
       expect(response.status, asset).toBe(200);
       expect(response.headers.get('content-type'), asset).toBe('text/javascript; charset=utf-8');
     }
+    // The page's table of statuses is the server's, not a copy that could drift from it.
+    const statuses = await (await fetch(`${apiUrl}/ui/statuses.js`)).text();
+    const module = await import(`data:text/javascript,${encodeURIComponent(statuses)}`);
+    expect(module.STATUSES).toEqual(STATUS_TABLE);
     expect((await fetch(`${apiUrl}/ui/styles.css`)).headers.get('content-type')).toBe(
       'text/css; charset=utf-8',
     );

@@ -5,7 +5,7 @@ import { type Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, randomAlphanumeric } from '../../src/domain/ids.js';
-import { type DomainStatus, isProven } from '../../src/domain/lifecycle.js';
+import { type DomainStatus, isLive } from '../../src/domain/lifecycle.js';
 import { createStore } from '../../src/store/index.js';
 import { migrationProvider } from '../../src/store/migrations/index.js';
 import { openPostgres } from '../../src/store/postgres.js';
@@ -56,7 +56,7 @@ describe.each(backends)('one live claim per name under concurrent verifies on $n
     const claims = await stores[0].findClaims(name);
     return {
       statuses: claims.map((claim) => claim.status).sort(),
-      live: claims.filter((claim) => isProven(claim.status)),
+      live: claims.filter((claim) => isLive(claim.status)),
     };
   };
 
@@ -139,7 +139,7 @@ describe.each(backends)('the store itself refuses a second live claim on $name',
       verificationToken: randomAlphanumeric(20),
       createdAt: t0,
       updatedAt: t0,
-      verifiedAt: isProven(status) ? t0 : null,
+      verifiedAt: isLive(status) ? t0 : null,
       verifyingSince: null,
       lastCheckedAt: null,
       nextCheckAt: null,
@@ -174,7 +174,7 @@ describe.each(backends)('the store itself refuses a second live claim on $name',
     expect((await store.updateDomain(rival.id, { status: 'verified', updatedAt: t0 }))?.status).toBe(
       'verified',
     );
-    const live = (await store.findClaims(name)).filter((c) => isProven(c.status));
+    const live = (await store.findClaims(name)).filter((c) => isLive(c.status));
     expect(live.map((c) => c.id)).toEqual([rival.id]);
   });
 });

@@ -3,9 +3,10 @@ import { type Kysely, sql } from 'kysely';
 /**
  * Exactly one live claim per name (docs/security.md, threat 2), held by the database itself: a
  * partial unique index on the names of `verified` and `active` claims (the live statuses,
- * `isProven` in src/domain/lifecycle.ts, written out here as they were when this ran). Before it,
- * two organizations proving the same name at once on PostgreSQL could both stay live, and the
- * edge then served either one.
+ * `isLive` in src/domain/lifecycle.ts, written out here as they were when this ran;
+ * src/domain/lifecycle.test.ts checks that the two still agree). Before it, two organizations
+ * proving the same name at once on PostgreSQL could both stay live, and the edge then served
+ * either one.
  *
  * A database where that happened keeps, per name, the claim whose proof is the most recent (the
  * hand-over's rule; the id breaks a tie) and marks the others `moved`, as a hand-over would have.

@@ -1,5 +1,5 @@
 import { type Insertable, type Selectable, sql, type Updateable } from 'kysely';
-import type { DomainStatus } from '../../domain/lifecycle.js';
+import { type DomainStatus, SERVED_STATUSES } from '../../domain/lifecycle.js';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
 import type { Domain, DomainStore } from '../store.js';
@@ -64,9 +64,9 @@ const addWithinLimit = prepared(
       .where('id', '=', orgId)
       .where('domain_count', '<=', most),
 );
-// The edge's route lookups, on every name it has not cached.
+// The edge's route lookups, on every name it has not cached: claims in a status the edge serves.
 const activeDomain = prepared((db, { name }: { name: string }) =>
-  db.selectFrom('domains').selectAll().where('name', '=', name).where('status', '=', 'active'),
+  db.selectFrom('domains').selectAll().where('name', '=', name).where('status', 'in', SERVED_STATUSES),
 );
 const activePrimary = prepared((db, { appId }: { appId: string }) =>
   db
@@ -74,7 +74,7 @@ const activePrimary = prepared((db, { appId }: { appId: string }) =>
     .selectAll()
     .where('app_id', '=', appId)
     .where('is_primary', '=', 1)
-    .where('status', '=', 'active'),
+    .where('status', 'in', SERVED_STATUSES),
 );
 
 /**

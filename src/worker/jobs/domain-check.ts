@@ -6,7 +6,8 @@ const CHECK_TIMEOUT_MS = 20_000;
 
 /**
  * `domain:verify` (polling a `verifying` domain) and `domain:reverify` (watching a live one) run
- * the same check; the domain's status decides what the result means (domain/verification.ts).
+ * the same check; the domain's status decides what the result means (domain/lifecycle.ts, onCheck)
+ * and when the next check runs (domain/verification.ts).
  * The next check is queued by the check itself, in the transaction that records its result.
  */
 export function domainCheckHandlers(verification: VerificationService): JobHandler[] {
