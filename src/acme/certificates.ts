@@ -75,18 +75,20 @@ export class CertificateService {
 
   /** Queues a certificate for a domain whose ownership and routing hold (inside the caller's transaction). */
   async requestForDomain(tx: Store, domain: Domain, now: Date): Promise<void> {
-    await this.request(tx, domain.name, { domainId: domain.id, appId: domain.appId }, now);
+    await this.request(tx, domain.name, { domainId: domain.id, appId: domain.appId }, domain.orgId, now);
   }
 
   /** Queues a certificate for an app's default hostname. */
   async requestForApp(tx: Store, app: App, hostname: string, now: Date): Promise<void> {
-    await this.request(tx, hostname, { domainId: null, appId: app.id }, now);
+    // The app's organization's work: an organization creating many apps queues behind itself.
+    await this.request(tx, hostname, { domainId: null, appId: app.id }, app.orgId, now);
   }
 
   private async request(
     tx: Store,
     hostname: string,
     owner: { domainId: string | null; appId: string },
+    orgId: string,
     now: Date,
   ) {
     const existing = await tx.findCertificate(hostname);
@@ -107,7 +109,7 @@ export class CertificateService {
       updatedAt: iso(now),
     });
     await tx.enqueueJob(
-      { kind: ISSUE_JOB, key: issueJobKey(hostname), payload: { hostname }, runAt: iso(now) },
+      { kind: ISSUE_JOB, key: issueJobKey(hostname), payload: { hostname }, orgId, runAt: iso(now) },
       newId('job'),
       iso(now),
     );
@@ -195,7 +197,13 @@ export class CertificateService {
         });
         await tx.recordCertificateOrder(newId('job'), hostname, 'issued', iso(done));
         await tx.enqueueJob(
-          { kind: RENEW_JOB, key: renewJobKey(hostname), payload: { hostname }, runAt: iso(renewAt) },
+          {
+            kind: RENEW_JOB,
+            key: renewJobKey(hostname),
+            payload: { hostname },
+            orgId: owner.kind === 'domain' ? owner.domain.orgId : owner.app.orgId,
+            runAt: iso(renewAt),
+          },
           newId('job'),
           iso(done),
         );

@@ -183,7 +183,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     return bindStore({
       db,
       schema,
-      caps: { rowLocks: true },
+      caps: { rowLocks: true, lateralJoins: true },
       dialect: 'postgres',
       close,
       feed,
@@ -200,7 +200,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
   };
   return bindStore({
     db,
-    caps: { rowLocks: false },
+    caps: { rowLocks: false, lateralJoins: false },
     dialect: 'sqlite',
     close,
     feed,

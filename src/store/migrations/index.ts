@@ -6,6 +6,7 @@ import * as idempotency from './0004-idempotency.js';
 import * as organizationDomainCount from './0005-organization-domain-count.js';
 import * as historyRetention from './0006-history-retention.js';
 import * as listOrderIndexes from './0007-list-order-indexes.js';
+import * as jobOrganization from './0009-job-organization.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0005-organization-domain-count': organizationDomainCount,
   '0006-history-retention': historyRetention,
   '0007-list-order-indexes': listOrderIndexes,
+  '0009-job-organization': jobOrganization,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -9,6 +9,8 @@ import type { Page, PageOf } from '../store.js';
 export interface Capabilities {
   /** `SELECT … FOR UPDATE [SKIP LOCKED]` exists (PostgreSQL). SQLite serializes writers instead. */
   rowLocks: boolean;
+  /** `JOIN LATERAL` exists (PostgreSQL). SQLite reaches the same rows with a correlated `IN (…)`. */
+  lateralJoins: boolean;
 }
 
 /** A query context: the root database or a transaction, plus the capabilities of its dialect. */
