@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { parseServer } from './dns/wire-resolver.js';
+import { orgConcurrencyFor } from './worker/runner.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
 export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
@@ -60,6 +61,8 @@ export interface Config {
   jobLeaseSeconds: number;
   /** Jobs one worker process runs at once. */
   workerConcurrency: number;
+  /** Jobs of one organization a worker runs at once; the rest of its slots wait for other organizations' work. */
+  workerOrgConcurrency: number;
   /** Key that encrypts private keys at rest; required when several nodes share PostgreSQL. */
   encryptionKey: string | undefined;
   /** Renew a certificate once this fraction of its lifetime is left (1/3: the last third). */
@@ -152,6 +155,7 @@ function parseRoles(raw: string): Role[] {
 /** Reads the configuration; `overrides` (CLI flags, tests) win over the environment. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const appsDomain = text(env, 'PORTICO_APPS_DOMAIN', 'apps.localhost').toLowerCase().replace(/\.$/, '');
+  const workerConcurrency = integer(env, 'PORTICO_WORKER_CONCURRENCY', 32, 1, 1000);
   const config: Config = {
     dataDir: path.resolve(text(env, 'PORTICO_DATA_DIR', './data')),
     databaseUrl: optional(env, 'DATABASE_URL'),
@@ -183,7 +187,14 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dnsTimeoutMs: integer(env, 'PORTICO_DNS_TIMEOUT_MS', 2000, 50, 60_000),
     dnsAuthoritative: flag(env, 'PORTICO_DNS_AUTHORITATIVE'),
     jobLeaseSeconds: integer(env, 'PORTICO_JOB_LEASE_SECONDS', 300, 1, 86400),
-    workerConcurrency: integer(env, 'PORTICO_WORKER_CONCURRENCY', 32, 1, 1000),
+    workerConcurrency,
+    workerOrgConcurrency: integer(
+      env,
+      'PORTICO_WORKER_ORG_CONCURRENCY',
+      orgConcurrencyFor(workerConcurrency),
+      1,
+      1000,
+    ),
     encryptionKey: optional(env, 'PORTICO_ENCRYPTION_KEY'),
     certRenewFraction: integer(env, 'PORTICO_CERT_RENEW_PERCENT', 33, 1, 90) / 100,
     issuanceRatePerHour: integer(env, 'PORTICO_ISSUANCE_RATE_PER_HOUR', 100, 1, 100_000),

@@ -48,6 +48,7 @@ export async function serve(argv: string[]): Promise<number> {
       clock: systemClock,
       logger: logger.child({ role: 'worker' }),
       concurrency: config.workerConcurrency,
+      orgConcurrency: config.workerOrgConcurrency,
       leaseSeconds: config.jobLeaseSeconds,
     });
     worker.start();

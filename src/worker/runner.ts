@@ -37,11 +37,24 @@ export interface WorkerOptions {
   logger: Logger;
   /** Jobs run at once; the rest wait in the queue, so one slow domain never holds up the others. */
   concurrency: number;
+  /**
+   * Jobs of one organization run at once, at most (PORTICO_WORKER_ORG_CONCURRENCY): the other slots
+   * stay free for other organizations' work, so one tenant's slow jobs cannot fill the worker.
+   * Defaults to `orgConcurrencyFor(concurrency)`.
+   */
+  orgConcurrency?: number;
   leaseSeconds: number;
   /** How often an idle worker looks for due jobs. */
   pollIntervalMs?: number;
   workerId?: string;
 }
+
+/**
+ * How many of a worker's slots one organization may fill by default: three quarters, leaving at
+ * least one for everyone else (32 slots: 24). With one slot there is nothing to leave.
+ */
+export const orgConcurrencyFor = (concurrency: number) =>
+  Math.max(1, concurrency - Math.max(1, Math.floor(concurrency / 4)));
 
 /**
  * The job loop (docs/architecture.md, "Jobs and leases"): lease due jobs, run each under a
@@ -163,11 +176,13 @@ export class Worker {
   private async claimAndStart(): Promise<number> {
     const free = this.options.concurrency - this.running.size;
     if (free <= 0 || this.stopping) return 0;
+    const { concurrency, orgConcurrency = orgConcurrencyFor(concurrency) } = this.options;
     const jobs = await this.options.store.claimJobs(
       this.id,
       [...this.handlers.keys()],
       free,
       iso(this.options.clock.now()),
+      orgConcurrency,
     );
     for (const job of jobs) {
       const abort = new AbortController();
