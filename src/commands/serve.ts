@@ -6,6 +6,7 @@ import { createLogger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
 import { createServices } from '../services.js';
 import { Housekeeping } from '../worker/housekeeping.js';
+import { holderId, nodeId } from '../worker/lease-holder.js';
 import { Worker } from '../worker/runner.js';
 
 import { ensureKeys, openStore } from './operator.js';
@@ -41,6 +42,13 @@ export async function serve(argv: string[]): Promise<number> {
   const metrics = new Metrics(store, systemClock);
   const services = await createServices({ config, store, clock: systemClock, logger, metrics });
 
+  // This machine and data directory in the names of lease holders, read once (made on first use).
+  let nodeName: string | undefined;
+  const node = () => {
+    nodeName ??= nodeId(config.dataDir);
+    return nodeName;
+  };
+
   if (has('worker')) {
     const worker = new Worker({
       store,
@@ -50,6 +58,7 @@ export async function serve(argv: string[]): Promise<number> {
       concurrency: config.workerConcurrency,
       orgConcurrency: config.workerOrgConcurrency,
       leaseSeconds: config.jobLeaseSeconds,
+      nodeId: node(),
     });
     worker.start();
     stops.push(() => worker.stop());
@@ -65,7 +74,14 @@ export async function serve(argv: string[]): Promise<number> {
     // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
     // schemas and docs, and starts faster and smaller without them.
     const { buildApi } = await import('../app.js');
-    const api = await buildApi({ config, store, clock: systemClock, logger, services });
+    const api = await buildApi({
+      config,
+      store,
+      clock: systemClock,
+      logger,
+      services,
+      leaseHolder: holderId('api', node()),
+    });
     await api.listen({ host: config.host, port: config.apiPort });
     stops.push(() => api.close());
     const address = api.server.address();
