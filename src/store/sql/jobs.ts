@@ -110,10 +110,12 @@ export function jobQueries({ db, caps }: SqlContext): JobStore {
                 .selectFrom('queues')
                 .innerJoinLateral(
                   (eb) =>
-                    firstOfQueue(eb).select(['next.id', 'next.kind', 'next.org_id', 'next.run_at']).as('due'),
+                    firstOfQueue(eb)
+                      .select(['next.id', 'next.kind', 'next.org_id', 'next.run_at'])
+                      .as('first'),
                   (join) => join.onTrue(),
                 )
-                .select(['due.id', 'due.kind', 'due.org_id', 'due.run_at'])
+                .select(['first.id', 'first.kind', 'first.org_id', 'first.run_at'])
             : // SQLite has no LATERAL; PostgreSQL would run this correlated subquery once per job.
               qb
                 .selectFrom('queues')
