@@ -59,6 +59,11 @@ export interface ApiDeps {
    * hooks. Without them the API still answers every route, and checks wait for a worker.
    */
   services?: Services;
+  /**
+   * Holds the job of a check the API runs inline (lease-holder.ts): `portico serve` names its node,
+   * so a restarted node frees what a killed one held. Defaults to `api:{pid}`.
+   */
+  leaseHolder?: string;
 }
 
 /** Request bodies are small JSON documents; anything larger is refused (413) before it is parsed. */
@@ -74,6 +79,7 @@ export async function buildApi({
   clock,
   logger,
   services,
+  leaseHolder,
 }: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
@@ -169,6 +175,7 @@ export async function buildApi({
     domains: new DomainService(store, config, clock, {
       verification: services?.verification,
       hooks: services?.hooks,
+      holder: leaseHolder,
     }),
     issuer: services?.issuer,
   };

@@ -9,6 +9,7 @@ import { Metrics } from '../ops/metrics.js';
 import { createServices } from '../services.js';
 import type { Store } from '../store/index.js';
 import { Housekeeping } from '../worker/housekeeping.js';
+import { holderId, nodeId } from '../worker/lease-holder.js';
 import { Worker } from '../worker/runner.js';
 import {
   createFirstKey,
@@ -125,6 +126,13 @@ async function start(config: Config, logger: Logger, announce: Announce, running
     const https = `https://${config.host}:${edge.httpsPort}`;
     announce(`Portico edge listening on ${http} and ${https}`, { http, https });
   }
+  // This machine and data directory in the names of lease holders, read once (made on first use),
+  // so a restarted node frees at once what its killed predecessor held (worker/lease-holder.ts).
+  let nodeName: string | undefined;
+  const node = () => {
+    nodeName ??= nodeId(config.dataDir);
+    return nodeName;
+  };
   if (has('api')) {
     // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
     // schemas and docs, and starts faster and smaller without them.
@@ -137,6 +145,7 @@ async function start(config: Config, logger: Logger, announce: Announce, running
       clock: systemClock,
       logger,
       services,
+      leaseHolder: holderId('api', node()),
     });
     running.api = api;
     await listening(config, 'api', () => listenQuietly(api, logger, config));
@@ -156,7 +165,9 @@ async function start(config: Config, logger: Logger, announce: Announce, running
       clock: systemClock,
       logger: logger.child({ role: 'worker' }),
       concurrency: config.workerConcurrency,
+      orgConcurrency: config.workerOrgConcurrency,
       leaseSeconds: config.jobLeaseSeconds,
+      nodeId: node(),
     });
     worker.start();
     running.worker = worker;
