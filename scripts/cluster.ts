@@ -4,7 +4,7 @@
  * customers' DNS and Pebble (Let's Encrypt's test CA) issuing certificates. Watch a domain go from
  * added to served through either edge. Ctrl-C stops everything.
  *
- * `startCluster()` is also what test/integration/cluster.test.ts runs.
+ * `startCluster()` is also what test/integration/system/cluster.test.ts runs.
  */
 import { once } from 'node:events';
 import http from 'node:http';

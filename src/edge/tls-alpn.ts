@@ -41,7 +41,7 @@ export interface TlsAlpnOptions {
  *
  * Node cannot choose a certificate by ALPN directly: `SNICallback` is not told the client's ALPN
  * list, and `ALPNCallback` must answer synchronously (no store lookup). What works, as checked on
- * Node 20.20 with OpenSSL 3.0 (test/integration/edge.test.ts holds it to that):
+ * Node 20.20 with OpenSSL 3.0 (test/integration/edge/server.test.ts holds it to that):
  * - In TLS 1.3, OpenSSL selects the ALPN protocol while reading the ClientHello, before the
  *   certificate callback in which Node runs `SNICallback`. So `ALPNCallback` marks the handshake
  *   as a challenge, and `SNICallback` answers a marked handshake with the challenge certificate,

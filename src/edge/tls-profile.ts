@@ -9,7 +9,7 @@ import { createSecureContext, type SecureContextOptions } from 'node:tls';
  *
  * OpenSSL settles the version, suite and group with the options of the context a connection starts
  * on, the server's own, before `SNICallback` swaps in the name's certificate: so these are set on
- * the server and nowhere else (test/integration/edge-tls.test.ts checks them through SNI names).
+ * the server and nowhere else (test/integration/edge/tls.test.ts checks them through SNI names).
  */
 
 /**
