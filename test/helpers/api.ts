@@ -1,18 +1,22 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { buildApi } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/domain/api-keys.js';
 import { type Clock, systemClock } from '../../src/domain/clock.js';
+import { Metrics } from '../../src/ops/metrics.js';
 import { createServices } from '../../src/services.js';
 import type { ApiKeyScope, Store } from '../../src/store/store.js';
+import type { Backend } from './stores.js';
 
 export interface TestApi {
   app: FastifyInstance;
   config: Config;
+  /** The store the API runs on. */
+  store: Store;
   /** A new API key for organization `org` (created if missing). */
   keyFor(org: string, scope?: ApiKeyScope): Promise<string>;
   /** A JSON request as a client sends it; `body` undefined sends no body. */
@@ -20,19 +24,32 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+/** What `serve` wires besides the API, for the suites that need it; by default none of it. */
+export interface ApiWiring {
+  /** Where the API and its services log (by default nowhere). */
+  logger?: Logger;
+  /** Metrics kept as `serve` keeps them, so that /metrics answers. */
+  metrics?: boolean;
+  /** The certificate issuer PORTICO_TLS_ISSUER names, as `serve` has it. */
+  issuer?: boolean;
+}
+
 /**
- * The API on `store`, wired as `serve` wires it (src/services.ts) but with no certificate issuer
- * and DNS pointed at a closed loopback port (a verify answers at once, unverified), driven through
- * `inject()`: real routing, validation and serialization, no socket.
+ * The API on `store`, wired as `serve` wires it (src/services.ts) but, unless `wiring` asks for
+ * them, with no certificate issuer, metrics or log, and DNS pointed at a closed loopback port (a
+ * verify answers at once, unverified), driven through `inject()`: real routing, validation and
+ * serialization, no socket. Its data directory is its own, removed by `close()`.
  */
 export async function openApi(
   store: Store,
   env: Record<string, string> = {},
   clock: Clock = systemClock,
+  wiring: ApiWiring = {},
 ): Promise<TestApi> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-api-'));
   const config = loadConfig({
     PORTICO_APPS_DOMAIN: 'apps.portico.test',
-    PORTICO_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'portico-api-')),
+    PORTICO_DATA_DIR: dataDir,
     PORTICO_DNS_SERVERS: '127.0.0.1:9',
     PORTICO_DNS_TIMEOUT_MS: '200',
     PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64'),
@@ -42,10 +59,46 @@ export async function openApi(
     config,
     store,
     clock,
-    logger: pino({ level: 'silent' }),
-    issuer: null,
+    logger: wiring.logger ?? pino({ level: 'silent' }),
+    ...(wiring.metrics ? { metrics: new Metrics(store, clock) } : {}),
+    // Left out, createServices builds the issuer the configuration names.
+    ...(wiring.issuer ? {} : { issuer: null }),
   });
-  return wrapApi(await buildApi({ config, store, clock, services }), config, store, clock);
+  const app = await buildApi({ config, store, clock, services, logger: wiring.logger });
+  const api = wrapApi(app, config, store, clock);
+  return {
+    ...api,
+    close: async () => {
+      await api.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A fresh store of `backend` and the API on it, as `openApi` builds it; `close()` closes both. What
+ * most API suites open before their tests.
+ */
+export async function openApiOn(
+  backend: Backend,
+  env: Record<string, string> = {},
+  clock: Clock = systemClock,
+  wiring: ApiWiring = {},
+): Promise<TestApi> {
+  const store = await backend.open();
+  try {
+    const api = await openApi(store, env, clock, wiring);
+    return {
+      ...api,
+      close: async () => {
+        await api.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 /** The test client around an API that is already built. */
@@ -53,6 +106,7 @@ export function wrapApi(app: FastifyInstance, config: Config, store: Store, cloc
   return {
     app,
     config,
+    store,
     keyFor: async (org, scope = 'write') => (await createApiKey(store, clock, { orgName: org, scope })).key,
     call: (key, method, url, body) =>
       app.inject({
