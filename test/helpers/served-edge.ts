@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { startEdgeRole } from '../../src/edge/role.js';
 import type { Edge } from '../../src/edge/server.js';
+import type { Store } from '../../src/store/store.js';
 import { createTestApp } from './api.js';
 import { openCertificateRig } from './certificates.js';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
@@ -8,6 +9,8 @@ import { startOrigin, type TestOrigin } from './origin.js';
 import type { Backend } from './stores.js';
 
 export interface ServedEdge {
+  /** The store the API and the worker use (the edge has a connection of its own on PostgreSQL). */
+  store: Store;
   rig: Awaited<ReturnType<typeof openCertificateRig>>;
   edge: Edge;
   origin: TestOrigin;
@@ -45,6 +48,7 @@ export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
     (await rig.api.call(key, 'GET', `/v1/apps/${appId}`)).json().default_hostname;
 
   return {
+    store,
     rig,
     edge,
     origin,

@@ -1,21 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../../src/store/store.js';
-import { createTestApp, openApi, type TestApi } from '../../helpers/api.js';
+import { createTestApp, openApiOn, type TestApi } from '../../helpers/api.js';
 import { backends } from '../../helpers/stores.js';
 
 describe.each(backends)('concurrent adds on $name', (backend) => {
-  let store: Store;
   let api: TestApi;
   let key: string;
 
   beforeAll(async () => {
-    store = await backend.open();
-    api = await openApi(store);
+    api = await openApiOn(backend);
     key = await api.keyFor('racers');
   });
   afterAll(async () => {
-    await api.close();
-    await store.close();
+    await api?.close();
   });
 
   it('20 parallel adds of one domain to one app: exactly one wins, the rest are domain_already_added', async () => {
@@ -30,7 +26,7 @@ describe.each(backends)('concurrent adds on $name', (backend) => {
     expect(statuses.filter((s) => s === 409)).toHaveLength(19);
     for (const r of responses.filter((r) => r.statusCode === 409))
       expect(r.json().error.code).toBe('domain_already_added');
-    expect(await store.findClaims('race.acme.com')).toHaveLength(1);
+    expect(await api.store.findClaims('race.acme.com')).toHaveLength(1);
   });
 
   it('20 parallel adds of one domain to 20 apps of one organization: one wins, the rest are domain_in_use', async () => {
@@ -44,7 +40,7 @@ describe.each(backends)('concurrent adds on $name', (backend) => {
       expect(r.statusCode).toBe(409);
       expect(r.json().error.code).toBe('domain_in_use');
     }
-    expect(await store.findClaims('spread.acme.com')).toHaveLength(1);
+    expect(await api.store.findClaims('spread.acme.com')).toHaveLength(1);
   });
 
   it('20 organizations claiming one name in parallel each get their own claim and token', async () => {

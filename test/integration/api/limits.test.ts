@@ -1,25 +1,21 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/domain/clock.js';
-import type { Store } from '../../../src/store/store.js';
 import { Housekeeping } from '../../../src/worker/housekeeping.js';
-import { createTestApp, openApi, type TestApi } from '../../helpers/api.js';
+import { createTestApp, openApi, openApiOn, type TestApi } from '../../helpers/api.js';
 import { backends } from '../../helpers/stores.js';
 
 /** Idempotency keys, per-key rate limits and the per-organization quotas, on both stores. */
 describe.each(backends)('limits on $name', (backend) => {
-  let store: Store;
   let api: TestApi;
   let key: string;
 
   beforeAll(async () => {
-    store = await backend.open();
-    api = await openApi(store, { PORTICO_MAX_DOMAINS_PER_ORG: '3', PORTICO_RATE_LIMIT_PER_MINUTE: '0' });
+    api = await openApiOn(backend, { PORTICO_MAX_DOMAINS_PER_ORG: '3', PORTICO_RATE_LIMIT_PER_MINUTE: '0' });
     key = await api.keyFor('limited');
   });
   afterAll(async () => {
-    await api.close();
-    await store.close();
+    await api?.close();
   });
 
   const post = (url: string, body: unknown, idempotencyKey?: string, apiKey = key) =>
@@ -82,7 +78,7 @@ describe.each(backends)('limits on $name', (backend) => {
       if (answer.statusCode === 409) expect(answer.json().error.code).toBe('idempotency_key_in_progress');
     }
     expect(answers.some((answer) => answer.statusCode === 200)).toBe(true);
-    expect(await store.findClaims('once.limits.com')).toHaveLength(1);
+    expect(await api.store.findClaims('once.limits.com')).toHaveLength(1);
     await api.call(key, 'DELETE', `/v1/apps/${appId}`);
   });
 
@@ -92,26 +88,26 @@ describe.each(backends)('limits on $name', (backend) => {
     expect((await add()).statusCode).toBe(200);
     const logger = pino({ level: 'silent' });
     // Today: the record is 0 hours old and stays.
-    await new Housekeeping(store, systemClock, logger).runOnce();
+    await new Housekeeping(api.store, systemClock, logger).runOnce();
     expect((await add()).headers['idempotent-replayed']).toBe('true');
 
     // 1,200 records from two days ago (more than one delete batch) and one from an hour ago.
     const day = 24 * 3600_000;
     const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
     for (let i = 0; i < 1_200; i++)
-      await store.claimIdempotencyKey('org-old', `old-${i}`, 'hash', ago(2 * day));
-    await store.claimIdempotencyKey('org-old', 'recent', 'hash', ago(3600_000));
-    const pass = await new Housekeeping(store, systemClock, logger).runOnce();
+      await api.store.claimIdempotencyKey('org-old', `old-${i}`, 'hash', ago(2 * day));
+    await api.store.claimIdempotencyKey('org-old', 'recent', 'hash', ago(3600_000));
+    const pass = await new Housekeeping(api.store, systemClock, logger).runOnce();
     expect(pass.idempotencyKeys).toBe(1_200);
-    expect(await store.claimIdempotencyKey('org-old', 'old-7', 'other', ago(0))).toBeUndefined();
-    expect(await store.claimIdempotencyKey('org-old', 'recent', 'other', ago(0))).toMatchObject({
+    expect(await api.store.claimIdempotencyKey('org-old', 'old-7', 'other', ago(0))).toBeUndefined();
+    expect(await api.store.claimIdempotencyKey('org-old', 'recent', 'other', ago(0))).toMatchObject({
       requestHash: 'hash',
     });
 
     // A day later the first record has gone too: the same request runs again (and finds its domain).
     const tomorrow = { now: () => new Date(Date.now() + day + 60_000) };
     expect(
-      (await new Housekeeping(store, tomorrow, logger).runOnce()).idempotencyKeys,
+      (await new Housekeeping(api.store, tomorrow, logger).runOnce()).idempotencyKeys,
     ).toBeGreaterThanOrEqual(1);
     const again = await add();
     expect(again.headers['idempotent-replayed']).toBeUndefined();
@@ -164,7 +160,7 @@ describe.each(backends)('limits on $name', (backend) => {
   });
 
   it('caps the apps of an organization at the shipped 100 with 403 app_quota_exceeded; deleting gives room back', async () => {
-    const shipped = await openApi(store, { PORTICO_RATE_LIMIT_PER_MINUTE: '0' });
+    const shipped = await openApi(api.store, { PORTICO_RATE_LIMIT_PER_MINUTE: '0' });
     try {
       expect(shipped.config.maxAppsPerOrg).toBe(100);
       const owner = await shipped.keyFor('app-quota-org');
@@ -196,7 +192,10 @@ describe.each(backends)('limits on $name', (backend) => {
   });
 
   it('lets no more apps than the quota through when creates race', async () => {
-    const small = await openApi(store, { PORTICO_RATE_LIMIT_PER_MINUTE: '0', PORTICO_MAX_APPS_PER_ORG: '3' });
+    const small = await openApi(api.store, {
+      PORTICO_RATE_LIMIT_PER_MINUTE: '0',
+      PORTICO_MAX_APPS_PER_ORG: '3',
+    });
     try {
       const owner = await small.keyFor('racing-apps-org');
       const answers = await Promise.all(
@@ -213,7 +212,7 @@ describe.each(backends)('limits on $name', (backend) => {
   });
 
   it('answers 429 with Retry-After past the per-key rate', async () => {
-    const limited = await openApi(store, { PORTICO_RATE_LIMIT_PER_MINUTE: '5' });
+    const limited = await openApi(api.store, { PORTICO_RATE_LIMIT_PER_MINUTE: '5' });
     try {
       const statuses: number[] = [];
       let retryAfter: string | undefined;

@@ -4,8 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { errors } from '../../../src/domain/errors.js';
 import { DOMAIN_STATUSES } from '../../../src/domain/lifecycle.js';
-import type { Store } from '../../../src/store/store.js';
-import { openApi, type TestApi } from '../../helpers/api.js';
+import { openApiOn, type TestApi } from '../../helpers/api.js';
 import { backends } from '../../helpers/stores.js';
 
 /**
@@ -45,7 +44,6 @@ const backend = backends[0];
 if (!backend) throw new Error('no store backend');
 
 describe('OpenAPI document', () => {
-  let store: Store;
   let api: TestApi;
   let document: Json;
   /** Every operation of the document, with its path and method. */
@@ -59,15 +57,13 @@ describe('OpenAPI document', () => {
     );
 
   beforeAll(async () => {
-    store = await backend.open();
-    api = await openApi(store);
+    api = await openApiOn(backend);
     const response = await api.call(undefined, 'GET', '/openapi.json');
     expect(response.statusCode).toBe(200);
     document = response.json();
   });
   afterAll(async () => {
-    await api.close();
-    await store.close();
+    await api?.close();
   });
 
   it('is OpenAPI 3.1', () => {

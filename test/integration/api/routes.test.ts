@@ -1,21 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../../src/store/store.js';
-import { createTestApp, openApi, type TestApi } from '../../helpers/api.js';
+import { createTestApp, openApiOn, type TestApi } from '../../helpers/api.js';
 import { backends } from '../../helpers/stores.js';
 
 describe.each(backends)('API on $name', (backend) => {
-  let store: Store;
   let api: TestApi;
   let key: string;
 
   beforeAll(async () => {
-    store = await backend.open();
-    api = await openApi(store);
+    api = await openApiOn(backend);
     key = await api.keyFor('acme');
   });
   afterAll(async () => {
-    await api.close();
-    await store.close();
+    await api?.close();
   });
 
   const expectError = (
@@ -302,13 +298,13 @@ describe.each(backends)('API on $name', (backend) => {
       const body = response.json();
       expect(body.status).toBe('verifying');
       expect(body.next_check_at).not.toBeNull();
-      const domain = await store.findDomain(appId, 'verify.acme.com');
-      expect(await store.findJob(`domain:verify:${domain?.id}`)).toMatchObject({
+      const domain = await api.store.findDomain(appId, 'verify.acme.com');
+      expect(await api.store.findJob(`domain:verify:${domain?.id}`)).toMatchObject({
         kind: 'domain:verify',
         payload: { domainId: domain?.id },
       });
 
-      await store.updateDomain(domain?.id as string, {
+      await api.store.updateDomain(domain?.id as string, {
         status: 'verified',
         verifiedAt: '2026-01-01T00:00:00.000Z',
         updatedAt: '2026-01-01T00:00:00.000Z',
@@ -473,7 +469,7 @@ describe.each(backends)('API on $name', (backend) => {
       const app = await createTestApp(api, key);
       await api.call(key, 'POST', `/v1/apps/${app}/domains`, { domain: 'gone.acme.com' });
       await api.call(key, 'DELETE', `/v1/apps/${app}`);
-      expect(await store.findClaims('gone.acme.com')).toEqual([]);
+      expect(await api.store.findClaims('gone.acme.com')).toEqual([]);
       const again = await api.call(key, 'POST', `/v1/apps/${appId}/domains`, { domain: 'gone.acme.com' });
       expect(again.statusCode).toBe(200);
     });
@@ -534,7 +530,7 @@ describe.each(backends)('API on $name', (backend) => {
     it('stores only a hash of each key', async () => {
       const secret = await api.keyFor('hash-check');
       const { digestApiKey } = await import('../../../src/domain/api-keys.js');
-      const rows = await store.findApiKeysByLookup(digestApiKey(secret).lookup);
+      const rows = await api.store.findApiKeysByLookup(digestApiKey(secret).lookup);
       expect(rows).toHaveLength(1);
       expect(JSON.stringify(rows)).not.toContain(secret);
       expect(JSON.stringify(rows)).not.toContain(secret.slice(3));

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../../src/store/store.js';
-import { openApi, type TestApi } from '../../helpers/api.js';
+import { openApi, openApiOn, type TestApi } from '../../helpers/api.js';
 import { ManualClock } from '../../helpers/clock.js';
 import { backends } from '../../helpers/stores.js';
 
@@ -12,22 +11,19 @@ type Answer = Awaited<ReturnType<TestApi['call']>>;
  * organization for PORTICO_SLUG_HOLD_DAYS. Through the API, with the shipped defaults, on both stores.
  */
 describe.each(backends)('slugs on $name', (backend) => {
-  let store: Store;
   let api: TestApi;
   let clock: ManualClock;
   let alice: string;
   let bob: string;
 
   beforeAll(async () => {
-    store = await backend.open();
     clock = new ManualClock(new Date().toISOString());
-    api = await openApi(store, {}, clock);
+    api = await openApiOn(backend, {}, clock);
     alice = await api.keyFor('alice-org');
     bob = await api.keyFor('bob-org');
   });
   afterAll(async () => {
-    await api.close();
-    await store.close();
+    await api?.close();
   });
 
   const create = (key: string, slug: string) =>
@@ -74,7 +70,7 @@ describe.each(backends)('slugs on $name', (backend) => {
 
   it('reserves the CNAME target’s label as configured, and takes PORTICO_RESERVED_SLUGS instead of the default list', async () => {
     const custom = await openApi(
-      store,
+      api.store,
       { PORTICO_CNAME_TARGET: 'edge-in.apps.portico.test', PORTICO_RESERVED_SLUGS: 'billing,team' },
       clock,
     );

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../../src/store/store.js';
-import { createTestApp, openApi, type TestApi } from '../../helpers/api.js';
+import { createTestApp, openApiOn, type TestApi } from '../../helpers/api.js';
 import { backends } from '../../helpers/stores.js';
 
 /**
@@ -9,15 +8,13 @@ import { backends } from '../../helpers/stores.js';
  * do (404 with the same body shape), and a foreign write changes nothing.
  */
 describe.each(backends)('tenant isolation on $name', (backend) => {
-  let store: Store;
   let api: TestApi;
   const orgs = ['alpha', 'beta', 'gamma'];
   const keys: Record<string, { write: string; read: string }> = {};
   const owned: Record<string, { appId: string; domain: string; webhookId: string }> = {};
 
   beforeAll(async () => {
-    store = await backend.open();
-    api = await openApi(store);
+    api = await openApiOn(backend);
     for (const org of orgs) {
       keys[org] = { write: await api.keyFor(org), read: await api.keyFor(org, 'read') };
       const appId = await createTestApp(api, keys[org].write);
@@ -32,8 +29,7 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
     }
   });
   afterAll(async () => {
-    await api.close();
-    await store.close();
+    await api?.close();
   });
 
   const endpoints = (appId: string, domain: string, webhookId: string) =>

@@ -1,17 +1,12 @@
 import { once } from 'node:events';
 import tls from 'node:tls';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEdgeRole } from '../../../src/edge/role.js';
 import type { Edge } from '../../../src/edge/server.js';
 import type { Store } from '../../../src/store/store.js';
-import { openCertificateRig } from '../../helpers/certificates.js';
-import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
-import { startOrigin, type TestOrigin } from '../../helpers/origin.js';
+import type { TestOrigin } from '../../helpers/origin.js';
+import { openServedEdge, type ServedEdge } from '../../helpers/served-edge.js';
 import { backends } from '../../helpers/stores.js';
 import { waitUntil } from '../../helpers/wait.js';
-
-type Rig = Awaited<ReturnType<typeof openCertificateRig>>;
 
 interface Handshake {
   /** The certificate the edge presented: serial and names. */
@@ -28,34 +23,21 @@ interface Handshake {
  * through its own store connection, as another node would.
  */
 describe.each(backends)('apps’ default hostnames on one wildcard certificate ($name)', (backend) => {
+  let served: ServedEdge;
   let store: Store;
-  let edgeStore: Store;
-  let dns: TestDnsServer;
   let origin: TestOrigin;
-  let rig: Rig;
+  let rig: ServedEdge['rig'];
   let edge: Edge;
   let root: string;
   const since = new Date(0).toISOString();
 
   beforeAll(async () => {
-    [store, edgeStore] = await backend.openPair();
-    dns = await startDnsServer();
-    origin = await startOrigin();
-    rig = await openCertificateRig(store, dns, {
-      PORTICO_EDGE_HTTP_PORT: '0',
-      PORTICO_EDGE_HTTPS_PORT: '0',
-      PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
-    });
-    edge = await startEdgeRole(rig.config, edgeStore, rig.services, pino({ level: 'silent' }));
-    root = (await rig.api.call(undefined, 'GET', '/tls/root.pem')).body;
+    // The edge reads through its own store: on PostgreSQL, its own pool and LISTEN connection.
+    served = await openServedEdge(backend);
+    ({ store, origin, rig, edge, root } = served);
   });
   afterAll(async () => {
-    await edge?.close();
-    await rig?.api.close();
-    if (edgeStore !== store) await edgeStore?.close();
-    await origin?.close();
-    await dns?.close();
-    await store?.close();
+    await served?.close();
   });
 
   /** A TLS handshake for `servername` trusting only the local root, then a GET / over it. */

@@ -5,18 +5,12 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEdgeRole } from '../../../src/edge/role.js';
 import type { Edge } from '../../../src/edge/server.js';
 import type { Store } from '../../../src/store/store.js';
-import { openCertificateRig } from '../../helpers/certificates.js';
-import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
-import { startOrigin, type TestOrigin } from '../../helpers/origin.js';
+import { openServedEdge, type ServedEdge } from '../../helpers/served-edge.js';
 import { backends } from '../../helpers/stores.js';
 import { waitUntil } from '../../helpers/wait.js';
-
-type Rig = Awaited<ReturnType<typeof openCertificateRig>>;
 
 interface Answer {
   status: number;
@@ -31,36 +25,20 @@ interface Answer {
  * reaches the edge through LISTEN/NOTIFY.
  */
 describe.each(backends)('the edge serving from the $name store', (backend) => {
+  let served: ServedEdge;
   let store: Store;
-  let edgeStore: Store;
-  let dns: TestDnsServer;
-  let origin: TestOrigin;
-  let rig: Rig;
+  let rig: ServedEdge['rig'];
   let edge: Edge;
   let root: string;
   const suffix = `edge-${backend.name}.com`;
 
   beforeAll(async () => {
-    [store, edgeStore] = await backend.openPair();
-    dns = await startDnsServer();
-    origin = await startOrigin();
-    rig = await openCertificateRig(store, dns, {
-      PORTICO_EDGE_HTTP_PORT: '0',
-      PORTICO_EDGE_HTTPS_PORT: '0',
-      PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
-    });
     // The edge reads through its own store: on PostgreSQL, its own pool and LISTEN connection.
-    edge = await startEdgeRole(rig.config, edgeStore, rig.services, pino({ level: 'silent' }));
-    await rig.api.call(rig.key, 'PATCH', `/v1/apps/${rig.appId}`, { origin_url: origin.url });
-    root = (await rig.api.call(undefined, 'GET', '/tls/root.pem')).body;
+    served = await openServedEdge(backend);
+    ({ store, rig, edge, root } = served);
   });
   afterAll(async () => {
-    await edge?.close();
-    await rig?.api.close();
-    if (edgeStore !== store) await edgeStore?.close();
-    await origin?.close();
-    await dns?.close();
-    await store?.close();
+    await served?.close();
   });
 
   const httpsGet = (servername: string, pathname = '/', host = servername) =>
