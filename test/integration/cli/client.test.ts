@@ -1,11 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
-import { PORTICO_BIN, type RunningProcess, runPortico, startPortico } from '../../helpers/process.js';
+import { PORTICO_BIN, runPortico, type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const KEY = 'cli-client-test-key-0123456789abcdef';
@@ -21,9 +18,8 @@ const SPINNER_FRAMES = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/;
 // Each command is a fresh Node process that loads the TypeScript sources: give a test of several
 // commands more room than the default on a busy two-core machine.
 describe('portico apps and domains, against a running Portico', { timeout: 180_000 }, () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-cli-client-'));
   let dns: TestDnsServer;
-  let server: RunningProcess;
+  let server: ServedPortico;
   let url: string;
   /** The port the edge serves HTTPS on: a free one, so not 443. */
   let edgeHttpsPort: string;
@@ -44,29 +40,21 @@ describe('portico apps and domains, against a running Portico', { timeout: 180_0
 
   beforeAll(async () => {
     dns = await startDnsServer();
-    server = startPortico(['serve'], {
-      PORTICO_DATA_DIR: dataDir,
-      PORTICO_API_PORT: '0',
-      PORTICO_EDGE_HTTP_PORT: '0',
-      PORTICO_EDGE_HTTPS_PORT: '0',
+    server = await servePortico({
       PORTICO_DNS_SERVERS: dns.address,
       PORTICO_APPS_DOMAIN: APPS_DOMAIN,
       PORTICO_TLS_ISSUER: 'internal',
       PORTICO_BOOTSTRAP_KEY: KEY,
-      DATABASE_URL: '',
     });
-    [, url = ''] = await server.waitFor(/Portico API listening on (http:\/\/\S+)/);
-    [, edgeHttpsPort = ''] = await server.waitFor(
-      /edge listening on http:\/\/\S+ and https:\/\/[\d.]+:(\d+)/,
-    );
+    url = server.url;
+    edgeHttpsPort = String(await server.process.edgeHttpsPort());
     // NO_COLOR as a user may have it; output is not a terminal here anyway.
     cliEnv = { PORTICO_URL: url, PORTICO_API_KEY: KEY, NO_COLOR: '1' };
   });
 
   afterAll(async () => {
-    await server?.stop();
+    await server?.close();
     await dns?.close();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('creates an app, and lists and gets it by slug or id', async () => {

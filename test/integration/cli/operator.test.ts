@@ -32,9 +32,9 @@ describe('portico command', () => {
 
     const first = startPortico(['serve'], env);
     try {
-      const [, url] = await first.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const url = await first.apiUrl();
       // Off a terminal, start-up lines are JSON records (PORTICO_LOG_FORMAT), the key a field of one.
-      const [, key] = await first.waitFor(/"first_api_key":"(pk_[a-z0-9]+)"/);
+      const key = await first.firstApiKey();
       expect(readdirSync(dataDir)).toContain('portico.db');
       const apps = await fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${key}` } });
       expect(apps.status).toBe(200);
@@ -47,7 +47,7 @@ describe('portico command', () => {
 
     const second = startPortico(['serve', '--roles', 'api'], env);
     try {
-      await second.waitFor(/listening on http/);
+      await second.apiUrl();
       expect(second.output()).not.toMatch(/pk_[a-z0-9]{40}/);
     } finally {
       await second.stop();
@@ -68,7 +68,7 @@ describe('portico command', () => {
 
     const server = startPortico(['serve'], env);
     try {
-      const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const url = await server.apiUrl();
       const create = (key: string) =>
         fetch(`${url}/v1/apps`, {
           method: 'POST',
@@ -99,7 +99,7 @@ describe('portico command', () => {
 
     const server = startPortico(['serve'], env);
     try {
-      const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const url = await server.apiUrl();
       const call = () => fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${key}` } });
       // The node has checked the key and keeps it in memory for a few seconds.
       expect((await call()).status).toBe(200);
@@ -124,7 +124,7 @@ describe('portico command', () => {
     for (let run = 0; run < 2; run++) {
       const server = startPortico(['serve'], bootstrapEnv);
       try {
-        const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        const url = await server.apiUrl();
         const response = await fetch(`${url}/v1/apps`, {
           headers: { authorization: 'Bearer ci-bootstrap-key-0123456789abcdef' },
         });

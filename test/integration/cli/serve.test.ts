@@ -4,54 +4,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createScratchDatabase } from '../../helpers/databases.js';
-import { PORTICO_BIN, runPortico, startPortico } from '../../helpers/process.js';
+import { createProcessState, PORTICO_BIN, runPortico, startPortico } from '../../helpers/process.js';
+import { backends } from '../../helpers/stores.js';
 import { waitUntil } from '../../helpers/wait.js';
 
-const databaseUrl = process.env.DATABASE_URL;
-
-/** Where a fresh Portico keeps its state: a data directory, and on PostgreSQL a database of its own. */
-interface Setup {
-  env: Record<string, string>;
-  cleanup(): Promise<void>;
-}
-
 const scratchDir = () => mkdtempSync(path.join(tmpdir(), 'portico-serve-'));
-
-const setups: { name: string; create(): Promise<Setup> }[] = [
-  {
-    name: 'sqlite',
-    create: async () => {
-      const dir = scratchDir();
-      return {
-        env: { PORTICO_DATA_DIR: dir, DATABASE_URL: '' },
-        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  ...(databaseUrl
-    ? [
-        {
-          name: 'postgres',
-          create: async () => {
-            const dir = scratchDir();
-            const database = await createScratchDatabase(databaseUrl);
-            return {
-              env: {
-                PORTICO_DATA_DIR: dir,
-                DATABASE_URL: database.url,
-                PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
-              },
-              cleanup: async () => {
-                await database.drop();
-                rmSync(dir, { recursive: true, force: true });
-              },
-            };
-          },
-        },
-      ]
-    : []),
-];
 
 /** Every role, as `npm start` runs them; the edge on ports of its own so tests can run side by side. */
 const EDGE_PORTS = { PORTICO_EDGE_HTTP_PORT: '0', PORTICO_EDGE_HTTPS_PORT: '0' };
@@ -88,10 +45,17 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-describe.each(setups)('the first start of Portico on $name', { timeout: 120_000 }, (setup) => {
+describe.each(backends)('the first start of Portico on $name', { timeout: 120_000 }, (backend) => {
   it('fails in one line naming the setting when the API port is taken; the next start prints a key that works', async () => {
-    const { env, cleanup } = await setup.create();
-    cleanups.push(cleanup);
+    const state = await createProcessState(backend.name, 'portico-serve-');
+    cleanups.push(() => state.remove());
+    // Nodes on one PostgreSQL must share the key that seals secrets; on SQLite Portico makes its own.
+    const env: Record<string, string> = {
+      ...state.env,
+      ...(backend.name === 'postgres'
+        ? { PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') }
+        : {}),
+    };
     const taken = await occupyPort();
     cleanups.push(() => taken.release().catch(() => undefined));
     const apiPort = String(taken.port);
@@ -114,8 +78,8 @@ describe.each(setups)('the first start of Portico on $name', { timeout: 120_000 
     const second = startPortico(['serve'], { ...env, ...EDGE_PORTS, PORTICO_API_PORT: apiPort });
     let url: string;
     try {
-      [, url = ''] = await second.waitFor(/Portico API listening on (http:\/\/[\d.:]+)/);
-      const [, key = ''] = await second.waitFor(/"first_api_key":"(pk_[a-z0-9]{40})"/);
+      url = await second.apiUrl();
+      const key = await second.firstApiKey();
       expect(url).toBe(`http://127.0.0.1:${apiPort}`);
       expect((await listApps(url, key)).status).toBe(200);
       const keyRecord = records(second.output()).find((record) => record.first_api_key === key);
@@ -129,7 +93,7 @@ describe.each(setups)('the first start of Portico on $name', { timeout: 120_000 
     // Later starts show no key, and say how to make one, in this server's store.
     const third = startPortico(['serve'], { ...env, ...EDGE_PORTS, PORTICO_API_PORT: '0' });
     try {
-      [, url = ''] = await third.waitFor(/Portico API listening on (http:\/\/[\d.:]+)/);
+      url = await third.apiUrl();
       const [, command = ''] = await third.waitFor(/"command":"([^"]+)"/);
       expect(third.output()).not.toMatch(/pk_[a-z0-9]{40}/);
       expect(command).toBe(
@@ -239,7 +203,7 @@ describe('PORTICO_LOG_FORMAT', { timeout: 60_000 }, () => {
   it('json: every line a record, and at a quiet level the start-up lines and the first key still shown', async () => {
     const server = serveFresh({ PORTICO_LOG_FORMAT: 'json', PORTICO_LOG_LEVEL: 'error' });
     try {
-      const [, key = ''] = await server.waitFor(/"first_api_key":"(pk_[a-z0-9]{40})"/);
+      const key = await server.firstApiKey();
       const started = records(server.output());
       const api = started.find((record) => String(record.msg).startsWith('Portico API listening on '));
       expect(api).toMatchObject({ level: 30, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });

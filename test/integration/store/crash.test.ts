@@ -1,11 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScratchDatabase } from '../../helpers/databases.js';
-import { type RunningProcess, startPortico } from '../../helpers/process.js';
+import {
+  createProcessState,
+  type ProcessState,
+  type RunningProcess,
+  startPortico,
+} from '../../helpers/process.js';
 import { backends } from '../../helpers/stores.js';
 
 /** Add-domain requests sent in all, each with a name of its own. */
@@ -17,7 +19,6 @@ const KILLS = 4;
 /** Each request's bound; a request that outlives it counts as failed (it never does on a live server). */
 const REQUEST_TIMEOUT_MS = 15_000;
 const KEY = 'crash-test-bootstrap-key-0123456789';
-const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
 
 const nameOf = (i: number) => `d${i}.crash-test.com`;
 const between = (low: number, high: number) => low + Math.floor(Math.random() * (high - low + 1));
@@ -74,8 +75,7 @@ class Supervisor {
           `generation ${generation} exited (${code ?? signal}):\n${process.output()}`,
         );
     });
-    const [, url] = await process.waitFor(LISTENING);
-    return { process, url: url as string, generation };
+    return { process, url: await process.apiUrl(), generation };
   }
 
   /** SIGKILL the running process and start a new one on the same data. */
@@ -121,17 +121,14 @@ async function listAll(base: string, appId: string): Promise<{ names: string[]; 
  * 409 `domain_already_added`, never a 500).
  */
 describe.each(backends)('acknowledged add-domain writes across SIGKILL on $name', (backend) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-crash-'));
-  let database: Awaited<ReturnType<typeof createScratchDatabase>> | undefined;
+  let state: ProcessState;
   let env: Record<string, string>;
   let supervisor: Supervisor | undefined;
 
   beforeAll(async () => {
-    if (backend.name === 'postgres')
-      database = await createScratchDatabase(process.env.DATABASE_URL as string);
+    state = await createProcessState(backend.name, 'portico-crash-');
     env = {
-      PORTICO_DATA_DIR: dataDir,
-      DATABASE_URL: database?.url ?? '',
+      ...state.env,
       // A port of its own on each start, read back from the "listening on" line.
       PORTICO_API_PORT: '0',
       PORTICO_BOOTSTRAP_KEY: KEY,
@@ -145,8 +142,7 @@ describe.each(backends)('acknowledged add-domain writes across SIGKILL on $name'
 
   afterAll(async () => {
     await supervisor?.stop();
-    await database?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await state?.remove();
   });
 
   it('keeps every acknowledged domain exactly once', { timeout: 180_000 }, async () => {
@@ -261,7 +257,7 @@ describe.each(backends)('acknowledged add-domain writes across SIGKILL on $name'
       // And the file itself is sound after every SIGKILL.
       await sup.stop();
       supervisor = undefined;
-      const db = new Database(path.join(dataDir, 'portico.db'), { readonly: true });
+      const db = new Database(path.join(state.dataDir, 'portico.db'), { readonly: true });
       try {
         expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       } finally {

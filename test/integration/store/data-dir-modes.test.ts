@@ -51,8 +51,8 @@ describe('modes of the data directory and its files', () => {
       }),
     );
     try {
-      const [, url] = await server.waitFor(/API listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      const [, key] = await server.waitFor(/"first_api_key":"(pk_[a-z0-9]+)"/);
+      const url = await server.apiUrl();
+      const key = await server.firstApiKey();
       // A write through the API, so the WAL and its index hold something while the process runs.
       const created = await fetch(`${url}/v1/apps`, {
         method: 'POST',

@@ -12,7 +12,7 @@ import {
   type NetworkNamespace,
   namespaceUnsupported,
 } from '../../helpers/network-namespace.js';
-import { type RunningProcess, startPortico } from '../../helpers/process.js';
+import { type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const KEY = 'pk_public_origin_test_0123456789abcdef01234';
@@ -77,24 +77,12 @@ describe.skipIf(unsupported !== undefined)('the shipped defaults with a public o
   const reported: Reported[] = [];
   let ports: { origin: number; receiver: number };
   let dns: TestDnsServer;
-  let portico: RunningProcess;
-  let apiUrl: string;
+  let portico: ServedPortico;
   let edgeHttpsPort: number;
   /** The App the first test creates; the webhook's event is one of its domains. */
   let appId = '';
 
-  const api = async (method: string, pathname: string, body?: unknown) => {
-    const response = await fetch(`${apiUrl}${pathname}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${KEY}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const api = (method: string, pathname: string, body?: unknown) => portico.call(KEY, method, pathname, body);
 
   beforeAll(async () => {
     namespace = await createNetworkNamespace();
@@ -107,26 +95,20 @@ describe.skipIf(unsupported !== undefined)('the shipped defaults with a public o
     ports = reported.find((record) => record.listening)?.listening as typeof ports;
 
     dns = await startDnsServer();
-    portico = startPortico(['serve'], {
+    portico = await servePortico({
       PORTICO_DATA_DIR: path.join(dataDir, 'data'),
-      PORTICO_API_PORT: '0',
-      PORTICO_EDGE_HTTP_PORT: '0',
-      PORTICO_EDGE_HTTPS_PORT: '0',
       PORTICO_DNS_SERVERS: dns.address,
       PORTICO_BOOTSTRAP_KEY: KEY,
-      DATABASE_URL: '',
       // The defaults under test: removed even if the environment running the tests sets them.
       PORTICO_ALLOW_PRIVATE_ORIGINS: undefined,
       PORTICO_TLS_ISSUER: undefined,
       PORTICO_APPS_DOMAIN: undefined,
     });
-    [, apiUrl = ''] = await portico.waitFor(/Portico API listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    const [, httpsPort] = await portico.waitFor(/edge listening on .* and https:\/\/127\.0\.0\.1:(\d+)/);
-    edgeHttpsPort = Number(httpsPort);
+    edgeHttpsPort = await portico.process.edgeHttpsPort();
   });
 
   afterAll(async () => {
-    await portico?.stop();
+    await portico?.close();
     await dns?.close();
     servers?.stdin?.end();
     await namespace?.close();
@@ -171,7 +153,7 @@ describe.skipIf(unsupported !== undefined)('the shipped defaults with a public o
     const hostname: string = created.body.default_hostname;
     expect(hostname).toBe('public-origin.apps.localhost');
 
-    const root = await (await fetch(`${apiUrl}/tls/root.pem`)).text();
+    const root = await (await fetch(`${portico.url}/tls/root.pem`)).text();
     // The worker issues the default hostname's certificate from the local CA: until then the
     // handshake fails.
     let answer: { status: number; body: string } | undefined;

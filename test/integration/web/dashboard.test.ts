@@ -1,11 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_TABLE } from '../../../src/domain/lifecycle.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
-import { type RunningProcess, startPortico } from '../../helpers/process.js';
+import { type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -24,11 +23,10 @@ const PHONE = { width: 375, height: 667 };
  */
 describe('the dashboard in a real browser', () => {
   let dns: TestDnsServer;
-  let portico: RunningProcess;
+  let portico: ServedPortico;
   let browser: Browser;
   let context: BrowserContext;
   let apiUrl: string;
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-dashboard-'));
   /** Script errors and console errors other than failed requests (the API's 4xx answers log those). */
   const pageProblems: string[] = [];
 
@@ -37,11 +35,7 @@ describe('the dashboard in a real browser', () => {
       throw new Error(`${CHROMIUM} is missing: the dashboard test needs it (apt-get install chromium)`);
     }
     dns = await startDnsServer();
-    portico = startPortico(['serve'], {
-      PORTICO_DATA_DIR: dataDir,
-      PORTICO_API_PORT: '0',
-      PORTICO_EDGE_HTTP_PORT: '0',
-      PORTICO_EDGE_HTTPS_PORT: '0',
+    portico = await servePortico({
       PORTICO_DNS_SERVERS: dns.address,
       PORTICO_APPS_DOMAIN: APPS_DOMAIN,
       PORTICO_TLS_ISSUER: 'internal',
@@ -50,10 +44,8 @@ describe('the dashboard in a real browser', () => {
       // Active domains are re-checked every 10 s instead of 6 h, so a record the test deletes is
       // found missing while the page is open; the 10 minutes after a failure stay as shipped.
       PORTICO_REVERIFY_INTERVAL_SECONDS: '10',
-      DATABASE_URL: '',
     });
-    const [, url] = await portico.waitFor(/Portico API listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    apiUrl = url ?? '';
+    apiUrl = portico.url;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -74,23 +66,13 @@ describe('the dashboard in a real browser', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await portico?.stop();
+    await portico?.close();
     await dns?.close();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   /** The API called directly, as the test's independent view of what the page should show. */
-  const api = async (method: string, pathname: string, body?: unknown, key = KEY) => {
-    const response = await fetch(`${apiUrl}${pathname}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: await response.json() };
-  };
+  const api = (method: string, pathname: string, body?: unknown, key = KEY) =>
+    portico.call(key, method, pathname, body);
 
   /** The page at `hash` (a route such as `#/apps/…`), in `within` (the desktop context by default). */
   const openPage = async (hash = '', within = context): Promise<Page> => {

@@ -1,9 +1,6 @@
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
@@ -15,8 +12,12 @@ import { DELIVER_JOB } from '../../../src/events/webhooks.js';
 import { createServices, type Services } from '../../../src/services.js';
 import { createStore, type Store } from '../../../src/store/index.js';
 import type { Domain } from '../../../src/store/store.js';
-import { createScratchDatabase } from '../../helpers/databases.js';
-import { type RunningProcess, startPortico } from '../../helpers/process.js';
+import {
+  createProcessState,
+  type ProcessState,
+  type RunningProcess,
+  startPortico,
+} from '../../helpers/process.js';
 import { backends } from '../../helpers/stores.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -53,8 +54,7 @@ const STARTED = /Portico worker started \((worker:[^,]+),/;
  * the job could not run again here at all. Two live workers on one node never take each other's.
  */
 describe.each(backends)('lease recovery across a restart on $name', (backend) => {
-  let dataDir: string;
-  let database: Awaited<ReturnType<typeof createScratchDatabase>> | undefined;
+  let state: ProcessState;
   let env: Record<string, string>;
   let store: Store;
   let services: Services;
@@ -63,9 +63,10 @@ describe.each(backends)('lease recovery across a restart on $name', (backend) =>
   const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'portico-restart-'));
+    // The workers inherit this process's environment: on SQLite, state.env clears its DATABASE_URL.
+    state = await createProcessState(backend.name, 'portico-restart-');
     env = {
-      PORTICO_DATA_DIR: dataDir,
+      ...state.env,
       PORTICO_TLS_ISSUER: 'none',
       PORTICO_DNS_SERVERS: '127.0.0.1',
       PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
@@ -73,13 +74,7 @@ describe.each(backends)('lease recovery across a restart on $name', (backend) =>
       // The shipped default, set so that nothing in the environment shortens it.
       PORTICO_JOB_LEASE_SECONDS: '300',
     };
-    // The workers inherit this process's environment: SQLite's must not see its DATABASE_URL.
-    env.DATABASE_URL = '';
-    if (backend.name === 'postgres') {
-      database = await createScratchDatabase(process.env.DATABASE_URL as string);
-      env.DATABASE_URL = database.url;
-    }
-    store = await createStore({ dataDir, databaseUrl: env.DATABASE_URL || undefined });
+    store = await createStore({ dataDir: state.dataDir, databaseUrl: env.DATABASE_URL || undefined });
     const config = loadConfig(env);
     services = await createServices({
       config,
@@ -107,8 +102,7 @@ describe.each(backends)('lease recovery across a restart on $name', (backend) =>
   });
   afterAll(async () => {
     await store?.close();
-    await database?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await state?.remove();
   });
 
   /** A webhook to `receiver` for events of `type`, and one delivery queued for it: a job of its own. */
