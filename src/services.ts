@@ -7,11 +7,12 @@ import { createResolvers } from './dns/resolvers.js';
 import type { Clock } from './domain/clock.js';
 import type { LifecycleHooks } from './domain/hooks.js';
 import type { DomainEvent } from './domain/lifecycle.js';
+import { servingChanges } from './domain/serving.js';
 import { type Resolvers, type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
 import type { Metrics } from './ops/metrics.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
-import type { App, Domain, Store } from './store/store.js';
+import type { Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';
 import { webhookHandlers } from './worker/jobs/webhooks.js';
@@ -86,15 +87,14 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       })
     : undefined;
 
+  // What a change of an app or a domain does to what is served: domain/serving.ts.
+  const serving = servingChanges(config.appsDomain, certificates);
   const verificationHooks: VerificationHooks = {
     onChecked: (outcome) => metrics?.checks.inc({ outcome }),
     onReadyForCertificate: async (tx, domain, now) => certificates?.requestForDomain(tx, domain, now),
     onEvent: async (tx, domain, event, now) => {
       await events(tx, event, { hostname: domain.name, domain }, now);
-      if (event === 'domain.moved') {
-        await certificates?.dropForDomain(tx, domain.id);
-        await tx.publishServingChange(domain.name);
-      }
+      await serving.domainEvent(tx, domain, event);
     },
   };
   const verification = new VerificationService(
@@ -104,31 +104,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     clock,
     verificationHooks,
   );
-
-  const defaultHostname = (slug: string) => `${slug}.${config.appsDomain}`;
-  /** Every hostname an app answers on: its default hostname and its domains. */
-  const publishAppHostnames = async (tx: Store, app: App) => {
-    for (const name of [defaultHostname(app.slug), ...(await tx.listDomainNames(app.id))]) {
-      await tx.publishServingChange(name);
-    }
-  };
-  const hooks: LifecycleHooks = {
-    appCreated: async (tx, app, now) => certificates?.requestForApp(tx, app, defaultHostname(app.slug), now),
-    appRenamed: async (tx, before, after, now) => {
-      await certificates?.dropHostname(tx, defaultHostname(before.slug));
-      await certificates?.requestForApp(tx, after, defaultHostname(after.slug), now);
-      await tx.publishServingChange(defaultHostname(before.slug));
-    },
-    appRoutingChanged: (tx, app) => publishAppHostnames(tx, app),
-    appRemoved: async (tx, app) => {
-      await certificates?.dropForApp(tx, app.id);
-      await publishAppHostnames(tx, app);
-    },
-    domainRemoved: async (tx, domain) => {
-      await certificates?.dropForDomain(tx, domain.id);
-      await tx.publishServingChange(domain.name);
-    },
-  };
+  const hooks: LifecycleHooks = serving;
 
   return {
     verification,

@@ -1,7 +1,7 @@
 import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
 import { isLive, MOVED_AFTER_FAILURES } from '../domain/lifecycle.js';
-import { httpsUrl } from '../edge/router.js';
+import { defaultHostname, httpsUrl } from '../domain/serving.js';
 import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
@@ -14,7 +14,7 @@ export function toAppResponse(app: App, appsDomain: string): AppResponse {
     slug: app.slug,
     meta: { title: app.title, description: app.description },
     origin_url: app.originUrl,
-    default_hostname: `${app.slug}.${appsDomain}`,
+    default_hostname: defaultHostname(app.slug, appsDomain),
     created_at: app.createdAt,
     updated_at: app.updatedAt,
   };

@@ -3,6 +3,7 @@ import { domainToASCII } from 'node:url';
 import { parse as parseDomain } from 'tldts';
 import { errors } from './errors.js';
 import { isValidALabel } from './punycode.js';
+import { isPlatformName } from './serving.js';
 
 /**
  * Hostname normalization and the policy of which names a customer may add. Pure: no I/O.
@@ -137,7 +138,7 @@ function checkNotSpecialUse(name: string): void {
 
 function checkNotReserved(name: string, policy: HostnamePolicy): void {
   const apps = policy.appsDomain;
-  if (name === apps || name.endsWith(`.${apps}`)) throw errors.domainUnderAppsDomain(name, apps);
+  if (isPlatformName(name, apps)) throw errors.domainUnderAppsDomain(name, apps);
 
   const parsed = parseDomain(name, { allowPrivateDomains: true });
   if (parsed.publicSuffix === name) throw errors.domainIsPublicSuffix(name);
