@@ -4,8 +4,9 @@ import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
 import type { Config } from './config.js';
 import { createResolvers } from './dns/resolvers.js';
+import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
-import type { LifecycleHooks } from './domain/hooks.js';
+import { DomainService } from './domain/domains.js';
 import type { DomainEvent } from './domain/lifecycle.js';
 import { servingChanges } from './domain/serving.js';
 import { type Resolvers, type VerificationHooks, VerificationService } from './domain/verification.js';
@@ -19,18 +20,22 @@ import { webhookHandlers } from './worker/jobs/webhooks.js';
 import type { JobHandler } from './worker/runner.js';
 
 /**
- * The composition root: the services of every role, wired to each other once, here. `main.ts`
- * builds them for `serve`; tests build them with a manual clock and loopback DNS.
+ * The composition root: every service of every role, wired to each other once, here, and nowhere
+ * else. No rules live here: what a change serves is `domain/serving.ts`, status changes are
+ * `domain/lifecycle.ts`. `cli/serve.ts` builds them for the roles (`roles.ts`); tests build them
+ * with a manual clock and loopback DNS.
  */
 export interface Services {
+  /** Apps, for the API. */
+  apps: AppService;
+  /** Customers' domains, for the API: checks run inline on `verify`, what they serve announced. */
+  domains: DomainService;
   verification: VerificationService;
   webhooks: WebhookService;
   metrics?: Metrics;
   /** Undefined when PORTICO_TLS_ISSUER=none. */
   certificates?: CertificateService;
   issuer?: CertIssuer;
-  /** Attached to the app and domain services. */
-  hooks: LifecycleHooks;
   /** Seals what must be read back but never stored in plain text (keys, secrets, kept answers). */
   box: SecretBox;
   /** Every job kind a worker of this process runs. */
@@ -48,6 +53,8 @@ export interface ServiceDeps {
   issuer?: CertIssuer | null;
   /** Counters to move; none when absent (tests). */
   metrics?: Metrics;
+  /** Names this process as the holder of the checks the API runs inline; defaults to `api:{pid}`. */
+  leaseHolder?: string;
   /** Also told of every status change (tests observe through it); webhooks get them regardless. */
   onEvent?: (event: DomainEvent | CertificateEvent, subject: { hostname: string; domain?: Domain }) => void;
 }
@@ -104,15 +111,21 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     clock,
     verificationHooks,
   );
-  const hooks: LifecycleHooks = serving;
+  const apps = new AppService(store, config, clock, serving);
+  const domains = new DomainService(store, config, clock, {
+    verification,
+    hooks: serving,
+    holder: deps.leaseHolder,
+  });
 
   return {
+    apps,
+    domains,
     verification,
     webhooks,
     metrics,
     certificates,
     issuer,
-    hooks,
     box,
     handlers: [
       ...domainCheckHandlers(verification),
