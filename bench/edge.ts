@@ -45,7 +45,7 @@ const START_ROUNDS = 5;
 const REQUESTS_AFTER_START = 1_000;
 /** Portico's edge defaults (src/edge/server.ts): the role passes no other value. */
 const SNI_CACHE_SIZE = 10_000;
-/** What `portico serve` gives the edge's caches (src/edge/role.ts): changes are announced, so entries live long. */
+/** What `portico serve` gives the edge's caches (src/roles.ts): changes are announced, so entries live long. */
 const CACHE_TTL_SECONDS = 600;
 
 const APPS_DOMAIN = 'apps.edge-bench.test';

@@ -63,7 +63,7 @@ export interface ApiDeps {
 const BODY_LIMIT_BYTES = 64 * 1024;
 
 /**
- * Builds the API without listening, so tests drive it with `inject()` and `main.ts` decides where
+ * Builds the API without listening, so tests drive it with `inject()` and `roles.ts` decides where
  * it listens.
  */
 export async function buildApi({

@@ -35,7 +35,10 @@ export interface Store
    * not at all if it rolls back.
    */
   publishServingChange(hostname: string): Promise<void>;
-  /** Calls `listener` with each hostname whose serving changed, announced by any node. */
+  /**
+   * Calls `listener` with each hostname whose serving changed, announced by any node, or with
+   * `ALL_HOSTNAMES` when changes may have been missed (a reconnected LISTEN): forget everything.
+   */
   subscribeServingChanges(listener: (hostname: string) => void): () => void;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
@@ -43,6 +46,9 @@ export interface Store
   migrationsApplied(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** What the change feed announces when it may have missed changes: every hostname. */
+export const ALL_HOSTNAMES = '*';
 
 export interface Page {
   limit: number;
