@@ -8,8 +8,9 @@ import { ErrorResponse } from '../../schemas/common.js';
 /**
  * For platforms that run their own proxy: Caddy's `on_demand_tls { ask … }` contract. 200 when
  * Portico would serve the name (an active domain or an app's default hostname), 404 otherwise, so
- * the proxy gets certificates for exactly those names. The edge's own rule (`routeOf`), read from the store without the edge's caches: one indexed lookup, no DNS. No API key:
- * Caddy sends none, and the answer reveals only what DNS and TLS already show.
+ * the proxy gets certificates for exactly those names. The edge's own rule (`routeOf`), read from
+ * the store without the edge's caches: one indexed lookup, no DNS. No API key: Caddy sends none,
+ * and the answer reveals only what DNS and TLS already show.
  */
 export function edgeAsk(api: Api, { store, config }: ApiContext): void {
   api.get(
