@@ -7,8 +7,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cpuSeconds } from './edge/processes.js';
-import { type Figure, measure, ratio, report, startServer } from './lib.js';
+import { cpuSeconds, startServer } from './lib/processes.js';
+import { ratio, report, verdict } from './lib/report.js';
+import { type Figure, measure } from './lib/wrk.js';
 
 const duration = Number(process.env.BENCH_SECONDS ?? 10);
 /**
@@ -94,7 +95,7 @@ end`;
   );
   figures.push(ceilingFigure);
   // The issue's reference ("a plain insert-per-request reaches about 0.29"), and the same route
-  // with batched commits and checkpoints off the request path: bench/insert-reference.ts.
+  // with batched commits and checkpoints off the request path: bench/lib/insert-reference.ts.
   figures.push(
     await post(
       'Fastify POST + 1 INSERT per request, autocommit (no Portico)',
@@ -158,7 +159,6 @@ end`;
       `\nA route costing add-domain's CPU and doing nothing else gets ${throughputRatio(sameCost)}× hello-world's req/s and ${openedFirstP99Ratio(sameCost)}× its p99 here (connections opened first); ` +
         `add-domain gets ${throughputRatio(addFigure)}× and ${openedFirstP99Ratio(addFigure)}×.`,
     );
-  const verdict = (met: boolean) => (met ? 'met' : '**missed**');
   const addRatio = addFigure.requestsPerSecond / helloFigure.requestsPerSecond;
   const addTail = (addFigure.openedFirstP99Ms ?? Number.NaN) / (helloFigure.openedFirstP99Ms ?? Number.NaN);
   console.log('\nTargets of add-domain');

@@ -4,9 +4,9 @@
 // route that takes a body, before authentication, rules and a database. And hello-world made to
 // spend a given CPU time per request (`/burn/:us`), to show what latency any route of that cost gets
 // from the same load. With BENCH_SQLITE_DIR set, also the insert-per-request references of
-// insert-reference.ts.
+// lib/insert-reference.ts.
 import Fastify from 'fastify';
-import { registerInsertReference } from './insert-reference.js';
+import { registerInsertReference } from './lib/insert-reference.js';
 
 const app = Fastify();
 if (process.env.BENCH_SQLITE_DIR) registerInsertReference(app, process.env.BENCH_SQLITE_DIR);

@@ -3,7 +3,7 @@
  * self time by area (Portico's modules, each package, Node's internals, GC, idle) and the functions
  * with the most self time.
  *
- *   node --import tsx bench/edge/profile-summary.ts <file.cpuprofile> [top=30] [skip-seconds=0]
+ *   node --import tsx bench/profile-summary.ts <file.cpuprofile> [top=30] [skip-seconds=0]
  *
  * `skip-seconds` leaves out the profile's first seconds (the process's start-up, module loading).
  */

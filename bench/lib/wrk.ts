@@ -1,4 +1,8 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+/**
+ * HTTP loads with wrk, the load generator every HTTP figure of the benchmarks is measured with:
+ * requests per second, p99 and failed requests of one load.
+ */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,31 +17,6 @@ export interface Figure {
   /** The p99 of a second run of the same load whose connections were all open before it began. */
   openedFirstP99Ms?: number;
   errors: number;
-}
-
-/**
- * Runs a node script and resolves with it and the URL it prints: a TypeScript one through tsx, a
- * JavaScript one (`bin/portico.js`, which runs its own bundle) as it is.
- */
-export async function startServer(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ url: string; child: ChildProcess }> {
-  const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...loader, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = /listening on (http:\/\/[\d.:]+)/.exec(text);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${text}`)));
-  });
-  return { url, child };
 }
 
 export interface Load {
@@ -133,40 +112,4 @@ end`
     p99Ms: p99 ? toMs(p99[1] ?? '0', p99[2] ?? 'ms') : Number.NaN,
     errors,
   };
-}
-
-/** `value ÷ base` with two decimals, as every table of the benchmarks prints it ('n/a' when one is missing). */
-export const ratio = (value: number | undefined, base: number | undefined): string =>
-  value === undefined || base === undefined ? 'n/a' : (value / Math.max(base, 0.001)).toFixed(2);
-
-/** Prints figures with their ratios to the first one, the baseline measured in the same run. */
-export function report(title: string, figures: Figure[]): void {
-  const [baseline] = figures;
-  if (!baseline) return;
-  const openedFirst = figures.some((figure) => figure.openedFirstP99Ms !== undefined);
-  console.log(`\n${title}`);
-  const head = ['load', 'req/s', 'p99 ms', 'req/s ÷ baseline', 'p99 ÷ baseline'];
-  if (openedFirst) head.splice(3, 0, 'p99 ms, connections opened first');
-  if (openedFirst) head.push('p99 ÷ baseline, connections opened first');
-  console.log(`| ${[...head, 'failed'].join(' | ')} |`);
-  console.log(
-    `|---|${head
-      .slice(1)
-      .map(() => '---:|')
-      .join('')}---:|`,
-  );
-  for (const figure of figures) {
-    const cells = [
-      figure.name,
-      figure.requestsPerSecond.toFixed(0),
-      figure.p99Ms.toFixed(1),
-      ratio(figure.requestsPerSecond, baseline.requestsPerSecond),
-      ratio(figure.p99Ms, baseline.p99Ms),
-    ];
-    if (openedFirst) {
-      cells.splice(3, 0, figure.openedFirstP99Ms?.toFixed(1) ?? 'n/a');
-      cells.push(ratio(figure.openedFirstP99Ms, baseline.openedFirstP99Ms));
-    }
-    console.log(`| ${[...cells, figure.errors].join(' | ')} |`);
-  }
 }

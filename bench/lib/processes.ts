@@ -1,13 +1,14 @@
 /**
- * Child processes of the edge benchmark (nginx, Caddy, Portico) and what is read about them from
- * /proc: resident memory and CPU time. Every process started here is registered, so one
- * `stopAll()` in a `finally` ends them all, whatever failed in between.
+ * Child processes of the benchmarks (nginx, Caddy, Portico, the baseline servers) and what is read
+ * about them from /proc: resident memory and CPU time. Every process started through `Processes`
+ * is registered, so one `stopAll()` in a `finally` ends them all, whatever failed in between.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface Started {
   readonly name: string;
@@ -76,6 +77,31 @@ export class Processes {
     await Promise.all([...this.running].map((started) => this.stop(started)));
     for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs a benchmark script's body with its own `Processes`, and ends them all (and removes their
+ * directories) when it returns, throws or is interrupted.
+ */
+export async function runBench(body: (processes: Processes) => Promise<void>): Promise<void> {
+  const processes = new Processes();
+  process.once('SIGINT', () => {
+    void processes.stopAll().finally(() => process.exit(130));
+  });
+  try {
+    await body(processes);
+  } finally {
+    await processes.stopAll();
+  }
+}
+
+/**
+ * Whether the module at `moduleUrl` (its `import.meta.url`) is the script node was started with:
+ * a figure's script runs its own set-up then, and only lends its figure when bench/edge.ts imports it.
+ */
+export function isMain(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  return script !== undefined && realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
 }
 
 /** Resolves with the first match of `pattern` in the process's stdout; rejects if it exits first. */
@@ -231,4 +257,29 @@ export function machineTicks(): MachineTicks {
 /** Cores the whole machine kept busy since `since`, over `seconds` of wall-clock time. */
 export function machineBusyCores(since: MachineTicks, seconds: number): number {
   return (machineTicks().busy - since.busy) / ticksPerSecond() / seconds;
+}
+
+/**
+ * Runs a node script and resolves with it and the URL it prints: a TypeScript one through tsx, a
+ * JavaScript one (`bin/portico.js`, which runs its own bundle) as it is.
+ */
+export async function startServer(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ url: string; child: ChildProcess }> {
+  const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /listening on (http:\/\/[\d.:]+)/.exec(text);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${text}`)));
+  });
+  return { url, child };
 }

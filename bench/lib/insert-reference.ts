@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
-import { startCheckpointer } from '../src/store/sqlite-checkpointer.js';
+import { startCheckpointer } from '../../src/store/sqlite-checkpointer.js';
 
 const TABLE = `create table domains (
   id text primary key, app_id text not null, name text not null, verification_token text not null,

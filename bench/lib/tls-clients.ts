@@ -157,3 +157,13 @@ export async function requestEach(port: number, names: readonly string[], concur
     seconds: (performance.now() - started) / 1000,
   } satisfies RequestsFigure;
 }
+
+/** Fails loudly when a target does not answer 200 through its proxy before it is loaded. */
+export async function expectOk(name: string, port: number, servername: string): Promise<void> {
+  const { statuses, failed, firstError } = await requestEach(port, [servername], 1);
+  if (failed > 0 || statuses.get(200) !== 1) {
+    throw new Error(
+      `${name} did not answer 200 for ${servername}: ${firstError ?? [...statuses.keys()].join()}`,
+    );
+  }
+}
