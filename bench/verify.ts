@@ -4,10 +4,17 @@
  * and the worker's memory at 1,000 and at 10,000 domains. The baseline, measured in the same run,
  * is the same number of raw lookups through Node's own resolver (c-ares) at the same concurrency:
  * the most a check made of DNS lookups could do here.
+ *
+ * Then fair shares: organization B's time from asking to verify to `verified` while organization
+ * A's backlog fills the queue (100 webhook deliveries to a receiver that never answers; 600
+ * domains whose DNS never answers), against B's time alone, with the shipped worker settings.
  */
 import { fork } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -18,6 +25,7 @@ import { AppService } from '../src/domain/apps.js';
 import { systemClock } from '../src/domain/clock.js';
 import { DomainService } from '../src/domain/domains.js';
 import { VerificationService } from '../src/domain/verification.js';
+import { createServices } from '../src/services.js';
 import { createStore } from '../src/store/index.js';
 import { domainCheckHandlers } from '../src/worker/jobs/domain-check.js';
 import { Worker } from '../src/worker/runner.js';
@@ -31,6 +39,11 @@ interface Reply {
   port: number;
   count: number;
 }
+const FAIR_WEBHOOKS = 100;
+const FAIR_SLOW_DOMAINS = 600;
+/** B's verifications per case; the median is reported. */
+const FAIR_SAMPLES = 5;
+
 const dnsProcess = fork(path.join(here, 'dns-server-process.ts'), [], { execArgv: ['--import', 'tsx'] });
 const replies: ((reply: Reply) => void)[] = [];
 dnsProcess.on('message', (reply: Reply) => replies.shift()?.(reply));
@@ -130,6 +143,126 @@ async function sweep(count: number) {
   };
 }
 
+/** A webhook receiver that takes each request and never answers it, until closed. */
+async function silentReceiver() {
+  const sockets = new Set<Socket>();
+  let received = 0;
+  const server = http.createServer(() => {
+    received++;
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    received: () => received,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+const until = async (condition: () => boolean | Promise<boolean>) => {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 5));
+};
+
+/**
+ * Seconds from B's request to verify until its domain is `verified` by the worker (the median of
+ * FAIR_SAMPLES), behind A's `backlog` already running. Each case has a store and names of its own.
+ */
+async function timeToVerified(backlog: 'none' | 'webhooks' | 'slow-dns'): Promise<number> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'portico-bench-fair-'));
+  const store = await createStore({ dataDir });
+  const config = loadConfig({
+    PORTICO_DATA_DIR: dataDir,
+    PORTICO_DNS_SERVERS: server,
+    PORTICO_APPS_DOMAIN: 'apps.bench.test',
+    PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+    PORTICO_TLS_ISSUER: 'none',
+  });
+  const logger = pino({ level: 'silent' });
+  const services = await createServices({ config, store, clock: systemClock, logger, issuer: null });
+  const apps = new AppService(store, config, systemClock);
+  const domains = new DomainService(store, config, systemClock);
+  const tenant = async (name: string) => {
+    const { orgId } = await createApiKey(store, systemClock, { orgName: name, scope: 'write' });
+    return { orgId, app: await apps.create(orgId, { slug: name, title: name }) };
+  };
+  const run = `${backlog}-${Date.now()}`;
+  const receiver = await silentReceiver();
+  const a = await tenant('busy');
+  if (backlog === 'webhooks') {
+    const domain = await domains.add(a.orgId, a.app.id, { domain: `busy.${run}.com`, isPrimary: false });
+    await services.webhooks.create(a.orgId, { url: receiver.url });
+    for (let i = 0; i < FAIR_WEBHOOKS; i++) {
+      await store.transaction((tx) =>
+        services.webhooks.record(tx, 'domain.verified', domain, systemClock.now()),
+      );
+    }
+  }
+  if (backlog === 'slow-dns') {
+    const names = Array.from({ length: FAIR_SLOW_DOMAINS }, (_, i) => `slow${i}.${run}.com`);
+    await ask({
+      op: 'fault',
+      fault: 'silence',
+      names: names.flatMap((name) => [name, `_mixpeek-verify.${name}`]),
+    });
+    for (const name of names) {
+      await domains.add(a.orgId, a.app.id, { domain: name, isPrimary: false });
+      await domains.requestVerification(a.orgId, a.app.id, name);
+    }
+  }
+  await ask({ op: 'reset' });
+  const worker = new Worker({
+    store,
+    handlers: services.handlers,
+    clock: systemClock,
+    logger,
+    concurrency: config.workerConcurrency,
+    orgConcurrency: config.workerOrgConcurrency,
+    leaseSeconds: config.jobLeaseSeconds,
+    // Polling often, so that the next poll does not blur the comparison.
+    pollIntervalMs: 20,
+  });
+  worker.start();
+  // A's jobs have taken the slots they may.
+  if (backlog === 'webhooks') await until(() => receiver.received() >= config.workerOrgConcurrency);
+  if (backlog === 'slow-dns')
+    await until(async () => (await ask({ op: 'count' })).count >= config.workerOrgConcurrency);
+
+  // B asks to verify a few domains at once: the median of their times, so that one slow moment
+  // does not decide the ratio.
+  const b = await tenant('quiet');
+  const names = Array.from({ length: FAIR_SAMPLES }, (_, i) => `quiet${i}.${run}.com`);
+  const added = [];
+  for (const name of names)
+    added.push(await domains.add(b.orgId, b.app.id, { domain: name, isPrimary: false }));
+  await ask({
+    op: 'set',
+    records: added.flatMap((domain) => [
+      [`_mixpeek-verify.${domain.name}`, 'TXT', `mixpeek-site-verification=${domain.verificationToken}`],
+      [domain.name, 'CNAME', config.cnameTarget],
+    ]) as [string, 'TXT' | 'CNAME', string][],
+  });
+  const times = await Promise.all(
+    added.map(async (domain) => {
+      const started = performance.now();
+      await domains.requestVerification(b.orgId, b.app.id, domain.name);
+      await until(async () => (await store.findDomainById(domain.id))?.status === 'verified');
+      return (performance.now() - started) / 1000;
+    }),
+  );
+  await worker.stop(0);
+  await receiver.close();
+  await store.close();
+  rmSync(dataDir, { recursive: true, force: true });
+  return times.sort((x, y) => x - y)[Math.floor(times.length / 2)] as number;
+}
+
 try {
   console.log(
     `\nVerification sweep, worker concurrency ${CONCURRENCY}, SQLite, loopback DNS server in its own process`,
@@ -151,6 +284,24 @@ try {
     console.log(
       `\n${large.count / small.count}× the domains: ${(large.heapGrowthMb / Math.max(small.heapGrowthMb, 1)).toFixed(2)}× the peak JS heap growth. RSS also holds SQLite's page cache (bounded at 16 MB by cache_size) and the WAL's pages.`,
     );
+  }
+
+  const defaults = loadConfig({ PORTICO_DNS_SERVERS: server });
+  console.log(
+    `\nFair shares: organization B's verify, behind organization A's backlog (worker concurrency ${defaults.workerConcurrency}, at most ${defaults.workerOrgConcurrency} of one organization)`,
+  );
+  console.log(`| A's backlog | B's time to verified, s (median of ${FAIR_SAMPLES}) | ÷ B alone |`);
+  console.log('|---|---:|---:|');
+  // A first run warms up the code paths (JIT, prepared statements), which would flatter the cases after it.
+  await timeToVerified('none');
+  const alone = await timeToVerified('none');
+  console.log(`| none | ${alone.toFixed(3)} | 1.00 |`);
+  for (const [backlog, label] of [
+    ['webhooks', `${FAIR_WEBHOOKS} webhook deliveries to a receiver that never answers`],
+    ['slow-dns', `${FAIR_SLOW_DOMAINS} domains whose DNS never answers`],
+  ] as const) {
+    const seconds = await timeToVerified(backlog);
+    console.log(`| ${label} | ${seconds.toFixed(3)} | ${(seconds / alone).toFixed(2)} |`);
   }
 } finally {
   dnsProcess.kill();

@@ -111,3 +111,21 @@ describe('PORTICO_LOG_LEVEL', () => {
     );
   });
 });
+
+describe('PORTICO_WORKER_ORG_CONCURRENCY', () => {
+  const load = (env: Record<string, string>) => loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', ...env });
+
+  it('leaves a quarter of a worker’s slots, at least one, to other organizations by default', () => {
+    expect(load({}).workerOrgConcurrency).toBe(24);
+    expect(load({ PORTICO_WORKER_CONCURRENCY: '8' }).workerOrgConcurrency).toBe(6);
+    expect(load({ PORTICO_WORKER_CONCURRENCY: '2' }).workerOrgConcurrency).toBe(1);
+    expect(load({ PORTICO_WORKER_CONCURRENCY: '1' }).workerOrgConcurrency).toBe(1);
+  });
+
+  it('takes a count, and rejects what is not one', () => {
+    expect(load({ PORTICO_WORKER_ORG_CONCURRENCY: '32' }).workerOrgConcurrency).toBe(32);
+    expect(() => load({ PORTICO_WORKER_ORG_CONCURRENCY: '0' })).toThrow(
+      new ConfigError('PORTICO_WORKER_ORG_CONCURRENCY must be an integer from 1 to 1000, got "0"'),
+    );
+  });
+});

@@ -5,6 +5,7 @@ import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { parseServer } from './dns/wire-resolver.js';
 import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
+import { orgConcurrencyFor } from './worker/runner.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
 export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
@@ -67,6 +68,8 @@ export interface Config {
   jobLeaseSeconds: number;
   /** Jobs one worker process runs at once. */
   workerConcurrency: number;
+  /** Jobs of one organization a worker runs at once; the rest of its slots wait for other organizations' work. */
+  workerOrgConcurrency: number;
   /** Key that encrypts private keys at rest; required when several nodes share PostgreSQL. */
   encryptionKey: string | undefined;
   /** Renew a certificate once this fraction of its lifetime is left (1/3: the last third). */
@@ -198,6 +201,7 @@ export function readLogFormat(env: Env, terminal = process.stdout.isTTY === true
 /** Reads the configuration; `overrides` (CLI flags, tests) win over the environment. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const appsDomain = normalizeHostname(text(env, 'PORTICO_APPS_DOMAIN', 'apps.localhost'));
+  const workerConcurrency = integer(env, 'PORTICO_WORKER_CONCURRENCY', 32, 1, 1000);
   const config: Config = {
     dataDir: path.resolve(text(env, 'PORTICO_DATA_DIR', './data')),
     databaseUrl: optional(env, 'DATABASE_URL'),
@@ -230,7 +234,14 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dnsTimeoutMs: integer(env, 'PORTICO_DNS_TIMEOUT_MS', 2000, 50, 60_000),
     dnsAuthoritative: flag(env, 'PORTICO_DNS_AUTHORITATIVE'),
     jobLeaseSeconds: integer(env, 'PORTICO_JOB_LEASE_SECONDS', 300, 1, 86400),
-    workerConcurrency: integer(env, 'PORTICO_WORKER_CONCURRENCY', 32, 1, 1000),
+    workerConcurrency,
+    workerOrgConcurrency: integer(
+      env,
+      'PORTICO_WORKER_ORG_CONCURRENCY',
+      orgConcurrencyFor(workerConcurrency),
+      1,
+      1000,
+    ),
     encryptionKey: optional(env, 'PORTICO_ENCRYPTION_KEY'),
     certRenewFraction: integer(env, 'PORTICO_CERT_RENEW_PERCENT', 33, 1, 90) / 100,
     issuanceRatePerHour: integer(env, 'PORTICO_ISSUANCE_RATE_PER_HOUR', 100, 1, 100_000),

@@ -23,6 +23,11 @@ export interface RoleDeps {
   services: Services;
   clock: Clock;
   logger: Logger;
+  /**
+   * This machine and data directory (`nodeId()` of worker/lease-holder.ts), in the names of the
+   * worker's leases, so a restarted node frees at once what its killed predecessor held.
+   */
+  nodeId?: string;
 }
 
 /** Ends a role: a listener stops taking traffic, the worker finishes or aborts its jobs and releases them. */
@@ -120,7 +125,7 @@ async function listenQuietly(api: FastifyInstance, logger: Logger, config: Confi
 }
 
 /** The worker: the job loop over every handler of the services, and the store's housekeeping. */
-export function startWorkerRole({ config, store, services, clock, logger }: RoleDeps): {
+export function startWorkerRole({ config, store, services, clock, logger, nodeId }: RoleDeps): {
   id: string;
   stop: Stop;
 } {
@@ -131,7 +136,9 @@ export function startWorkerRole({ config, store, services, clock, logger }: Role
     clock,
     logger: log,
     concurrency: config.workerConcurrency,
+    orgConcurrency: config.workerOrgConcurrency,
     leaseSeconds: config.jobLeaseSeconds,
+    nodeId,
   });
   worker.start();
   const housekeeping = new Housekeeping(store, clock, log);

@@ -53,7 +53,10 @@ export interface ServiceDeps {
   issuer?: CertIssuer | null;
   /** Counters to move; none when absent (tests). */
   metrics?: Metrics;
-  /** Names this process as the holder of the checks the API runs inline; defaults to `api:{pid}`. */
+  /**
+   * Holds the job of a check the API runs inline (worker/lease-holder.ts): `portico serve` names
+   * its node, so a restarted node frees what a killed one held. Defaults to `api:{pid}`.
+   */
   leaseHolder?: string;
   /** Also told of every status change (tests observe through it); webhooks get them regardless. */
   onEvent?: (event: DomainEvent | CertificateEvent, subject: { hostname: string; domain?: Domain }) => void;

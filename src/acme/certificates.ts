@@ -48,6 +48,10 @@ export interface CertificateSettings extends IssuanceLimits {
  */
 type Owner = { kind: 'domain'; domain: Domain } | { kind: 'app'; app: App } | { kind: 'platform' };
 
+/** Whose turn in the job queue a certificate's work takes (docs/architecture.md, "Jobs and leases"). */
+const orgOf = (owner: Owner): string | null =>
+  owner.kind === 'domain' ? owner.domain.orgId : owner.kind === 'app' ? owner.app.orgId : null;
+
 export class CertificateService {
   /** `*.{apps domain}`: one certificate for every app's default hostname, where the issuer can. */
   private readonly wildcardHostname: string;
@@ -67,7 +71,7 @@ export class CertificateService {
 
   /** Queues a certificate for a domain whose ownership and routing hold (inside the caller's transaction). */
   async requestForDomain(tx: Store, domain: Domain, now: Date): Promise<void> {
-    await this.request(tx, domain.name, { domainId: domain.id, appId: domain.appId }, now);
+    await this.request(tx, domain.name, { domainId: domain.id, appId: domain.appId }, domain.orgId, now);
   }
 
   /**
@@ -76,7 +80,8 @@ export class CertificateService {
    */
   async requestForApp(tx: Store, app: App, hostname: string, now: Date): Promise<void> {
     if (this.issuer.wildcards) await this.requestWildcard(tx, now);
-    else await this.request(tx, hostname, { domainId: null, appId: app.id }, now);
+    // The app's organization's work: an organization creating many apps queues behind itself.
+    else await this.request(tx, hostname, { domainId: null, appId: app.id }, app.orgId, now);
   }
 
   /**
@@ -90,7 +95,8 @@ export class CertificateService {
       domainId: null,
       appId: null,
     });
-    if (inserted) await this.enqueueIssue(tx, hostname, now);
+    // The platform's own work (null: a turn of its own in the job queue), shared by every organization's apps.
+    if (inserted) await this.enqueueIssue(tx, hostname, null, now);
   }
 
   private pendingRecord(hostname: string, now: Date) {
@@ -110,9 +116,9 @@ export class CertificateService {
     };
   }
 
-  private async enqueueIssue(tx: Store, hostname: string, now: Date): Promise<void> {
+  private async enqueueIssue(tx: Store, hostname: string, orgId: string | null, now: Date): Promise<void> {
     await tx.enqueueJob(
-      { kind: ISSUE_JOB, key: issueJobKey(hostname), payload: { hostname }, runAt: iso(now) },
+      { kind: ISSUE_JOB, key: issueJobKey(hostname), payload: { hostname }, orgId, runAt: iso(now) },
       newId('job'),
       iso(now),
     );
@@ -122,12 +128,13 @@ export class CertificateService {
     tx: Store,
     hostname: string,
     owner: { domainId: string | null; appId: string },
+    orgId: string,
     now: Date,
   ) {
     const existing = await tx.findCertificate(hostname);
     if (existing?.status === 'issued' && existing.domainId === owner.domainId) return;
     await tx.putCertificate({ ...this.pendingRecord(hostname, now), ...owner });
-    await this.enqueueIssue(tx, hostname, now);
+    await this.enqueueIssue(tx, hostname, orgId, now);
   }
 
   /** Drops the certificates of a domain that is removed or no longer live; the edge stops serving them. */
@@ -202,7 +209,13 @@ export class CertificateService {
         });
         await this.budgets.record(tx, hostname, 'issued', done, budget);
         await tx.enqueueJob(
-          { kind: RENEW_JOB, key: renewJobKey(hostname), payload: { hostname }, runAt: iso(renewAt) },
+          {
+            kind: RENEW_JOB,
+            key: renewJobKey(hostname),
+            payload: { hostname },
+            orgId: orgOf(owner),
+            runAt: iso(renewAt),
+          },
           newId('job'),
           iso(done),
         );

@@ -6,6 +6,7 @@ import { Metrics } from '../ops/metrics.js';
 import { type RoleDeps, type Stop, startApiRole, startEdgeRole, startWorkerRole } from '../roles.js';
 import { createServices } from '../services.js';
 import type { Store } from '../store/index.js';
+import { holderId, nodeId } from '../worker/lease-holder.js';
 import {
   createFirstKey,
   describeError,
@@ -106,8 +107,19 @@ async function start(config: Config, logger: Logger, announce: Announce, running
   const store = running.store;
   await ensureBootstrapKey(store, config);
   const metrics = new Metrics(store, systemClock);
-  const services = await createServices({ config, store, clock: systemClock, logger, metrics });
-  const deps: RoleDeps = { config, store, services, clock: systemClock, logger };
+  // This machine and data directory in the names of lease holders (made on first use), so a
+  // restarted node frees at once what its killed predecessor held (worker/lease-holder.ts). The
+  // API's inline checks and the worker hold leases; the edge holds none.
+  const node = has('api') || has('worker') ? nodeId(config.dataDir) : undefined;
+  const services = await createServices({
+    config,
+    store,
+    clock: systemClock,
+    logger,
+    metrics,
+    leaseHolder: has('api') && node ? holderId('api', node) : undefined,
+  });
+  const deps: RoleDeps = { config, store, services, clock: systemClock, logger, nodeId: node };
 
   let edgeHttpsPort = config.edgeHttpsPort;
   if (has('edge')) {

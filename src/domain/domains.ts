@@ -171,7 +171,13 @@ export class DomainService {
         ? iso(addSeconds(this.clock.now(), INLINE_CHECK_GRACE_SECONDS))
         : now;
       await tx.enqueueJob(
-        { kind: VERIFY_JOB, key: verifyJobKey(domain.id), payload: { domainId: domain.id }, runAt },
+        {
+          kind: VERIFY_JOB,
+          key: verifyJobKey(domain.id),
+          payload: { domainId: domain.id },
+          orgId: domain.orgId,
+          runAt,
+        },
         newId('job'),
         now,
       );

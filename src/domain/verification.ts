@@ -285,7 +285,13 @@ export class VerificationService {
     for (const [kind, key] of Object.entries(keys)) {
       if (decision.next?.kind === kind) {
         await tx.enqueueJob(
-          { kind, key, payload: { domainId: domain.id }, runAt: iso(decision.next.runAt) },
+          {
+            kind,
+            key,
+            payload: { domainId: domain.id },
+            orgId: domain.orgId,
+            runAt: iso(decision.next.runAt),
+          },
           newId('job'),
           iso(now),
         );

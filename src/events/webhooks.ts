@@ -198,6 +198,7 @@ export class WebhookService {
           kind: DELIVER_JOB,
           key: `${DELIVER_JOB}:${delivery.id}`,
           payload: { deliveryId: delivery.id },
+          orgId: webhook.orgId,
           runAt: iso(now),
         },
         newId('job'),

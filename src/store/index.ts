@@ -186,7 +186,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     return bindStore({
       db,
       schema,
-      caps: { rowLocks: true, advisoryLocks: true },
+      caps: { rowLocks: true, advisoryLocks: true, lateralJoins: true },
       dialect: 'postgres',
       close,
       feed,
@@ -203,7 +203,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
   };
   return bindStore({
     db,
-    caps: { rowLocks: false, advisoryLocks: false },
+    caps: { rowLocks: false, advisoryLocks: false, lateralJoins: false },
     dialect: 'sqlite',
     close,
     feed,

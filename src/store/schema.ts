@@ -86,6 +86,8 @@ export interface JobsTable {
   /** Deduplication key: at most one pending job per key (e.g. `domain:verify:dom_…`). */
   key: string;
   payload: string;
+  /** The organization the job works for; '' for the platform's own work. Claims share out by it. */
+  org_id: Generated<string>;
   run_at: string;
   locked_by: string | null;
   locked_at: string | null;

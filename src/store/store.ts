@@ -231,6 +231,7 @@ export interface Job {
   kind: string;
   key: string;
   payload: Record<string, unknown>;
+  orgId: string | null;
   runAt: string;
   lockedBy: string | null;
   lockedAt: string | null;
@@ -245,6 +246,11 @@ export interface NewJob {
   /** At most one job exists per key: enqueueing an existing key reschedules it. */
   key: string;
   payload: Record<string, unknown>;
+  /**
+   * The organization the job works for (the one whose domain, webhook or app it is about), or null
+   * for the platform's own work. Workers share their slots out by it (`claimJobs`).
+   */
+  orgId: string | null;
   runAt: string;
 }
 
@@ -261,11 +267,21 @@ export interface JobStore {
    */
   enqueueJob(job: NewJob, id: string, now: string): Promise<void>;
   /**
-   * Leases up to `limit` due jobs of `kinds` to `workerId`, earliest first, incrementing `attempts`.
+   * Leases up to `limit` due jobs of `kinds` to `workerId`, incrementing `attempts`; answers them
+   * earliest first. Shared fairly: per kind, each organization's next job takes its turn (its jobs
+   * running anywhere count as turns taken), earliest due first among equal turns, so one
+   * organization's backlog never holds up another's work. With `perOrgLimit`, never more than that
+   * many jobs of one organization run on `workerId` at once, counting those it already holds.
    * No job is leased to two workers at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
    * write transaction).
    */
-  claimJobs(workerId: string, kinds: readonly string[], limit: number, now: string): Promise<Job[]>;
+  claimJobs(
+    workerId: string,
+    kinds: readonly string[],
+    limit: number,
+    now: string,
+    perOrgLimit?: number,
+  ): Promise<Job[]>;
   /**
    * Leases the job with this key to `workerId` if it exists and nobody holds it, whatever its
    * `run_at` (a request wants it run now). Answers undefined when it is missing or leased.
@@ -285,8 +301,10 @@ export interface JobStore {
   extendLeases(workerId: string, jobIds: readonly string[], now: string): Promise<void>;
   /** Frees leases taken before `lockedBefore` (their workers died or hung). Answers how many. */
   releaseExpiredLeases(lockedBefore: string): Promise<number>;
-  /** Frees every lease `workerId` holds (graceful shutdown). */
+  /** Frees every lease `workerId` holds (graceful shutdown, or its process is known to be gone). */
   releaseLeases(workerId: string): Promise<number>;
+  /** Who holds leases now, each once: a handful of workers, live or lately dead. */
+  leaseHolders(): Promise<string[]>;
   findJob(key: string): Promise<Job | undefined>;
   deleteJob(key: string): Promise<void>;
   countJobs(kind?: string): Promise<number>;

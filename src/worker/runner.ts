@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
 import type { Job, Store } from '../store/store.js';
+import { holderId, isGoneFromThisNode, parseHolder } from './lease-holder.js';
 
 /** What a job handler answers: nothing when done, or when to try again and why. */
 export type JobOutcome = undefined | { retryAt: Date; error: string };
@@ -37,11 +38,29 @@ export interface WorkerOptions {
   logger: Logger;
   /** Jobs run at once; the rest wait in the queue, so one slow domain never holds up the others. */
   concurrency: number;
+  /**
+   * Jobs of one organization run at once, at most (PORTICO_WORKER_ORG_CONCURRENCY): the other slots
+   * stay free for other organizations' work, so one tenant's slow jobs cannot fill the worker.
+   * Defaults to `orgConcurrencyFor(concurrency)`.
+   */
+  orgConcurrency?: number;
   leaseSeconds: number;
   /** How often an idle worker looks for due jobs. */
   pollIntervalMs?: number;
+  /**
+   * This machine and data directory (`nodeId()` of lease-holder.ts): the worker frees the leases
+   * of this node's processes that are gone. Defaults to the host name alone.
+   */
+  nodeId?: string;
   workerId?: string;
 }
+
+/**
+ * How many of a worker's slots one organization may fill by default: three quarters, leaving at
+ * least one for everyone else (32 slots: 24). With one slot there is nothing to leave.
+ */
+export const orgConcurrencyFor = (concurrency: number) =>
+  Math.max(1, concurrency - Math.max(1, Math.floor(concurrency / 4)));
 
 /**
  * The job loop (docs/architecture.md, "Jobs and leases"): lease due jobs, run each under a
@@ -56,8 +75,11 @@ export class Worker {
   private wakeUp?: () => void;
   private lastSweep = 0;
 
+  private readonly node: string;
+
   constructor(private readonly options: WorkerOptions) {
-    this.id = options.workerId ?? `worker:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.node = options.nodeId ?? hostname();
+    this.id = options.workerId ?? holderId('worker', this.node);
     this.handlers = new Map(options.handlers.map((handler) => [handler.kind, handler]));
   }
 
@@ -148,26 +170,36 @@ export class Worker {
     }
   }
 
-  /** Frees leases older than the lease time, at most once per half lease. */
+  /**
+   * Frees the leases of this node's processes that are gone (at start: the previous incarnation
+   * killed or crashed), then leases older than the lease time, at most once per half lease.
+   */
   private async sweep(): Promise<void> {
     const now = this.options.clock.now();
     if (now.getTime() - this.lastSweep < (this.options.leaseSeconds * 1000) / 2) return;
     this.lastSweep = now.getTime();
-    const freed = await this.options.store.releaseExpiredLeases(
-      iso(addSeconds(now, -this.options.leaseSeconds)),
-    );
-    if (freed > 0)
-      this.options.logger.warn({ freed }, 'worker: freed the leases of jobs whose worker stopped answering');
+    const { store, logger } = this.options;
+    for (const id of await store.leaseHolders()) {
+      const holder = parseHolder(id);
+      if (!holder || !isGoneFromThisNode(holder, this.node)) continue;
+      const freed = await store.releaseLeases(id);
+      if (freed > 0)
+        logger.warn({ freed, holder: id }, 'worker: freed the leases of a process of this node that is gone');
+    }
+    const freed = await store.releaseExpiredLeases(iso(addSeconds(now, -this.options.leaseSeconds)));
+    if (freed > 0) logger.warn({ freed }, 'worker: freed the leases of jobs whose worker stopped answering');
   }
 
   private async claimAndStart(): Promise<number> {
     const free = this.options.concurrency - this.running.size;
     if (free <= 0 || this.stopping) return 0;
+    const { concurrency, orgConcurrency = orgConcurrencyFor(concurrency) } = this.options;
     const jobs = await this.options.store.claimJobs(
       this.id,
       [...this.handlers.keys()],
       free,
       iso(this.options.clock.now()),
+      orgConcurrency,
     );
     for (const job of jobs) {
       const abort = new AbortController();

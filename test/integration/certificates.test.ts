@@ -135,7 +135,7 @@ describe.each(backends)('certificates from the internal CA on $name', (backend) 
     const stored = await store.findCertificate(hostname);
     const now = rig.clock.now().toISOString();
     await store.enqueueJob(
-      { kind: 'cert:issue', key: issueJobKey(hostname), payload: { hostname }, runAt: now },
+      { kind: 'cert:issue', key: issueJobKey(hostname), payload: { hostname }, orgId: null, runAt: now },
       'job_rerun00001',
       now,
     );

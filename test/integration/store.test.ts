@@ -290,7 +290,13 @@ describe.each(backends)('store contract on $name', (backend) => {
   });
 
   describe('jobs', () => {
-    const job = (key: string, runAt = t0) => ({ kind: 'test:job', key, payload: { key }, runAt });
+    const job = (key: string, runAt = t0) => ({
+      kind: 'test:job',
+      key,
+      payload: { key },
+      orgId: null,
+      runAt,
+    });
 
     it('claims due jobs only, earliest first, and counts the attempt', async () => {
       await store.enqueueJob(job('due-2', at(2)), newId('job'), t0);

@@ -26,7 +26,7 @@ describe.each(backends)('worker on $name', (backend) => {
   const enqueue = async (kind: string, keys: string[]) => {
     for (const key of keys) {
       await store.enqueueJob(
-        { kind, key, payload: { key }, runAt: iso(clock.now()) },
+        { kind, key, payload: { key }, orgId: null, runAt: iso(clock.now()) },
         newId('job'),
         iso(clock.now()),
       );

@@ -7,6 +7,7 @@ import * as organizationDomainCount from './0005-organization-domain-count.js';
 import * as historyRetention from './0006-history-retention.js';
 import * as listOrderIndexes from './0007-list-order-indexes.js';
 import * as oneLiveClaim from './0008-one-live-claim.js';
+import * as jobOrganization from './0009-job-organization.js';
 import * as tenancyLimits from './0010-tenancy-limits.js';
 import * as idempotencySealed from './0011-idempotency-sealed.js';
 
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0006-history-retention': historyRetention,
   '0007-list-order-indexes': listOrderIndexes,
   '0008-one-live-claim': oneLiveClaim,
+  '0009-job-organization': jobOrganization,
   '0010-tenancy-limits': tenancyLimits,
   '0011-idempotency-sealed': idempotencySealed,
 };

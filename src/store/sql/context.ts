@@ -11,6 +11,8 @@ export interface Capabilities {
   rowLocks: boolean;
   /** `pg_advisory_xact_lock` exists (PostgreSQL): a lock on a name rather than on a row. */
   advisoryLocks: boolean;
+  /** `JOIN LATERAL` exists (PostgreSQL). SQLite reaches the same rows with a correlated `IN (…)`. */
+  lateralJoins: boolean;
 }
 
 /** A query context: the root database or a transaction, plus the capabilities of its dialect. */
