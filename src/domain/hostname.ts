@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { parse as parseDomain } from 'tldts';
 import { toASCII } from 'tr46';
+import { canonicalName } from '../dns/resolver.js';
 import { errors } from './errors.js';
 import { isValidALabel } from './punycode.js';
 
@@ -30,14 +31,6 @@ function isAscii(text: string): boolean {
 export interface HostnamePolicy {
   /** The platform's own domain: names under it are apps' default hostnames, never customers'. */
   appsDomain: string;
-}
-
-/**
- * A DNS name in the form every comparison uses: lowercase, without the root's trailing dot
- * (`Shop.Acme.com.` → `shop.acme.com`; the root is ''). DNS compares names case-insensitively.
- */
-export function canonicalName(name: string): string {
-  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
 }
 
 /**
