@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger, formatRecord } from './logger.js';
 
 /** A logger whose lines are collected, as `serve` writes them to stdout. */
@@ -12,15 +12,22 @@ describe('log lines', () => {
   it('text: time, level, role and message, then the fields, from the same record as JSON', () => {
     const json = capture('json');
     const text = capture('text');
-    for (const { logger } of [json, text]) {
-      logger
-        .child({ role: 'edge' })
-        .warn({ hostname: 'shop.acme.com', note: 'two words', n: 3 }, 'edge: slow');
+    // One clock reading for both records: written a millisecond apart, their times would differ.
+    vi.useFakeTimers({ now: new Date('2026-05-01T18:10:15.387Z'), toFake: ['Date'] });
+    try {
+      for (const { logger } of [json, text]) {
+        logger
+          .child({ role: 'edge' })
+          .warn({ hostname: 'shop.acme.com', note: 'two words', n: 3 }, 'edge: slow');
+      }
+    } finally {
+      vi.useRealTimers();
     }
     const record = JSON.parse(json.lines[0] ?? '');
     expect(record).toMatchObject({ level: 40, role: 'edge', hostname: 'shop.acme.com', msg: 'edge: slow' });
+    expect(record.time).toBe('2026-05-01T18:10:15.387Z');
     expect(text.lines).toEqual([
-      `${record.time.slice(11)} WARN  [edge] edge: slow hostname=shop.acme.com note="two words" n=3\n`,
+      `18:10:15.387Z WARN  [edge] edge: slow hostname=shop.acme.com note="two words" n=3\n`,
     ]);
   });
 

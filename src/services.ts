@@ -3,13 +3,14 @@ import { type CertificateEvent, CertificateService } from './acme/certificates.j
 import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
 import type { Config } from './config.js';
+import type { Resolvers } from './dns/resolver.js';
 import { createResolvers } from './dns/resolvers.js';
 import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
 import { DomainService } from './domain/domains.js';
 import type { DomainEvent } from './domain/lifecycle.js';
 import { servingChanges } from './domain/serving.js';
-import { type Resolvers, type VerificationHooks, VerificationService } from './domain/verification.js';
+import { type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
 import type { Metrics } from './ops/metrics.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';

@@ -149,8 +149,7 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
   const txtName = ownershipRecordName(want.recordName, want.domain);
   const [ownership, routing] = await Promise.all([
     checkOwnership(resolver, {
-      domain: want.domain,
-      recordName: want.recordName,
+      name: txtName,
       valuePrefix: want.valuePrefix,
       token: want.token,
     }),

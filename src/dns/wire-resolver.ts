@@ -11,8 +11,14 @@ import {
   RECURSION_DESIRED,
   type TxtData,
 } from 'dns-packet';
-import { canonicalName } from '../domain/hostname.js';
-import type { LookupFailure, LookupOptions, LookupResult, RecordType, Resolver } from './resolver.js';
+import {
+  canonicalName,
+  type LookupFailure,
+  type LookupOptions,
+  type LookupResult,
+  type RecordType,
+  type Resolver,
+} from './resolver.js';
 
 export interface WireResolverOptions {
   /**

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import { domainToASCII } from 'node:url';
 import { parse as parseDomain } from 'tldts';
+import { toASCII } from 'tr46';
+import { canonicalName } from '../dns/resolver.js';
 import { errors } from './errors.js';
 import { isValidALabel } from './punycode.js';
 import { isPlatformName } from './serving.js';
@@ -34,22 +35,33 @@ export interface HostnamePolicy {
 }
 
 /**
- * A DNS name in the form every comparison uses: lowercase, without the root's trailing dot
- * (`Shop.Acme.com.` → `shop.acme.com`; the root is ''). DNS compares names case-insensitively.
- */
-export function canonicalName(name: string): string {
-  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
-}
-
-/**
  * The normal form of a hostname wherever one enters Portico (the API, the edge's Host and SNI, the
  * configuration, the CLI): trimmed, canonical, and Unicode converted to its punycode A-label.
  * Never throws: a name that cannot be converted is returned as it is, for the policy to refuse.
  */
 export function normalizeHostname(input: string): string {
   const name = canonicalName(input.trim());
-  // domainToASCII also applies UTS #46 mapping (full-width dots, case folding); '' means invalid.
-  return isAscii(name) ? name : domainToASCII(name) || name;
+  return isAscii(name) ? name : (toALabels(name) ?? name);
+}
+
+/**
+ * A Unicode name in A-labels (`bücher.de` → `xn--bcher-kva.de`), or undefined when IDNA refuses
+ * it. UTS #46 processing as browsers do it (whatwg-url's settings: non-transitional, so `ß` stays
+ * `ß`; bidi and joiner rules checked), with the hostname letters-digits-hyphens rule, through tr46
+ * rather than `url.domainToASCII`: Node 20 and 24 disagree on about 6% of generated Unicode names
+ * (Node 20 maps `ß` to `ss` and accepts mixed-direction labels browsers refuse), and what a customer
+ * may add must not depend on the runtime.
+ */
+function toALabels(name: string): string | undefined {
+  return (
+    toASCII(name, {
+      checkBidi: true,
+      checkJoiners: true,
+      checkHyphens: false,
+      useSTD3ASCIIRules: true,
+      transitionalProcessing: false,
+    }) ?? undefined
+  );
 }
 
 /**
@@ -89,7 +101,7 @@ export function parseCustomerHostname(input: string, policy: HostnamePolicy): st
   if (isIP(name) || isIP(name.replace(/^\[|\]$/g, ''))) throw errors.domainIsIp(input);
 
   if (!isAscii(name)) {
-    const ascii = domainToASCII(name);
+    const ascii = toALabels(name);
     if (!ascii) throw errors.domainInvalid(input, 'The domain is not a valid internationalized name.');
     name = ascii;
   }

@@ -1,10 +1,9 @@
-import { constants } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { DEFAULT_CIPHERS, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { normalizeHostname } from '../domain/hostname.js';
 import type { Route } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
@@ -15,6 +14,7 @@ import { type Authority, beforeRoute, decide, type EdgeDecision, parseHost, type
 import { SniCache } from './sni-cache.js';
 import type { CertificateSource, ChallengeSource, RouteSource } from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
+import { edgeTlsProfile } from './tls-profile.js';
 
 export interface EdgeOptions {
   /** Address both listeners bind (`PORTICO_HOST`). */
@@ -132,21 +132,6 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   return edge;
 }
 
-/**
- * The edge's cipher choice. OpenSSL settles it with the options of the context a connection starts
- * on, the server's own, before SNI swaps in the name's certificate, so it is set here and nowhere
- * else. Node's order puts AES-256-GCM first; the edge prefers AES-128-GCM, as Go (Caddy) and
- * Cloudflare do: as secure for TLS, and cheaper per record. The server's order decides, except that
- * a client listing ChaCha20 first (one without AES instructions, typically a phone) gets ChaCha20.
- */
-const CIPHER_CHOICE = {
-  ciphers: [
-    'TLS_AES_128_GCM_SHA256',
-    ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256'),
-  ].join(':'),
-  secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE | constants.SSL_OP_PRIORITIZE_CHACHA,
-};
-
 class EdgeServer implements Edge {
   private readonly logger: Logger;
   private readonly challenges: ChallengeSource;
@@ -241,7 +226,8 @@ class EdgeServer implements Edge {
     });
     this.isChallenge = isChallenge;
     this.httpsServer = https.createServer(
-      { ...serverOptions, ...CIPHER_CHOICE, SNICallback, ALPNCallback },
+      // Versions, suites and groups: Mozilla's "intermediate" profile (tls-profile.ts).
+      { ...serverOptions, ...edgeTlsProfile().serverOptions, SNICallback, ALPNCallback },
       this.onHttpsRequest,
     );
     // A client socket may sit silent while the edge waits for the origin (connect, then response
@@ -280,7 +266,12 @@ class EdgeServer implements Edge {
     }
     this.publicHttpsPort = this.options.publicHttpsPort ?? this.httpsPort;
     this.logger.info(
-      { host: this.options.host, httpPort: this.httpPort, httpsPort: this.httpsPort },
+      {
+        host: this.options.host,
+        httpPort: this.httpPort,
+        httpsPort: this.httpsPort,
+        tlsGroups: edgeTlsProfile().groups,
+      },
       'edge: listening',
     );
   }

@@ -226,6 +226,12 @@ export interface DomainStore {
   deleteDomain(id: string): Promise<boolean>;
 }
 
+/**
+ * What becomes of a job after a run: done (undefined; the row is deleted, docs/architecture.md
+ * "Jobs and leases"), or run again at `retryAt`, with why.
+ */
+export type JobOutcome = undefined | { retryAt: Date; error: string };
+
 export interface Job {
   id: string;
   kind: string;

@@ -9,6 +9,12 @@ import * as x509 from '@peculiar/x509';
 x509.cryptoProvider.set(webcrypto as Crypto);
 
 const KEY_ALGORITHM: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const RSA_KEY_ALGORITHM: RsaHashedKeyGenParams = {
+  name: 'RSASSA-PKCS1-v1_5',
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: 'SHA-256',
+};
 const SIGNING_ALGORITHM: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 const HOUR_MS = 3_600_000;
 
@@ -22,8 +28,14 @@ export interface TestCertificate {
 
 export interface TestCa {
   certificatePem: string;
-  /** A server certificate whose SANs are `names` (DNS names). */
-  issue(names: readonly string[], options?: { notAfter?: Date }): Promise<TestCertificate>;
+  /**
+   * A server certificate whose SANs are `names` (DNS names). Its key is ECDSA P-256, or RSA 2048
+   * with `key: 'rsa'` (Portico issues only ECDSA; RSA shows what the edge's TLS allows with one).
+   */
+  issue(
+    names: readonly string[],
+    options?: { notAfter?: Date; key?: 'ecdsa' | 'rsa' },
+  ): Promise<TestCertificate>;
 }
 
 export async function createTestCa(commonName = 'Portico Test CA'): Promise<TestCa> {
@@ -47,7 +59,7 @@ export async function createTestCa(commonName = 'Portico Test CA'): Promise<Test
   return {
     certificatePem: rootPem,
     async issue(names, options = {}) {
-      const leafKeys = await generateKeys();
+      const leafKeys = await generateKeys(options.key === 'rsa' ? RSA_KEY_ALGORITHM : KEY_ALGORITHM);
       const notAfter = options.notAfter ?? new Date(Date.now() + 24 * HOUR_MS);
       const leaf = await x509.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
@@ -76,8 +88,10 @@ export async function createTestCa(commonName = 'Portico Test CA'): Promise<Test
   };
 }
 
-function generateKeys(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+function generateKeys(
+  algorithm: EcKeyGenParams | RsaHashedKeyGenParams = KEY_ALGORITHM,
+): Promise<CryptoKeyPair> {
+  return webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
 }
 
 /** 16 random bytes, the high bit cleared so the DER integer stays positive. */
