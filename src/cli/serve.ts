@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, type LogFormat, loadConfig, type Role, readLogFormat } from '../config.js';
+import { type Config, loadConfig, type Role, readLogFormat } from '../config.js';
+import { ConfigError } from '../config-error.js';
 import { systemClock } from '../domain/clock.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, type LogFormat, type Logger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
 import { type RoleDeps, type Stop, startApiRole, startEdgeRole, startWorkerRole } from '../roles.js';
 import { createServices } from '../services.js';

@@ -1,6 +1,6 @@
 import type { App, Domain, Store } from '../store/store.js';
 import type { LifecycleHooks } from './hooks.js';
-import type { DomainEvent } from './lifecycle.js';
+import { type DomainEvent, SERVED_STATUSES } from './lifecycle.js';
 
 /**
  * What a hostname serves, in one place: the name every app answers on (`{slug}.{apps domain}`),
@@ -92,11 +92,11 @@ export async function routeOf(
     const app = slug === undefined ? undefined : await store.findAppBySlug(slug);
     return app && { hostname, appId: app.id, originUrl: app.originUrl };
   }
-  const domain = await store.findActiveDomain(hostname);
+  const domain = await store.findDomainInStatus(hostname, SERVED_STATUSES);
   if (!domain) return undefined;
   const [app, primary] = await Promise.all([
     store.findAppById(domain.appId),
-    domain.isPrimary ? undefined : store.findActivePrimary(domain.appId),
+    domain.isPrimary ? undefined : store.findPrimaryInStatus(domain.appId, SERVED_STATUSES),
   ]);
   if (!app) return undefined;
   return {

@@ -1,5 +1,3 @@
-import type { DomainStatus } from '../domain/lifecycle.js';
-
 /**
  * The store: every piece of state Portico keeps, behind one interface with two implementations
  * (SQLite for one node, PostgreSQL for many) sharing one query layer (kysely).
@@ -146,6 +144,13 @@ export interface VerificationError {
   message: string;
 }
 
+/**
+ * The statuses a domain's row can hold. What each means, and every rule that moves a domain from
+ * one to another, is domain/lifecycle.ts's; the store only keeps them.
+ */
+export const DOMAIN_STATUSES = ['pending', 'verifying', 'verified', 'active', 'failed', 'moved'] as const;
+export type DomainStatus = (typeof DOMAIN_STATUSES)[number];
+
 export interface Domain {
   id: string;
   appId: string;
@@ -202,10 +207,13 @@ export interface DomainStore {
    * (`UniqueViolation('domains_one_live_claim')`); the lock is what keeps hand-overs from meeting it.
    */
   lockDomainName(name: string): Promise<void>;
-  /** The live (`active`) claim on `name`, whichever organization holds it: what the edge serves. */
-  findActiveDomain(name: string): Promise<Domain | undefined>;
-  /** The app's primary domain when it is active, else undefined. */
-  findActivePrimary(appId: string): Promise<Domain | undefined>;
+  /**
+   * The claim on `name` in one of `statuses`, whichever organization holds it: with the statuses
+   * the edge serves (domain/lifecycle.ts), what the edge serves. At most one claim on a name is live.
+   */
+  findDomainInStatus(name: string, statuses: readonly DomainStatus[]): Promise<Domain | undefined>;
+  /** The app's primary domain when its status is one of `statuses`, else undefined. */
+  findPrimaryInStatus(appId: string, statuses: readonly DomainStatus[]): Promise<Domain | undefined>;
   /**
    * Counts `delta` domains more (or fewer) against the organization, in one statement. With
    * `limit`, an increase that would pass it is refused (answers false) and nothing changes, so
