@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { ConfigError } from './config-error.js';
-import { parseServer } from './dns/wire-resolver.js';
+import { parseServer } from './dns/wire-transport.js';
 import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
 import type { LogFormat } from './logger.js';

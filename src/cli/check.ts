@@ -1,6 +1,7 @@
 import { getServers } from 'node:dns';
 import { checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
-import { parseServer, WireResolver } from '../dns/wire-resolver.js';
+import { WireResolver } from '../dns/wire-resolver.js';
+import { parseServer } from '../dns/wire-transport.js';
 import { ownershipRecordName } from '../domain/dns-records.js';
 import { normalizeHostname } from '../domain/hostname.js';
 import { resolveAppId } from './app-ref.js';
