@@ -48,7 +48,7 @@ import { type HandshakeFigure, handshakes } from './lib/tls-clients.js';
 
 /** Portico's edge defaults (src/edge/server.ts): the role passes no other value. */
 const SNI_CACHE_SIZE = 10_000;
-/** What `portico serve` gives the edge's caches (src/edge/role.ts): changes are announced, so entries live long. */
+/** What `portico serve` gives the edge's caches (src/roles.ts): changes are announced, so entries live long. */
 const CACHE_TTL_SECONDS = 600;
 
 /** The certificate and key of SINGLE_NAME, opened, for measuring what one TLS context costs to build. */

@@ -34,17 +34,18 @@ import { edgeAsk } from './api/routes/system/edge-ask.js';
 import { health } from './api/routes/system/health.js';
 import { metricsRoute } from './api/routes/system/metrics.js';
 import { tlsRoot } from './api/routes/system/tls-root.js';
-import { webhookRoutes } from './api/routes/webhooks/webhooks.js';
+import { createWebhook } from './api/routes/webhooks/create-webhook.js';
+import { deleteWebhook } from './api/routes/webhooks/delete-webhook.js';
+import { getWebhook } from './api/routes/webhooks/get-webhook.js';
+import { listDeliveries } from './api/routes/webhooks/list-deliveries.js';
+import { listWebhooks } from './api/routes/webhooks/list-webhooks.js';
 import { appSchemas } from './api/schemas/apps.js';
 import { commonSchemas } from './api/schemas/common.js';
 import { domainSchemas } from './api/schemas/domains.js';
 import { webhookSchemas } from './api/schemas/webhooks.js';
 import { createValidatorCompiler } from './api/validation.js';
 import type { Config } from './config.js';
-import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
-import { DomainService } from './domain/domains.js';
-import { openSecretBox } from './secrets/secret-box.js';
 import type { Services } from './services.js';
 import type { Store } from './store/store.js';
 
@@ -54,23 +55,15 @@ export interface ApiDeps {
   clock: Clock;
   /** A pino logger; tests pass none and get silence. */
   logger?: FastifyBaseLogger;
-  /**
-   * The services of src/services.ts: verification inline on `verify`, certificates, lifecycle
-   * hooks. Without them the API still answers every route, and checks wait for a worker.
-   */
-  services?: Services;
-  /**
-   * Holds the job of a check the API runs inline (lease-holder.ts): `portico serve` names its node,
-   * so a restarted node frees what a killed one held. Defaults to `api:{pid}`.
-   */
-  leaseHolder?: string;
+  /** What the routes call, built by src/services.ts (`createServices`), as `serve` and tests build them. */
+  services: Services;
 }
 
 /** Request bodies are small JSON documents; anything larger is refused (413) before it is parsed. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
 /**
- * Builds the API without listening, so tests drive it with `inject()` and `main.ts` decides where
+ * Builds the API without listening, so tests drive it with `inject()` and `roles.ts` decides where
  * it listens.
  */
 export async function buildApi({
@@ -79,7 +72,6 @@ export async function buildApi({
   clock,
   logger,
   services,
-  leaseHolder,
 }: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
@@ -171,32 +163,31 @@ export async function buildApi({
     config,
     store,
     clock,
-    apps: new AppService(store, config, clock, services?.hooks),
-    domains: new DomainService(store, config, clock, {
-      verification: services?.verification,
-      hooks: services?.hooks,
-      holder: leaseHolder,
-    }),
-    issuer: services?.issuer,
+    apps: services.apps,
+    domains: services.domains,
+    webhooks: services.webhooks,
+    issuer: services.issuer,
   };
 
   health(app, context);
   tlsRoot(app, context);
   edgeAsk(app, context);
-  if (services?.metrics) metricsRoute(app, services.metrics);
+  if (services.metrics) metricsRoute(app, services.metrics);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   dashboard(app, context);
 
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireApiKey(store, new RateLimiter(config.rateLimitPerMinute)));
-    const idempotency = idempotencyHooks(store, clock, services?.box ?? openSecretBox(config));
+    const idempotency = idempotencyHooks(store, clock, services.box);
     v1.addHook('preHandler', idempotency.preHandler);
     v1.addHook('onSend', idempotency.onSend);
     for (const route of [createApp, listApps, getApp, updateApp, deleteApp]) route(v1 as Api, context);
     for (const route of [addDomain, listDomains, getDomain, updateDomain, removeDomain, verifyDomain]) {
       route(v1 as Api, context);
     }
-    if (services) webhookRoutes(v1 as Api, services.webhooks);
+    for (const route of [createWebhook, listWebhooks, getWebhook, deleteWebhook, listDeliveries]) {
+      route(v1 as Api, context);
+    }
   });
 
   return app;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, readLogFormat } from './config.js';
+import { loadConfig, readLogFormat } from './config.js';
+import { ConfigError } from './config-error.js';
 
 describe('PORTICO_ACME_CHALLENGE', () => {
   const challenge = (value: string | undefined) =>

@@ -2,18 +2,19 @@ import { getServers } from 'node:dns';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
-import { parseServer } from './dns/wire-resolver.js';
+import { ConfigError } from './config-error.js';
+import { parseServer } from './dns/wire-transport.js';
 import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
+import type { LogFormat } from './logger.js';
+import type { SqliteSynchronous } from './store/sqlite.js';
 import { orgConcurrencyFor } from './worker/runner.js';
 
 /** Roles one process can run; `portico serve` runs all of them by default. */
 export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
 export type Role = (typeof ALL_ROLES)[number];
 export type TlsIssuerKind = 'internal' | 'acme' | 'none';
-export type SqliteSynchronous = 'NORMAL' | 'FULL';
 /** How log lines are written: one JSON object each (for collectors), or a line for people. */
-export type LogFormat = 'json' | 'text';
 /** pino's levels, from the most to the least verbose, and `silent`. */
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -99,8 +100,6 @@ export interface Config {
    */
   edgeCertCacheSize: number;
 }
-
-export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 

@@ -1,5 +1,7 @@
+/** How `portico serve` writes its lines (PORTICO_LOG_FORMAT): JSON records, or lines for a person. */
+export type LogFormat = 'json' | 'text';
+
 import { pino } from 'pino';
-import type { LogFormat } from './config.js';
 
 /**
  * The process logger, on stdout unless told otherwise: JSON lines (`json`), or the same records as

@@ -1,4 +1,4 @@
-import { ConfigError } from './config.js';
+import { ConfigError } from './config-error.js';
 
 const USAGE = `Usage: portico <command> [options]
 
@@ -42,11 +42,11 @@ export async function main(argv: string[]): Promise<number> {
       // Each family of commands is loaded only when one of it runs: a client command should not
       // pay for loading the server (fastify, kysely, pg, acme-client), nor the server for the clients.
       case 'serve':
-        return await (await import('./commands/serve.js')).serve(rest);
+        return await (await import('./cli/serve.js')).serve(rest);
       case 'migrate':
-        return await (await import('./commands/operator.js')).migrate();
+        return await (await import('./cli/operator.js')).migrate();
       case 'keys':
-        return await (await import('./commands/operator.js')).keys(rest);
+        return await (await import('./cli/operator.js')).keys(rest);
       // API clients, loaded only when one is run: `serve` has no use for them.
       case 'apps':
         return await (await import('./cli/apps.js')).apps(rest);

@@ -3,33 +3,40 @@ import { type CertificateEvent, CertificateService } from './acme/certificates.j
 import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
 import type { Config } from './config.js';
+import type { Resolvers } from './dns/resolver.js';
 import { createResolvers } from './dns/resolvers.js';
+import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
-import type { LifecycleHooks } from './domain/hooks.js';
+import { DomainService } from './domain/domains.js';
 import type { DomainEvent } from './domain/lifecycle.js';
-import { type Resolvers, type VerificationHooks, VerificationService } from './domain/verification.js';
+import { servingChanges } from './domain/serving.js';
+import { type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
 import type { Metrics } from './ops/metrics.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
-import type { App, Domain, Store } from './store/store.js';
+import type { Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';
 import { webhookHandlers } from './worker/jobs/webhooks.js';
 import type { JobHandler } from './worker/runner.js';
 
 /**
- * The composition root: the services of every role, wired to each other once, here. `main.ts`
- * builds them for `serve`; tests build them with a manual clock and loopback DNS.
+ * The composition root: every service of every role, wired to each other once, here, and nowhere
+ * else. No rules live here: what a change serves is `domain/serving.ts`, status changes are
+ * `domain/lifecycle.ts`. `cli/serve.ts` builds them for the roles (`roles.ts`); tests build them
+ * with a manual clock and loopback DNS.
  */
 export interface Services {
+  /** Apps, for the API. */
+  apps: AppService;
+  /** Customers' domains, for the API: checks run inline on `verify`, what they serve announced. */
+  domains: DomainService;
   verification: VerificationService;
   webhooks: WebhookService;
   metrics?: Metrics;
   /** Undefined when PORTICO_TLS_ISSUER=none. */
   certificates?: CertificateService;
   issuer?: CertIssuer;
-  /** Attached to the app and domain services. */
-  hooks: LifecycleHooks;
   /** Seals what must be read back but never stored in plain text (keys, secrets, kept answers). */
   box: SecretBox;
   /** Every job kind a worker of this process runs. */
@@ -47,6 +54,11 @@ export interface ServiceDeps {
   issuer?: CertIssuer | null;
   /** Counters to move; none when absent (tests). */
   metrics?: Metrics;
+  /**
+   * Holds the job of a check the API runs inline (worker/lease-holder.ts): `portico serve` names
+   * its node, so a restarted node frees what a killed one held. Defaults to `api:{pid}`.
+   */
+  leaseHolder?: string;
   /** Also told of every status change (tests observe through it); webhooks get them regardless. */
   onEvent?: (event: DomainEvent | CertificateEvent, subject: { hostname: string; domain?: Domain }) => void;
 }
@@ -86,15 +98,14 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       })
     : undefined;
 
+  // What a change of an app or a domain does to what is served: domain/serving.ts.
+  const serving = servingChanges(config.appsDomain, certificates);
   const verificationHooks: VerificationHooks = {
     onChecked: (outcome) => metrics?.checks.inc({ outcome }),
     onReadyForCertificate: async (tx, domain, now) => certificates?.requestForDomain(tx, domain, now),
     onEvent: async (tx, domain, event, now) => {
       await events(tx, event, { hostname: domain.name, domain }, now);
-      if (event === 'domain.moved') {
-        await certificates?.dropForDomain(tx, domain.id);
-        await tx.publishServingChange(domain.name);
-      }
+      await serving.domainEvent(tx, domain, event);
     },
   };
   const verification = new VerificationService(
@@ -104,39 +115,21 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     clock,
     verificationHooks,
   );
-
-  const defaultHostname = (slug: string) => `${slug}.${config.appsDomain}`;
-  /** Every hostname an app answers on: its default hostname and its domains. */
-  const publishAppHostnames = async (tx: Store, app: App) => {
-    for (const name of [defaultHostname(app.slug), ...(await tx.listDomainNames(app.id))]) {
-      await tx.publishServingChange(name);
-    }
-  };
-  const hooks: LifecycleHooks = {
-    appCreated: async (tx, app, now) => certificates?.requestForApp(tx, app, defaultHostname(app.slug), now),
-    appRenamed: async (tx, before, after, now) => {
-      await certificates?.dropHostname(tx, defaultHostname(before.slug));
-      await certificates?.requestForApp(tx, after, defaultHostname(after.slug), now);
-      await tx.publishServingChange(defaultHostname(before.slug));
-    },
-    appRoutingChanged: (tx, app) => publishAppHostnames(tx, app),
-    appRemoved: async (tx, app) => {
-      await certificates?.dropForApp(tx, app.id);
-      await publishAppHostnames(tx, app);
-    },
-    domainRemoved: async (tx, domain) => {
-      await certificates?.dropForDomain(tx, domain.id);
-      await tx.publishServingChange(domain.name);
-    },
-  };
+  const apps = new AppService(store, config, clock, serving);
+  const domains = new DomainService(store, config, clock, {
+    verification,
+    hooks: serving,
+    holder: deps.leaseHolder,
+  });
 
   return {
+    apps,
+    domains,
     verification,
     webhooks,
     metrics,
     certificates,
     issuer,
-    hooks,
     box,
     handlers: [
       ...domainCheckHandlers(verification),

@@ -1,10 +1,6 @@
+import { appsWildcardHostname, slugOfHostname } from '../domain/serving.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Store } from '../store/store.js';
-
-/** `*.{apps domain}`: one certificate for every app's default hostname, where the issuer can make it. */
-export function appsWildcardHostname(appsDomain: string): string {
-  return `*.${appsDomain}`;
-}
 
 /** A stored certificate ready to hand to TLS: the chain, its key unsealed, the leaf's expiry. */
 export interface StoredCertificate {
@@ -23,15 +19,13 @@ export interface StoredCertificate {
  */
 export class CertificateReader {
   private readonly wildcardHostname: string;
-  private readonly appsSuffix: string;
 
   constructor(
     private readonly store: Store,
     private readonly box: SecretBox,
-    appsDomain: string,
+    private readonly appsDomain: string,
   ) {
     this.wildcardHostname = appsWildcardHostname(appsDomain);
-    this.appsSuffix = `.${appsDomain}`;
   }
 
   /**
@@ -44,7 +38,7 @@ export class CertificateReader {
   async certificate(hostname: string): Promise<StoredCertificate | undefined> {
     const own = await this.store.findCertificate(hostname);
     const record =
-      own?.certificatePem || !this.isDefaultHostname(hostname)
+      own?.certificatePem || slugOfHostname(hostname, this.appsDomain) === undefined
         ? own
         : await this.store.findCertificate(this.wildcardHostname);
     if (!record?.certificatePem || !record.privateKeyEnc || !record.notAfter) return undefined;
@@ -53,12 +47,5 @@ export class CertificateReader {
       privateKeyPem: this.box.open(record.privateKeyEnc),
       notAfter: new Date(record.notAfter),
     };
-  }
-
-  /** `{slug}.{apps domain}`: one label, directly under the apps domain. */
-  private isDefaultHostname(hostname: string): boolean {
-    if (!hostname.endsWith(this.appsSuffix)) return false;
-    const label = hostname.slice(0, -this.appsSuffix.length);
-    return label.length > 0 && !label.includes('.') && label !== '*';
   }
 }

@@ -1,10 +1,9 @@
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import { isLive, onCertificate } from '../domain/lifecycle.js';
+import { appsWildcardHostname } from '../domain/serving.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import type { App, CertificateRecord, Domain, Store } from '../store/store.js';
-import type { JobOutcome } from '../worker/runner.js';
-import { appsWildcardHostname } from './certificate-reader.js';
+import type { App, CertificateRecord, Domain, JobOutcome, Store } from '../store/store.js';
 import { IssuanceBudget, type IssuanceLimits } from './issuance-budget.js';
 import { type AccountKeyStore, CertIssueError, type CertIssuer, type ChallengeStore } from './issuer.js';
 import { issueRetrySeconds, renewalTime } from './renewal.js';

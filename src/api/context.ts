@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import type { AppService } from '../domain/apps.js';
 import type { Clock } from '../domain/clock.js';
 import type { DomainService } from '../domain/domains.js';
+import type { WebhookService } from '../events/webhooks.js';
 import type { Store } from '../store/store.js';
 
 /** The Fastify instance the routes see: TypeBox schemas give `request.body` etc. their types. */
@@ -29,6 +30,7 @@ export interface ApiContext {
   clock: Clock;
   apps: AppService;
   domains: DomainService;
+  webhooks: WebhookService;
   /** The certificate issuer, for the local CA's root download; undefined with PORTICO_TLS_ISSUER=none. */
   issuer?: CertIssuer;
 }

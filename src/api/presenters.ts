@@ -1,10 +1,11 @@
 import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
 import { isLive, MOVED_AFTER_FAILURES } from '../domain/lifecycle.js';
-import { httpsUrl } from '../edge/router.js';
-import type { App, CertificateRecord, Domain, PageOf } from '../store/store.js';
+import { defaultHostname, httpsUrl } from '../domain/serving.js';
+import type { App, CertificateRecord, Domain, PageOf, Webhook, WebhookDelivery } from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
+import type { DeliveryResponse, WebhookResponse } from './schemas/webhooks.js';
 
 /** Store records to API bodies. The only place that knows both shapes. */
 
@@ -14,7 +15,7 @@ export function toAppResponse(app: App, appsDomain: string): AppResponse {
     slug: app.slug,
     meta: { title: app.title, description: app.description },
     origin_url: app.originUrl,
-    default_hostname: `${app.slug}.${appsDomain}`,
+    default_hostname: defaultHostname(app.slug, appsDomain),
     created_at: app.createdAt,
     updated_at: app.updatedAt,
   };
@@ -68,6 +69,31 @@ export function toDomainResponse(
     moved_after_failures: MOVED_AFTER_FAILURES,
     // The edge's own spelling of the address (its redirects use the same), so the two never differ.
     ...(settings.edgeHttpsPort ? { url: httpsUrl(domain.name, settings.edgeHttpsPort, '/') } : {}),
+  };
+}
+
+/** A webhook; its signing secret only when it was just made (shown once). */
+export function toWebhookResponse(webhook: Webhook, secret?: string): WebhookResponse {
+  return {
+    webhook_id: webhook.id,
+    url: webhook.url,
+    events: webhook.events,
+    created_at: webhook.createdAt,
+    ...(secret ? { secret } : {}),
+  };
+}
+
+export function toDeliveryResponse(delivery: WebhookDelivery & { eventType?: string }): DeliveryResponse {
+  return {
+    delivery_id: delivery.id,
+    event_id: delivery.eventId,
+    event_type: delivery.eventType ?? null,
+    status: delivery.status,
+    attempts: delivery.attempts,
+    response_status: delivery.responseStatus,
+    last_error: delivery.lastError,
+    created_at: delivery.createdAt,
+    updated_at: delivery.updatedAt,
   };
 }
 

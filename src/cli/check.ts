@@ -1,6 +1,7 @@
 import { getServers } from 'node:dns';
 import { checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
-import { parseServer, WireResolver } from '../dns/wire-resolver.js';
+import { WireResolver } from '../dns/wire-resolver.js';
+import { parseServer } from '../dns/wire-transport.js';
 import { ownershipRecordName } from '../domain/dns-records.js';
 import { normalizeHostname } from '../domain/hostname.js';
 import { resolveAppId } from './app-ref.js';
@@ -149,8 +150,7 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
   const txtName = ownershipRecordName(want.recordName, want.domain);
   const [ownership, routing] = await Promise.all([
     checkOwnership(resolver, {
-      domain: want.domain,
-      recordName: want.recordName,
+      name: txtName,
       valuePrefix: want.valuePrefix,
       token: want.token,
     }),

@@ -28,8 +28,7 @@ beforeEach(() => {
 describe('checkOwnership', () => {
   const check = () =>
     checkOwnership(resolver, {
-      domain: 'Shop.Acme.Test.',
-      recordName: '_mixpeek-verify',
+      name: '_mixpeek-verify.Shop.Acme.Test.',
       valuePrefix: 'mixpeek-site-verification=',
       token: TOKEN,
     });

@@ -9,9 +9,7 @@
  * not, and only answers may move a domain to `failed` or `moved`.
  */
 import net from 'node:net';
-import { ownershipRecordName } from '../domain/dns-records.js';
-import { canonicalName } from '../domain/hostname.js';
-import type { LookupFailure, LookupResult, Resolver } from './resolver.js';
+import { canonicalName, type LookupFailure, type LookupResult, type Resolver } from './resolver.js';
 
 /** Every code a check reports. Stable: stored, served by the API, documented in docs/errors.md. */
 export const DNS_ERROR_CODES = [
@@ -56,10 +54,8 @@ const INCONCLUSIVE: ReadonlySet<DnsErrorCode> = new Set(['servfail', 'refused', 
 export const isDefinitive = (code: string): boolean => !INCONCLUSIVE.has(code as DnsErrorCode);
 
 export interface OwnershipCheckInput {
-  /** The customer's domain, normalized. */
-  domain: string;
-  /** Label in front of the domain, e.g. `_mixpeek-verify`. */
-  recordName: string;
+  /** The ownership record's name, e.g. `_mixpeek-verify.shop.acme.com` (domain/dns-records.ts builds it). */
+  name: string;
   /** e.g. `mixpeek-site-verification=`. */
   valuePrefix: string;
   token: string;
@@ -76,7 +72,7 @@ export interface OwnershipCheck {
 }
 
 /**
- * Checks that the TXT record `{recordName}.{domain}` holds `valuePrefix + token`
+ * Checks that the TXT record `name` holds `valuePrefix + token`
  * as one of its values. A record split into several strings counts as their
  * concatenation; other values beside it (other services' tokens) are fine; a
  * CNAME at the name is followed, so the record may be delegated. One lookup.
@@ -85,7 +81,7 @@ export async function checkOwnership(
   resolver: Resolver,
   input: OwnershipCheckInput,
 ): Promise<OwnershipCheck> {
-  const name = ownershipRecordName(input.recordName, canonicalName(input.domain));
+  const name = canonicalName(input.name);
   const expected = input.valuePrefix + input.token;
   const result = await resolver.lookup(name, 'TXT', { signal: input.signal });
   const observed = result.values;

@@ -77,3 +77,17 @@ export interface Resolver {
    */
   lookup(name: string, type: RecordType, opts?: LookupOptions): Promise<LookupResult>;
 }
+
+export interface Resolvers {
+  /** For the ownership TXT: authoritative servers when PORTICO_DNS_AUTHORITATIVE is on. */
+  ownership: Resolver;
+  routing: Resolver;
+}
+
+/**
+ * A DNS name in the form every comparison uses: lowercase, without the root's trailing dot
+ * (`Shop.Acme.com.` → `shop.acme.com`; the root is ''). DNS compares names case-insensitively.
+ */
+export function canonicalName(name: string): string {
+  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+}

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
-import { parseServer, WireResolver, type WireResolverOptions } from './wire-resolver.js';
+import { WireResolver, type WireResolverOptions } from './wire-resolver.js';
+import { parseServer } from './wire-transport.js';
 
 // Short timeouts keep silent-server cases quick; no test asserts elapsed time.
 const FAST = { timeoutMs: 200, attempts: 1 } as const;

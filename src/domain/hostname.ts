@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import { parse as parseDomain } from 'tldts';
 import { toASCII } from 'tr46';
+import { canonicalName } from '../dns/resolver.js';
 import { errors } from './errors.js';
 import { isValidALabel } from './punycode.js';
+import { isPlatformName } from './serving.js';
 
 /**
  * Hostname normalization and the policy of which names a customer may add. Pure: no I/O.
@@ -30,14 +32,6 @@ function isAscii(text: string): boolean {
 export interface HostnamePolicy {
   /** The platform's own domain: names under it are apps' default hostnames, never customers'. */
   appsDomain: string;
-}
-
-/**
- * A DNS name in the form every comparison uses: lowercase, without the root's trailing dot
- * (`Shop.Acme.com.` → `shop.acme.com`; the root is ''). DNS compares names case-insensitively.
- */
-export function canonicalName(name: string): string {
-  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
 }
 
 /**
@@ -156,7 +150,7 @@ function checkNotSpecialUse(name: string): void {
 
 function checkNotReserved(name: string, policy: HostnamePolicy): void {
   const apps = policy.appsDomain;
-  if (name === apps || name.endsWith(`.${apps}`)) throw errors.domainUnderAppsDomain(name, apps);
+  if (isPlatformName(name, apps)) throw errors.domainUnderAppsDomain(name, apps);
 
   const parsed = parseDomain(name, { allowPrivateDomains: true });
   if (parsed.publicSuffix === name) throw errors.domainIsPublicSuffix(name);

@@ -1,12 +1,10 @@
 import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { up as oneLiveClaim } from '../store/migrations/0008-one-live-claim.js';
-import type { Domain } from '../store/store.js';
+import { DOMAIN_STATUSES, type Domain, type DomainStatus } from '../store/store.js';
 import {
   type Answer,
   type CheckTransition,
-  DOMAIN_STATUSES,
-  type DomainStatus,
   isLive,
   MOVED_AFTER_FAILURES,
   NEW_CLAIM,

@@ -1,4 +1,5 @@
 import type { Domain } from '../store/store.js';
+import { DOMAIN_STATUSES, type DomainStatus } from '../store/store.js';
 
 /**
  * The domain status machine (docs/architecture.md draws it), whole: every status, what each means
@@ -15,8 +16,6 @@ import type { Domain } from '../store/store.js';
  *
  *   verify on failed or moved starts over (verifying); on verified or active it re-checks at once.
  */
-export const DOMAIN_STATUSES = ['pending', 'verifying', 'verified', 'active', 'failed', 'moved'] as const;
-export type DomainStatus = (typeof DOMAIN_STATUSES)[number];
 
 /** What a status means to the parts that ask about it (API, CLI, dashboard, edge, checks). */
 export interface StatusTraits {

@@ -1,5 +1,5 @@
+import { isPrivateAddress } from '../net/private-address.js';
 import { errors } from './errors.js';
-import { isPrivateAddress } from './private-address.js';
 
 /**
  * Checks a URL a tenant chose for Portico to connect to (an App's origin, a webhook) and returns it

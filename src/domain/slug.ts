@@ -1,5 +1,6 @@
 import { errors } from './errors.js';
 import { isValidALabel } from './punycode.js';
+import { appsLabelOf } from './serving.js';
 
 /**
  * Which slugs an App may take. Pure, no I/O. A slug is the first label of the App's default
@@ -92,11 +93,8 @@ const SLUG = /^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$/;
 export function reservedSlugs(policy: SlugPolicy): ReadonlySet<string> {
   const reserved = new Set(policy.reservedSlugs ?? DEFAULT_RESERVED_SLUGS);
   const { appsDomain, cnameTarget } = policy;
-  if (appsDomain && cnameTarget?.endsWith(`.${appsDomain}`)) {
-    const below = cnameTarget.slice(0, -(appsDomain.length + 1)).split('.');
-    const label = below.at(-1);
-    if (label) reserved.add(label);
-  }
+  const label = appsDomain && cnameTarget ? appsLabelOf(cnameTarget, appsDomain) : undefined;
+  if (label) reserved.add(label);
   return reserved;
 }
 

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import type { DnsError, OwnershipCheck, RoutingCheck } from '../dns/checks.js';
-import type { Domain } from '../store/store.js';
+import type { Domain, DomainStatus } from '../store/store.js';
 import { addSeconds, iso } from './clock.js';
-import type { DomainStatus } from './lifecycle.js';
 import {
   type CheckOutcome,
   type Decision,

@@ -1,8 +1,8 @@
 import { checkOwnership, checkRouting, type OwnershipCheck, type RoutingCheck } from '../dns/checks.js';
-import type { Resolver } from '../dns/resolver.js';
+import type { Resolvers } from '../dns/resolver.js';
 import type { Domain, DomainPatch, Store } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
-import { type DnsSettings, routesByAddress } from './dns-records.js';
+import { type DnsSettings, ownershipRecordName, routesByAddress } from './dns-records.js';
 import { newId } from './ids.js';
 import { type DomainEvent, onCheck, onHandOver, STATUS_TABLE } from './lifecycle.js';
 
@@ -162,12 +162,6 @@ function nextCheck(
   return { kind: REVERIFY_JOB, runAt: after(settings.reverifyIntervalSeconds) };
 }
 
-export interface Resolvers {
-  /** For the ownership TXT: authoritative servers when PORTICO_DNS_AUTHORITATIVE is on. */
-  ownership: Resolver;
-  routing: Resolver;
-}
-
 /** Hooks the certificate and event parts attach to; verification itself knows neither. */
 export interface VerificationHooks {
   /** Inside the transaction that made the domain ready, so the request for a certificate is never lost. */
@@ -191,8 +185,7 @@ export class VerificationService {
     const s = this.settings;
     const [ownership, routing] = await Promise.all([
       checkOwnership(this.resolvers.ownership, {
-        domain: domain.name,
-        recordName: s.verifyRecordName,
+        name: ownershipRecordName(s.verifyRecordName, domain.name),
         valuePrefix: s.verifyValuePrefix,
         token: domain.verificationToken,
         signal,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { Route } from '../domain/serving.js';
 import { beforeRoute, decide, parseHost } from './router.js';
-import type { EdgeRoute } from './sources.js';
 
-const ROUTE: EdgeRoute = { hostname: 'shop.acme.test', appId: 'app_1', originUrl: 'https://origin.test/' };
+const ROUTE: Route = { hostname: 'shop.acme.test', appId: 'app_1', originUrl: 'https://origin.test/' };
 
 /** `rawHeaders` as Node hands them over: name, value, name, value… */
 const withHost = (...values: string[]) => values.flatMap((value) => ['Host', value]);

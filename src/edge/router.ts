@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { normalizeHostname } from '../domain/hostname.js';
-import type { EdgeRoute } from './sources.js';
+import { httpsUrl, type Route } from '../domain/serving.js';
 
 /**
  * What the edge does with a request, decided from the request and its route alone. Pure: no I/O.
@@ -154,7 +154,7 @@ export function decide(
   scheme: Scheme,
   hostname: string,
   target: string,
-  route: EdgeRoute | undefined,
+  route: Route | undefined,
   httpsPort: number,
 ): EdgeDecision {
   if (route === undefined) return UNKNOWN_HOST;
@@ -164,8 +164,4 @@ export function decide(
     return { action: 'redirect', location: httpsUrl(route.redirectTo, httpsPort, target) };
   }
   return route.originUrl === null ? NO_ORIGIN : PROXY;
-}
-
-export function httpsUrl(hostname: string, port: number, target: string): string {
-  return port === 443 ? `https://${hostname}${target}` : `https://${hostname}:${port}${target}`;
 }

@@ -5,13 +5,14 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { normalizeHostname } from '../domain/hostname.js';
+import type { Route } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
 import { LoadingCache } from './loading-cache.js';
 import { type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
 import { rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './responses.js';
 import { type Authority, beforeRoute, decide, type EdgeDecision, parseHost, type Scheme } from './router.js';
 import { SniCache } from './sni-cache.js';
-import type { CertificateSource, ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
+import type { CertificateSource, ChallengeSource, RouteSource } from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
 import { edgeTlsProfile } from './tls-profile.js';
 
@@ -89,7 +90,7 @@ interface ResponseFinished {
 
 /** A route with its origin parsed once, at load. */
 interface CachedRoute {
-  readonly route: EdgeRoute;
+  readonly route: Route;
   /** `undefined` when the App has no `origin_url` or it is not http(s): answered with 502. */
   readonly origin: ProxyOrigin | undefined;
 }

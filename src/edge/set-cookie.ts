@@ -1,5 +1,6 @@
 import { getPublicSuffix } from 'tldts';
 import { normalizeHostname } from '../domain/hostname.js';
+import { isPlatformName } from '../domain/serving.js';
 
 /**
  * Keeps an origin's cookies on its own names. Every App's default hostname is a sibling under the
@@ -31,7 +32,7 @@ export interface CookieScope {
 export function allowedCookieDomain(domain: string, scope: CookieScope): string | undefined {
   const { hostname, appsDomain } = scope;
   if (domain === hostname) return domain;
-  if (hostname === appsDomain || hostname.endsWith(`.${appsDomain}`)) return undefined;
+  if (isPlatformName(hostname, appsDomain)) return undefined;
   if (!hostname.endsWith(`.${domain}`)) return undefined;
   if (domain === appsDomain || appsDomain.endsWith(`.${domain}`)) return undefined;
   if (getPublicSuffix(domain, { allowPrivateDomains: true }) === domain) return undefined;

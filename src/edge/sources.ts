@@ -1,3 +1,5 @@
+import type { Route } from '../domain/serving.js';
+
 /**
  * What the edge reads, as three small interfaces. The edge knows no SQL: the integrator backs these
  * with the store, tests with maps. Routes and certificates are read only on a cache miss (see
@@ -16,23 +18,9 @@
  *   answer expires (`cacheTtlMs`, `negativeCacheTtlMs`).
  */
 
-/** What a hostname serves. Only `active` customer domains and apps' default hostnames have a route. */
-export interface EdgeRoute {
-  /** The normalized hostname this route answers for. */
-  hostname: string;
-  appId: string;
-  /** The App's `origin_url` (http or https); `null` while the App has none: the edge answers 502. */
-  originUrl: string | null;
-  /**
-   * Set when this is a non-primary domain of an app whose primary domain is active: the edge answers
-   * 308 to `https://{redirectTo}{path}{query}` instead of proxying. A normalized hostname.
-   */
-  redirectTo?: string;
-}
-
 export interface RouteSource {
   /** The route for a hostname, or `undefined` when nothing is served there. */
-  route(hostname: string): Promise<EdgeRoute | undefined>;
+  route(hostname: string): Promise<Route | undefined>;
 }
 
 /** A certificate chain and its key, as the edge hands them to TLS. */

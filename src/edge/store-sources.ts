@@ -1,6 +1,7 @@
 import { tlsAlpnChallengeKey } from '../acme/issuer.js';
+import { type Route, routeOf } from '../domain/serving.js';
 import type { Store } from '../store/store.js';
-import type { ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
+import type { ChallengeSource, RouteSource } from './sources.js';
 
 /**
  * The edge's sources backed by the store: what every edge node serves is decided by the database
@@ -8,39 +9,14 @@ import type { ChallengeSource, EdgeRoute, RouteSource } from './sources.js';
  * `acme/certificate-reader.ts`, which knows how they are stored and sealed.
  */
 export class StoreRoutes implements RouteSource {
-  private readonly suffix: string;
-
   constructor(
     private readonly store: Store,
-    appsDomain: string,
-  ) {
-    this.suffix = `.${appsDomain}`;
-  }
+    private readonly appsDomain: string,
+  ) {}
 
-  /**
-   * An app's default hostname (`{slug}.{apps domain}`) or an `active` customer domain; nothing
-   * else (pending, verifying, verified, failed, moved, removed) has a route.
-   */
-  async route(hostname: string): Promise<EdgeRoute | undefined> {
-    if (hostname.endsWith(this.suffix)) {
-      const slug = hostname.slice(0, -this.suffix.length);
-      if (slug.includes('.')) return undefined;
-      const app = await this.store.findAppBySlug(slug);
-      return app && { hostname, appId: app.id, originUrl: app.originUrl };
-    }
-    const domain = await this.store.findActiveDomain(hostname);
-    if (!domain) return undefined;
-    const [app, primary] = await Promise.all([
-      this.store.findAppById(domain.appId),
-      domain.isPrimary ? undefined : this.store.findActivePrimary(domain.appId),
-    ]);
-    if (!app) return undefined;
-    return {
-      hostname,
-      appId: app.id,
-      originUrl: app.originUrl,
-      ...(primary ? { redirectTo: primary.name } : {}),
-    };
+  /** The route `domain/serving.ts` reads for the name; the edge caches it. */
+  route(hostname: string): Promise<Route | undefined> {
+    return routeOf(this.store, this.appsDomain, hostname);
   }
 }
 

@@ -6,8 +6,7 @@ import { newId } from '../domain/ids.js';
 import { parseTenantUrl } from '../domain/origin-url.js';
 import { guardedConnector } from '../net/guarded-connector.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import type { Domain, Page, PageOf, Store, Webhook, WebhookDelivery } from '../store/store.js';
-import type { JobOutcome } from '../worker/runner.js';
+import type { Domain, JobOutcome, Page, PageOf, Store, Webhook, WebhookDelivery } from '../store/store.js';
 
 /**
  * Events and webhooks (docs/webhooks.md). Every status change is an event, recorded in the

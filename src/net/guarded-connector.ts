@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { buildConnector } from 'undici';
-import { isPrivateAddress } from '../domain/private-address.js';
+import { isPrivateAddress } from './private-address.js';
 
 /**
  * Outbound connections to addresses a tenant chose (an App's origin, a webhook's URL) must not

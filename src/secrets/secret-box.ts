@@ -1,14 +1,18 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, ConfigError } from '../config.js';
+import { ConfigError } from '../config-error.js';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../private-files.js';
 
 /**
  * The key that encrypts secrets at rest. The embedded default keeps one in the data directory;
  * several nodes on PostgreSQL must share one, or each could not read the others' secrets.
  */
-export function openSecretBox(config: Pick<Config, 'encryptionKey' | 'databaseUrl' | 'dataDir'>): SecretBox {
+export function openSecretBox(config: {
+  encryptionKey: string | undefined;
+  databaseUrl: string | undefined;
+  dataDir: string;
+}): SecretBox {
   if (config.encryptionKey) return SecretBox.fromText(config.encryptionKey);
   if (config.databaseUrl) {
     throw new ConfigError(

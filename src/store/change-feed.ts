@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { ALL_HOSTNAMES } from './store.js';
 
 /**
  * "What a hostname serves has changed": the signal that lets every edge drop what it cached for a
@@ -16,7 +17,7 @@ export interface ChangeFeed {
   publish(db: Kysely<Database>, hostname: string, pending: string[] | undefined): Promise<void>;
   /** Delivers what is pending after a commit (a no-op where the database delivers it). */
   committed(pending: string[]): void;
-  /** `listener` gets each changed hostname, or `*` when changes may have been missed (forget all). */
+  /** `listener` gets each changed hostname, or `ALL_HOSTNAMES` when changes may have been missed (forget all). */
   subscribe(listener: (hostname: string) => void): () => void;
   close(): Promise<void>;
 }
@@ -92,7 +93,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
       // Changes made while no connection listened were missed: listeners forget everything.
-      this.emitter.emit('change', '*');
+      this.emitter.emit('change', ALL_HOSTNAMES);
     } catch {
       retry();
     }

@@ -1,9 +1,15 @@
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
-import type { SqliteSynchronous } from '../config.js';
 import { ensurePrivateDir, ensurePrivateFile, restrictToOwner } from '../private-files.js';
 import type { Database } from './schema.js';
+
+/**
+ * SQLite durability (PORTICO_SQLITE_SYNCHRONOUS). In WAL mode NORMAL keeps every committed
+ * transaction across a crash or `kill -9` of the process; FULL also survives a power loss.
+ */
+export type SqliteSynchronous = 'NORMAL' | 'FULL';
+
 import { startCheckpointer } from './sqlite-checkpointer.js';
 
 export interface SqliteOptions {

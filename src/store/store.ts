@@ -1,5 +1,3 @@
-import type { DomainStatus } from '../domain/lifecycle.js';
-
 /**
  * The store: every piece of state Portico keeps, behind one interface with two implementations
  * (SQLite for one node, PostgreSQL for many) sharing one query layer (kysely).
@@ -35,7 +33,10 @@ export interface Store
    * not at all if it rolls back.
    */
   publishServingChange(hostname: string): Promise<void>;
-  /** Calls `listener` with each hostname whose serving changed, announced by any node. */
+  /**
+   * Calls `listener` with each hostname whose serving changed, announced by any node, or with
+   * `ALL_HOSTNAMES` when changes may have been missed (a reconnected LISTEN): forget everything.
+   */
   subscribeServingChanges(listener: (hostname: string) => void): () => void;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
@@ -43,6 +44,9 @@ export interface Store
   migrationsApplied(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** What the change feed announces when it may have missed changes: every hostname. */
+export const ALL_HOSTNAMES = '*';
 
 export interface Page {
   limit: number;
@@ -140,6 +144,13 @@ export interface VerificationError {
   message: string;
 }
 
+/**
+ * The statuses a domain's row can hold. What each means, and every rule that moves a domain from
+ * one to another, is domain/lifecycle.ts's; the store only keeps them.
+ */
+export const DOMAIN_STATUSES = ['pending', 'verifying', 'verified', 'active', 'failed', 'moved'] as const;
+export type DomainStatus = (typeof DOMAIN_STATUSES)[number];
+
 export interface Domain {
   id: string;
   appId: string;
@@ -196,10 +207,13 @@ export interface DomainStore {
    * (`UniqueViolation('domains_one_live_claim')`); the lock is what keeps hand-overs from meeting it.
    */
   lockDomainName(name: string): Promise<void>;
-  /** The live (`active`) claim on `name`, whichever organization holds it: what the edge serves. */
-  findActiveDomain(name: string): Promise<Domain | undefined>;
-  /** The app's primary domain when it is active, else undefined. */
-  findActivePrimary(appId: string): Promise<Domain | undefined>;
+  /**
+   * The claim on `name` in one of `statuses`, whichever organization holds it: with the statuses
+   * the edge serves (domain/lifecycle.ts), what the edge serves. At most one claim on a name is live.
+   */
+  findDomainInStatus(name: string, statuses: readonly DomainStatus[]): Promise<Domain | undefined>;
+  /** The app's primary domain when its status is one of `statuses`, else undefined. */
+  findPrimaryInStatus(appId: string, statuses: readonly DomainStatus[]): Promise<Domain | undefined>;
   /**
    * Counts `delta` domains more (or fewer) against the organization, in one statement. With
    * `limit`, an increase that would pass it is refused (answers false) and nothing changes, so
@@ -219,6 +233,12 @@ export interface DomainStore {
   clearPrimary(appId: string, exceptId: string, now: string): Promise<void>;
   deleteDomain(id: string): Promise<boolean>;
 }
+
+/**
+ * What becomes of a job after a run: done (undefined; the row is deleted, docs/architecture.md
+ * "Jobs and leases"), or run again at `retryAt`, with why.
+ */
+export type JobOutcome = undefined | { retryAt: Date; error: string };
 
 export interface Job {
   id: string;

@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
-import type { Job, Store } from '../store/store.js';
+import type { Job, JobOutcome, Store } from '../store/store.js';
 import { holderId, isGoneFromThisNode, parseHolder } from './lease-holder.js';
 
 /** What a job handler answers: nothing when done, or when to try again and why. */
-export type JobOutcome = undefined | { retryAt: Date; error: string };
 
 export interface JobHandler {
   kind: string;

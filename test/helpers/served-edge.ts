@@ -1,6 +1,6 @@
 import { pino } from 'pino';
-import { startEdgeRole } from '../../src/edge/role.js';
 import type { Edge } from '../../src/edge/server.js';
+import { startEdgeRole } from '../../src/roles.js';
 import type { Store } from '../../src/store/store.js';
 import { createTestApp } from './api.js';
 import { openCertificateRig } from './certificates.js';

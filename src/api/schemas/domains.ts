@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { DOMAIN_STATUSES, type DomainStatus } from '../../domain/lifecycle.js';
+import { DOMAIN_STATUSES, type DomainStatus } from '../../store/store.js';
 import { Pagination } from './common.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T, title: string) =>

@@ -1,8 +1,7 @@
 import { type Insertable, type Selectable, sql, type Updateable } from 'kysely';
-import { type DomainStatus, SERVED_STATUSES } from '../../domain/lifecycle.js';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
-import type { Domain, DomainStore } from '../store.js';
+import type { Domain, DomainStatus, DomainStore } from '../store.js';
 import { listPage, type SqlContext, toCount } from './context.js';
 import { prepared } from './prepared.js';
 
@@ -64,18 +63,39 @@ const addWithinLimit = prepared(
       .where('id', '=', orgId)
       .where('domain_count', '<=', most),
 );
-// The edge's route lookups, on every name it has not cached: claims in a status the edge serves.
-const activeDomain = prepared((db, { name }: { name: string }) =>
-  db.selectFrom('domains').selectAll().where('name', '=', name).where('status', 'in', SERVED_STATUSES),
+// The edge's route lookups, on every name it has not cached: claims in the statuses the edge
+// serves. The statuses are part of the query's shape (constants, not parameters), so there is one
+// prepared query per list of statuses; callers pass one list (domain/serving.ts).
+const domainInStatus = perStatusList((statuses) =>
+  prepared((db, { name }: { name: string }) =>
+    db.selectFrom('domains').selectAll().where('name', '=', name).where('status', 'in', statuses),
+  ),
 );
-const activePrimary = prepared((db, { appId }: { appId: string }) =>
-  db
-    .selectFrom('domains')
-    .selectAll()
-    .where('app_id', '=', appId)
-    .where('is_primary', '=', 1)
-    .where('status', 'in', SERVED_STATUSES),
+const primaryInStatus = perStatusList((statuses) =>
+  prepared((db, { appId }: { appId: string }) =>
+    db
+      .selectFrom('domains')
+      .selectAll()
+      .where('app_id', '=', appId)
+      .where('is_primary', '=', 1)
+      .where('status', 'in', statuses),
+  ),
 );
+
+function perStatusList<Q>(
+  make: (statuses: readonly DomainStatus[]) => Q,
+): (statuses: readonly DomainStatus[]) => Q {
+  const made = new Map<string, Q>();
+  return (statuses) => {
+    const key = statuses.join(',');
+    let query = made.get(key);
+    if (query === undefined) {
+      query = make(statuses);
+      made.set(key, query);
+    }
+    return query;
+  };
+}
 
 /**
  * The first key of Portico's advisory locks on domain names ('port' in ASCII), which keeps them
@@ -143,12 +163,12 @@ export function domainQueries({ db, caps }: SqlContext): DomainStore {
       if (!caps.advisoryLocks) return;
       await sql`select pg_advisory_xact_lock(${sql.lit(NAME_LOCK_SPACE)}, hashtext(${name}))`.execute(db);
     },
-    async findActiveDomain(name) {
-      const [row] = (await activeDomain(db, { name })).rows;
+    async findDomainInStatus(name, statuses) {
+      const [row] = (await domainInStatus(statuses)(db, { name })).rows;
       return row && toDomain(row);
     },
-    async findActivePrimary(appId) {
-      const [row] = (await activePrimary(db, { appId })).rows;
+    async findPrimaryInStatus(appId, statuses) {
+      const [row] = (await primaryInStatus(statuses)(db, { appId })).rows;
       return row && toDomain(row);
     },
     async adjustDomainCount(orgId, delta, limit) {

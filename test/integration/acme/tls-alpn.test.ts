@@ -11,12 +11,12 @@ import {
   tlsAlpnChallengeKey,
 } from '../../../src/acme/issuer.js';
 import { systemClock } from '../../../src/domain/clock.js';
-import { ALL_HOSTNAMES } from '../../../src/edge/role.js';
 import { type Edge, startEdge } from '../../../src/edge/server.js';
 import type { ChallengeSource } from '../../../src/edge/sources.js';
 import { StoreChallenges, StoreRoutes } from '../../../src/edge/store-sources.js';
 import { createLogger } from '../../../src/logger.js';
 import type { Store } from '../../../src/store/store.js';
+import { ALL_HOSTNAMES } from '../../../src/store/store.js';
 import { openCertificateRig } from '../../helpers/certificates.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
 import { type Pebble, startPebble } from '../../helpers/pebble.js';

@@ -3,7 +3,7 @@ import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { errors } from '../../../src/domain/errors.js';
-import { DOMAIN_STATUSES } from '../../../src/domain/lifecycle.js';
+import { DOMAIN_STATUSES } from '../../../src/store/store.js';
 import { openApiOn, type TestApi } from '../../helpers/api.js';
 import { backends } from '../../helpers/stores.js';
 

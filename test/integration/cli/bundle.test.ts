@@ -24,7 +24,7 @@ describe('the portico command and its bundle', () => {
   const project = mkdtempSync(path.join(tmpdir(), 'portico-bundle-'));
   afterAll(() => rmSync(project, { recursive: true, force: true }));
   mkdirSync(path.join(project, 'bin'));
-  mkdirSync(path.join(project, 'src', 'commands'), { recursive: true });
+  mkdirSync(path.join(project, 'src', 'cli'), { recursive: true });
   for (const file of [
     'bin/portico.js',
     'bin/bundle.js',
@@ -46,13 +46,13 @@ describe('the portico command and its bundle', () => {
   const writeSources = (answer: string) => {
     // A lazily imported module, as the real commands are: the bundle is split into chunks.
     writeFileSync(
-      path.join(project, 'src', 'commands', 'answer.ts'),
+      path.join(project, 'src', 'cli', 'answer.ts'),
       `export const answer = (): string => ${JSON.stringify(answer)};\n`,
     );
     writeFileSync(
       path.join(project, 'src', 'main.ts'),
       `export async function main(argv: string[]): Promise<number> {
-  const { answer } = await import('./commands/answer.js');
+  const { answer } = await import('./cli/answer.js');
   console.log(answer(), argv.join(' '));
   return 3;
 }\n`,

@@ -20,12 +20,12 @@ import * as x509 from '@peculiar/x509';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { Route } from '../../../src/domain/serving.js';
 import { type Edge, startEdge } from '../../../src/edge/server.js';
 import type {
   CertificateSource,
   ChallengeSource,
   EdgeCertificate,
-  EdgeRoute,
   RouteSource,
 } from '../../../src/edge/sources.js';
 import { createLogger } from '../../../src/logger.js';
@@ -46,7 +46,7 @@ const MB = 1024 * 1024;
 
 /** The store's stand-in: what is served, with its certificate, and pending ACME challenges. */
 class MemorySources implements RouteSource, CertificateSource, ChallengeSource {
-  readonly routes = new Map<string, EdgeRoute>();
+  readonly routes = new Map<string, Route>();
   readonly certificates = new Map<string, EdgeCertificate>();
   readonly challenges = new Map<string, string>();
   /** TLS-ALPN-01 key authorizations by hostname. */
@@ -89,7 +89,7 @@ class MemorySources implements RouteSource, CertificateSource, ChallengeSource {
     return this.tlsAlpnChallenges.get(hostname);
   }
 
-  async serve(ca: TestCa, hostname: string, route: Omit<EdgeRoute, 'hostname'>): Promise<void> {
+  async serve(ca: TestCa, hostname: string, route: Omit<Route, 'hostname'>): Promise<void> {
     this.routes.set(hostname, { hostname, ...route });
     this.certificates.set(hostname, await ca.issue([hostname]));
   }

@@ -1,18 +1,18 @@
 import { Type } from '@sinclair/typebox';
 import { errors } from '../../../domain/errors.js';
 import { normalizeHostname } from '../../../domain/hostname.js';
-import { StoreRoutes } from '../../../edge/store-sources.js';
+import { routeOf } from '../../../domain/serving.js';
 import type { Api, ApiContext } from '../../context.js';
 import { ErrorResponse } from '../../schemas/common.js';
 
 /**
  * For platforms that run their own proxy: Caddy's `on_demand_tls { ask … }` contract. 200 when
  * Portico would serve the name (an active domain or an app's default hostname), 404 otherwise, so
- * the proxy gets certificates for exactly those names. One indexed lookup, no DNS. No API key:
- * Caddy sends none, and the answer reveals only what DNS and TLS already show.
+ * the proxy gets certificates for exactly those names. The edge's own rule (`routeOf`), read from
+ * the store without the edge's caches: one indexed lookup, no DNS. No API key: Caddy sends none,
+ * and the answer reveals only what DNS and TLS already show.
  */
 export function edgeAsk(api: Api, { store, config }: ApiContext): void {
-  const routes = new StoreRoutes(store, config.appsDomain);
   api.get(
     '/v1/edge/ask',
     {
@@ -31,7 +31,7 @@ export function edgeAsk(api: Api, { store, config }: ApiContext): void {
     },
     async (request) => {
       const domain = normalizeHostname(request.query.domain);
-      if (!(await routes.route(domain))) throw errors.hostnameNotServed(domain);
+      if (!(await routeOf(store, config.appsDomain, domain))) throw errors.hostnameNotServed(domain);
       return { domain, served: true };
     },
   );

@@ -2,11 +2,11 @@
 
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { renderTable } from '../cli/output.js';
 import { type Config, loadConfig } from '../config.js';
 import { createApiKey, KEY_CACHE_SECONDS } from '../domain/api-keys.js';
 import { systemClock } from '../domain/clock.js';
 import { createStore, type Store, sqliteFileOf } from '../store/index.js';
+import { renderTable } from './output.js';
 
 /** The store the configuration names (SQLite in the data directory, or DATABASE_URL). */
 export const openStore = (config: Config) =>

@@ -1,16 +1,13 @@
 import { parseArgs } from 'node:util';
-import type { FastifyInstance } from 'fastify';
-import { type Config, ConfigError, type LogFormat, loadConfig, type Role, readLogFormat } from '../config.js';
+import { type Config, loadConfig, type Role, readLogFormat } from '../config.js';
+import { ConfigError } from '../config-error.js';
 import { systemClock } from '../domain/clock.js';
-import { startEdgeRole } from '../edge/role.js';
-import type { Edge } from '../edge/server.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, type LogFormat, type Logger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
+import { type RoleDeps, type Stop, startApiRole, startEdgeRole, startWorkerRole } from '../roles.js';
 import { createServices } from '../services.js';
 import type { Store } from '../store/index.js';
-import { Housekeeping } from '../worker/housekeeping.js';
 import { holderId, nodeId } from '../worker/lease-holder.js';
-import { Worker } from '../worker/runner.js';
 import {
   createFirstKey,
   describeError,
@@ -66,18 +63,16 @@ function stopSignal(): Promise<string> {
 /** What has started, to be stopped. */
 interface Running {
   store?: Store;
-  edge?: Edge;
-  api?: FastifyInstance;
-  worker?: Worker;
-  housekeeping?: Housekeeping;
+  edge?: Stop;
+  api?: Stop;
+  worker?: Stop;
 }
 
 /** In the order docs/operations.md gives: traffic stops first, then work, then the store. */
 async function stopAll(running: Running): Promise<void> {
-  await running.edge?.close();
-  await running.api?.close();
-  await running.housekeeping?.stop();
-  await running.worker?.stop();
+  await running.edge?.();
+  await running.api?.();
+  await running.worker?.();
   await running.store?.close();
 }
 
@@ -113,45 +108,36 @@ async function start(config: Config, logger: Logger, announce: Announce, running
   const store = running.store;
   await ensureBootstrapKey(store, config);
   const metrics = new Metrics(store, systemClock);
-  const services = await createServices({ config, store, clock: systemClock, logger, metrics });
+  // This machine and data directory in the names of lease holders (made on first use), so a
+  // restarted node frees at once what its killed predecessor held (worker/lease-holder.ts). The
+  // API's inline checks and the worker hold leases; the edge holds none.
+  const node = has('api') || has('worker') ? nodeId(config.dataDir) : undefined;
+  const services = await createServices({
+    config,
+    store,
+    clock: systemClock,
+    logger,
+    metrics,
+    leaseHolder: has('api') && node ? holderId('api', node) : undefined,
+  });
+  const deps: RoleDeps = { config, store, services, clock: systemClock, logger, nodeId: node };
 
   let edgeHttpsPort = config.edgeHttpsPort;
   if (has('edge')) {
     const edge = await listening(config, 'edge', () =>
       startEdgeRole(config, store, services, logger.child({ role: 'edge' })),
     );
-    running.edge = edge;
+    running.edge = () => edge.close();
     edgeHttpsPort = edge.httpsPort;
     const http = `http://${config.host}:${edge.httpPort}`;
     const https = `https://${config.host}:${edge.httpsPort}`;
     announce(`Portico edge listening on ${http} and ${https}`, { http, https });
   }
-  // This machine and data directory in the names of lease holders, read once (made on first use),
-  // so a restarted node frees at once what its killed predecessor held (worker/lease-holder.ts).
-  let nodeName: string | undefined;
-  const node = () => {
-    nodeName ??= nodeId(config.dataDir);
-    return nodeName;
-  };
   if (has('api')) {
-    // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
-    // schemas and docs, and starts faster and smaller without them.
-    const { buildApi } = await import('../app.js');
-    // With the edge in this process, domains' `url` shows the port it really serves HTTPS on (the
-    // one bound when PORTICO_EDGE_HTTPS_PORT is 0).
-    const api = await buildApi({
-      config: { ...config, edgeHttpsPort },
-      store,
-      clock: systemClock,
-      logger,
-      services,
-      leaseHolder: holderId('api', node()),
-    });
-    running.api = api;
-    await listening(config, 'api', () => listenQuietly(api, logger, config));
-    const address = api.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.apiPort;
-    const url = `http://${config.host}:${port}`;
+    // With the edge in this process, domains' `url` shows the port it really serves HTTPS on.
+    const api = await listening(config, 'api', () => startApiRole(deps, edgeHttpsPort));
+    running.api = api.stop;
+    const url = `http://${config.host}:${api.port}`;
     announce(`Portico API listening on ${url} (docs: /docs, store: ${storeName})`, {
       url,
       docs: `${url}/docs`,
@@ -159,21 +145,8 @@ async function start(config: Config, logger: Logger, announce: Announce, running
     });
   }
   if (has('worker')) {
-    const worker = new Worker({
-      store,
-      handlers: services.handlers,
-      clock: systemClock,
-      logger: logger.child({ role: 'worker' }),
-      concurrency: config.workerConcurrency,
-      orgConcurrency: config.workerOrgConcurrency,
-      leaseSeconds: config.jobLeaseSeconds,
-      nodeId: node(),
-    });
-    worker.start();
-    running.worker = worker;
-    const housekeeping = new Housekeeping(store, systemClock, logger.child({ role: 'worker' }));
-    housekeeping.start();
-    running.housekeeping = housekeeping;
+    const worker = startWorkerRole(deps);
+    running.worker = worker.stop;
     announce(`Portico worker started (${worker.id}, issuer: ${config.tlsIssuer}, store: ${storeName})`, {
       worker: worker.id,
       issuer: config.tlsIssuer,
@@ -273,21 +246,6 @@ async function listening<T>(config: Config, role: 'api' | 'edge', listen: () => 
       default:
         throw error;
     }
-  }
-}
-
-/**
- * Fastify logs "Server listening at …" on every listen, with no option against it (fastify/help#641);
- * the API's own start-up line says more, so the root logger is silenced for that one call, as the
- * Fastify maintainers suggest. Loggers already made from it keep their level.
- */
-async function listenQuietly(api: FastifyInstance, logger: Logger, config: Config): Promise<void> {
-  const level = logger.level;
-  logger.level = 'silent';
-  try {
-    await api.listen({ host: config.host, port: config.apiPort });
-  } finally {
-    logger.level = level;
   }
 }
 

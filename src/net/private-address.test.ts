@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTenantUrl } from './origin-url.js';
+import { parseTenantUrl } from '../domain/origin-url.js';
 import { isPrivateAddress } from './private-address.js';
 
 /** Addresses a tenant's origin or webhook may use with the shipped defaults. */

@@ -1,0 +1,160 @@
+import type { App, Domain, Store } from '../store/store.js';
+import type { LifecycleHooks } from './hooks.js';
+import { type DomainEvent, SERVED_STATUSES } from './lifecycle.js';
+
+/**
+ * What a hostname serves, in one place: the name every app answers on (`{slug}.{apps domain}`),
+ * the route of any name, the address of a served name, and which names and certificates a change
+ * of an app or a domain touches. The edge (behind its caches), the API (`default_hostname`, a
+ * domain's `url`, `/v1/edge/ask`), the certificate reader and the services all ask here, so they
+ * never disagree on what is served.
+ */
+
+/** An app's default hostname: it answers there from the moment it is created. */
+export function defaultHostname(slug: string, appsDomain: string): string {
+  return `${slug}.${appsDomain}`;
+}
+
+/** `*.{apps domain}`: one certificate for every app's default hostname, where the issuer can make it. */
+export function appsWildcardHostname(appsDomain: string): string {
+  return `*.${appsDomain}`;
+}
+
+/** What of `name` lies below the apps domain (`a.b` of `a.b.apps.example.net`); undefined when it is not below it. */
+function belowAppsDomain(name: string, appsDomain: string): string | undefined {
+  const suffix = `.${appsDomain}`;
+  return name.endsWith(suffix) ? name.slice(0, -suffix.length) : undefined;
+}
+
+/**
+ * The apps domain itself or any name below it: the platform's. No customer may claim one
+ * (hostname.ts), so its route is an app's default hostname or none, and no app may set a cookie
+ * for it (edge/set-cookie.ts).
+ */
+export function isPlatformName(name: string, appsDomain: string): boolean {
+  return name === appsDomain || belowAppsDomain(name, appsDomain) !== undefined;
+}
+
+/**
+ * The slug a default hostname names: one label directly under the apps domain. Undefined for any
+ * other name: deeper ones (`a.b.{apps domain}`), the wildcard, names elsewhere.
+ */
+export function slugOfHostname(hostname: string, appsDomain: string): string | undefined {
+  const label = belowAppsDomain(hostname, appsDomain);
+  return label && !label.includes('.') && label !== '*' ? label : undefined;
+}
+
+/**
+ * The label directly under the apps domain of a name at any depth below it (`cname` of
+ * `edge.cname.apps.example.net`): the slug whose app would own that name's parent. Undefined when
+ * the name is not below the apps domain.
+ */
+export function appsLabelOf(name: string, appsDomain: string): string | undefined {
+  return belowAppsDomain(name, appsDomain)?.split('.').at(-1) || undefined;
+}
+
+/**
+ * The https address of `target` (a path and query) on `hostname`, for clients of an edge whose
+ * HTTPS port is `port`: omitted when 443. The edge's redirects and the API's `url` of a domain are
+ * both spelled here, so the two never differ.
+ */
+export function httpsUrl(hostname: string, port: number, target: string): string {
+  return port === 443 ? `https://${hostname}${target}` : `https://${hostname}:${port}${target}`;
+}
+
+/** What a hostname serves. Only `active` customer domains and apps' default hostnames have a route. */
+export interface Route {
+  /** The normalized hostname this route answers for. */
+  hostname: string;
+  appId: string;
+  /** The App's `origin_url` (http or https); `null` while the App has none: the edge answers 502. */
+  originUrl: string | null;
+  /**
+   * Set when this is a non-primary domain of an app whose primary domain is active: the edge answers
+   * 308 to `https://{redirectTo}{path}{query}` instead of proxying. A normalized hostname.
+   */
+  redirectTo?: string;
+}
+
+/**
+ * The route of a normalized hostname, read from the store: an app's default hostname, or an
+ * `active` customer domain (redirected to its app's active primary, when it is not that one);
+ * nothing else (pending, verifying, verified, failed, moved, removed) has one. Nothing below the
+ * apps domain is looked up as a customer's domain: no customer may claim such a name (hostname.ts).
+ */
+export async function routeOf(
+  store: Store,
+  appsDomain: string,
+  hostname: string,
+): Promise<Route | undefined> {
+  if (belowAppsDomain(hostname, appsDomain) !== undefined) {
+    const slug = slugOfHostname(hostname, appsDomain);
+    const app = slug === undefined ? undefined : await store.findAppBySlug(slug);
+    return app && { hostname, appId: app.id, originUrl: app.originUrl };
+  }
+  const domain = await store.findDomainInStatus(hostname, SERVED_STATUSES);
+  if (!domain) return undefined;
+  const [app, primary] = await Promise.all([
+    store.findAppById(domain.appId),
+    domain.isPrimary ? undefined : store.findPrimaryInStatus(domain.appId, SERVED_STATUSES),
+  ]);
+  if (!app) return undefined;
+  return {
+    hostname,
+    appId: app.id,
+    originUrl: app.originUrl,
+    ...(primary ? { redirectTo: primary.name } : {}),
+  };
+}
+
+/** What the change rules ask of the issuing side (`CertificateService`); none with PORTICO_TLS_ISSUER=none. */
+export interface ServedCertificates {
+  /** Makes sure an app's default hostname will have a certificate. */
+  requestForApp(tx: Store, app: App, hostname: string, now: Date): Promise<void>;
+  dropHostname(tx: Store, hostname: string): Promise<void>;
+  dropForApp(tx: Store, appId: string): Promise<void>;
+  dropForDomain(tx: Store, domainId: string): Promise<void>;
+}
+
+/** The app and domain services' hooks, and what a domain's status change does to what is served. */
+export interface ServingChanges extends Required<LifecycleHooks> {
+  /** After a check or a hand-over changed a domain's status. */
+  domainEvent(tx: Store, domain: Domain, event: DomainEvent): Promise<void>;
+}
+
+/**
+ * Which names a change re-announces (`publishServingChange`: every edge forgets what it cached for
+ * them once the change commits) and which certificates it requests or drops. Each runs inside the
+ * transaction of the change.
+ */
+export function servingChanges(appsDomain: string, certificates?: ServedCertificates): ServingChanges {
+  const hostnameOf = (app: App) => defaultHostname(app.slug, appsDomain);
+  /** Every hostname an app answers on: its default hostname and its domains. */
+  const announceApp = async (tx: Store, app: App) => {
+    for (const name of [hostnameOf(app), ...(await tx.listDomainNames(app.id))]) {
+      await tx.publishServingChange(name);
+    }
+  };
+  /** A domain no longer served: removed, or moved (another organization proved it, or its records went). */
+  const unserveDomain = async (tx: Store, domain: Domain) => {
+    await certificates?.dropForDomain(tx, domain.id);
+    await tx.publishServingChange(domain.name);
+  };
+  return {
+    appCreated: async (tx, app, now) => certificates?.requestForApp(tx, app, hostnameOf(app), now),
+    appRenamed: async (tx, before, after, now) => {
+      await certificates?.dropHostname(tx, hostnameOf(before));
+      await certificates?.requestForApp(tx, after, hostnameOf(after), now);
+      await tx.publishServingChange(hostnameOf(before));
+    },
+    appRoutingChanged: (tx, app) => announceApp(tx, app),
+    appRemoved: async (tx, app) => {
+      await certificates?.dropForApp(tx, app.id);
+      await announceApp(tx, app);
+    },
+    domainRemoved: (tx, domain) => unserveDomain(tx, domain),
+    domainEvent: async (tx, domain, event) => {
+      if (event === 'domain.moved') await unserveDomain(tx, domain);
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import type { FastifyInstance } from 'fastify';
+import { CertificateReader } from './acme/certificate-reader.js';
+import type { Config } from './config.js';
+import type { Clock } from './domain/clock.js';
+import { type Edge, startEdge } from './edge/server.js';
+import { StoreChallenges, StoreRoutes } from './edge/store-sources.js';
+import type { Logger } from './logger.js';
+import type { Services } from './services.js';
+import { ALL_HOSTNAMES, type Store } from './store/store.js';
+import { Housekeeping } from './worker/housekeeping.js';
+import { Worker } from './worker/runner.js';
+
+/**
+ * The three roles of `portico serve`, each started from the configuration and the services of
+ * `services.ts` over one store, each answering how to stop it. Which roles run, in what order, and
+ * what is said about them is `cli/serve.ts`'s part.
+ */
+
+/** What every role starts from. */
+export interface RoleDeps {
+  config: Config;
+  store: Store;
+  services: Services;
+  clock: Clock;
+  logger: Logger;
+  /**
+   * This machine and data directory (`nodeId()` of worker/lease-holder.ts), in the names of the
+   * worker's leases, so a restarted node frees at once what its killed predecessor held.
+   */
+  nodeId?: string;
+}
+
+/** Ends a role: a listener stops taking traffic, the worker finishes or aborts its jobs and releases them. */
+export type Stop = () => Promise<void>;
+
+/**
+ * The edge: the HTTP and HTTPS listeners over the store, with their caches kept honest by the
+ * store's change feed (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). `close()` stops it.
+ */
+export async function startEdgeRole(
+  config: Config,
+  store: Store,
+  services: Services,
+  logger: Logger,
+): Promise<Edge> {
+  const routes = new StoreRoutes(store, config.appsDomain);
+  const edge = await startEdge({
+    host: config.host,
+    appsDomain: config.appsDomain,
+    httpPort: config.edgeHttpPort,
+    httpsPort: config.edgeHttpsPort,
+    routes,
+    // Read from the store whatever the issuer: a node that issues nothing still serves what is stored.
+    certificates: new CertificateReader(store, services.box, config.appsDomain),
+    challenges: new StoreChallenges(store),
+    allowPrivateOrigins: config.allowPrivateOrigins,
+    logger,
+    onResponse: services.metrics?.observeEdgeResponse,
+    sniCacheSize: config.edgeCertCacheSize,
+    onTlsContextBuilt: services.metrics?.countTlsContextBuilt,
+    // Every change that affects what a name serves is announced (below), so cached routes and
+    // certificates can live long: a short lifetime would only rebuild unchanged TLS contexts
+    // (about 1 ms each) for every name in use, every minute. "Not served" stays short (5 s),
+    // since a name that becomes served is announced too but costs nothing to look up again.
+    cacheTtlMs: 10 * 60_000,
+  });
+  const unsubscribe = store.subscribeServingChanges((hostname) =>
+    hostname === ALL_HOSTNAMES ? edge.invalidateAll() : edge.invalidate(hostname),
+  );
+  return {
+    get httpPort() {
+      return edge.httpPort;
+    },
+    get httpsPort() {
+      return edge.httpsPort;
+    },
+    invalidate: (hostname) => edge.invalidate(hostname),
+    invalidateAll: () => edge.invalidateAll(),
+    close: async () => {
+      unsubscribe();
+      await edge.close();
+    },
+  };
+}
+
+/**
+ * The API, listening on PORTICO_HOST and PORTICO_API_PORT. `edgeHttpsPort` is the port this
+ * process's edge really serves HTTPS on (the one bound when PORTICO_EDGE_HTTPS_PORT is 0), shown in
+ * domains' `url`. Answers the bound port; a listen that fails closes the API before it throws.
+ */
+export async function startApiRole(
+  { config, store, services, clock, logger }: RoleDeps,
+  edgeHttpsPort = config.edgeHttpsPort,
+): Promise<{ port: number; stop: Stop }> {
+  // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
+  // schemas and docs, and starts faster and smaller without them.
+  const { buildApi } = await import('./app.js');
+  const api = await buildApi({ config: { ...config, edgeHttpsPort }, store, clock, logger, services });
+  try {
+    await listenQuietly(api, logger, config);
+  } catch (error) {
+    await api.close();
+    throw error;
+  }
+  const address = api.server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : config.apiPort,
+    stop: () => api.close(),
+  };
+}
+
+/**
+ * Fastify logs "Server listening at …" on every listen, with no option against it (fastify/help#641);
+ * the API's own start-up line says more, so the root logger is silenced for that one call, as the
+ * Fastify maintainers suggest. Loggers already made from it keep their level.
+ */
+async function listenQuietly(api: FastifyInstance, logger: Logger, config: Config): Promise<void> {
+  const level = logger.level;
+  logger.level = 'silent';
+  try {
+    await api.listen({ host: config.host, port: config.apiPort });
+  } finally {
+    logger.level = level;
+  }
+}
+
+/** The worker: the job loop over every handler of the services, and the store's housekeeping. */
+export function startWorkerRole({ config, store, services, clock, logger, nodeId }: RoleDeps): {
+  id: string;
+  stop: Stop;
+} {
+  const log = logger.child({ role: 'worker' });
+  const worker = new Worker({
+    store,
+    handlers: services.handlers,
+    clock,
+    logger: log,
+    concurrency: config.workerConcurrency,
+    orgConcurrency: config.workerOrgConcurrency,
+    leaseSeconds: config.jobLeaseSeconds,
+    nodeId,
+  });
+  worker.start();
+  const housekeeping = new Housekeeping(store, clock, log);
+  housekeeping.start();
+  return {
+    id: worker.id,
+    stop: async () => {
+      await housekeeping.stop();
+      await worker.stop();
+    },
+  };
+}
