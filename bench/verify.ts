@@ -11,10 +11,7 @@
  */
 import { fork } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -29,6 +26,7 @@ import { createServices } from '../src/services.js';
 import { createStore } from '../src/store/index.js';
 import { domainCheckHandlers } from '../src/worker/jobs/domain-check.js';
 import { Worker } from '../src/worker/runner.js';
+import { startWebhookReceiver } from '../test/helpers/webhook-receiver.js';
 
 const SIZES = (process.env.BENCH_DOMAINS ?? '1000,10000').split(',').map(Number);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -143,29 +141,6 @@ async function sweep(count: number) {
   };
 }
 
-/** A webhook receiver that takes each request and never answers it, until closed. */
-async function silentReceiver() {
-  const sockets = new Set<Socket>();
-  let received = 0;
-  const server = http.createServer(() => {
-    received++;
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received: () => received,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 const until = async (condition: () => boolean | Promise<boolean>) => {
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 5));
 };
@@ -193,7 +168,7 @@ async function timeToVerified(backlog: 'none' | 'webhooks' | 'slow-dns'): Promis
     return { orgId, app: await apps.create(orgId, { slug: name, title: name }) };
   };
   const run = `${backlog}-${Date.now()}`;
-  const receiver = await silentReceiver();
+  const receiver = await startWebhookReceiver({ answer: false });
   const a = await tenant('busy');
   if (backlog === 'webhooks') {
     const domain = await domains.add(a.orgId, a.app.id, { domain: `busy.${run}.com`, isPrimary: false });

@@ -1,7 +1,4 @@
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -17,29 +14,7 @@ import { ManualClock } from '../../helpers/clock.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
 import { backends } from '../../helpers/stores.js';
 import { waitUntil } from '../../helpers/wait.js';
-
-/** A webhook receiver that takes each request and never answers it, until closed. */
-async function startSilentReceiver() {
-  const sockets = new Set<Socket>();
-  let received = 0;
-  const server = http.createServer(() => {
-    received++;
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received: () => received,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
+import { startWebhookReceiver } from '../../helpers/webhook-receiver.js';
 
 /**
  * Organization A has 100 webhook deliveries queued to a receiver that never answers (each holds a
@@ -50,12 +25,12 @@ async function startSilentReceiver() {
 describe.each(backends)('a worker shared by organizations on $name', (backend) => {
   let store: Store;
   let dns: TestDnsServer;
-  let receiver: Awaited<ReturnType<typeof startSilentReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 
   beforeAll(async () => {
     store = await backend.open();
     dns = await startDnsServer();
-    receiver = await startSilentReceiver();
+    receiver = await startWebhookReceiver({ answer: false });
   });
   afterAll(async () => {
     await receiver.close();

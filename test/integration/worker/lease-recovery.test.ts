@@ -1,6 +1,3 @@
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
@@ -20,30 +17,7 @@ import {
 } from '../../helpers/process.js';
 import { backends } from '../../helpers/stores.js';
 import { waitUntil } from '../../helpers/wait.js';
-
-/** A webhook receiver on loopback: `answer` false takes requests and never answers them. */
-async function startReceiver(answer: boolean) {
-  const sockets = new Set<Socket>();
-  let received = 0;
-  const server = http.createServer((_req, res) => {
-    received++;
-    if (answer) res.writeHead(200).end();
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received: () => received,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
+import { startWebhookReceiver } from '../../helpers/webhook-receiver.js';
 
 const STARTED = /Portico worker started \((worker:[^,]+),/;
 
@@ -60,7 +34,7 @@ describe.each(backends)('lease recovery across a restart on $name', (backend) =>
   let services: Services;
   let domain: Domain;
   const processes: RunningProcess[] = [];
-  const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
+  const receivers: Awaited<ReturnType<typeof startWebhookReceiver>>[] = [];
 
   beforeAll(async () => {
     // The workers inherit this process's environment: on SQLite, state.env clears its DATABASE_URL.
@@ -133,7 +107,7 @@ describe.each(backends)('lease recovery across a restart on $name', (backend) =>
   };
 
   it('runs a killed worker’s job again as soon as the node restarts, with the shipped 300 s lease', async () => {
-    const silent = await startReceiver(false);
+    const silent = await startWebhookReceiver({ answer: false });
     receivers.push(silent);
     const key = await queueDelivery(silent, 'domain.verified');
 
@@ -151,8 +125,8 @@ describe.each(backends)('lease recovery across a restart on $name', (backend) =>
   });
 
   it('never takes the job of another live worker on the same node', async () => {
-    const silent = await startReceiver(false);
-    const answering = await startReceiver(true);
+    const silent = await startWebhookReceiver({ answer: false });
+    const answering = await startWebhookReceiver({ answer: true });
     receivers.push(silent, answering);
     const slowKey = await queueDelivery(silent, 'domain.verified');
     // One slot: while it waits for the silent receiver, the first worker takes nothing else.
