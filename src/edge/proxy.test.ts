@@ -1,6 +1,18 @@
-import type { IncomingMessage } from 'node:http';
+import { once } from 'node:events';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, originRequestHeaders, parseOrigin } from './proxy.js';
+import { startOrigin } from '../../test/helpers/origin.js';
+import { waitUntil } from '../../test/helpers/wait.js';
+import { createLogger } from '../logger.js';
+import {
+  clientResponseHeaders,
+  h2ResponseHeaders,
+  originRequestHeaders,
+  parseOrigin,
+  ReverseProxy,
+} from './proxy.js';
 
 /** The parts of a request `originRequestHeaders` reads: headers as Node parses them, the socket. */
 function incoming(headers: Record<string, string>, remoteAddress: string, encrypted = true): IncomingMessage {
@@ -102,6 +114,30 @@ describe('originRequestHeaders', () => {
     expect(headers.forwarded).toEqual(['for="[2001:db8::7]";host="shop.acme.test:8443";proto=http']);
   });
 
+  it('never forwards HTTP/2 pseudo-headers (the origin gets its own Host)', () => {
+    const headers = originRequestHeaders(
+      incoming(
+        {
+          ':method': 'GET',
+          ':path': '/a',
+          ':scheme': 'https',
+          ':authority': 'shop.acme.test',
+          accept: '*/*',
+        },
+        '203.0.113.9',
+      ),
+      APP_TEST,
+    );
+    expect(Object.keys(grouped(headers))).toEqual([
+      'accept',
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-host',
+      'x-forwarded-port',
+      'forwarded',
+    ]);
+  });
+
   it("leaves out the scheme's default port from the host, and names the routed host when the client sent none", () => {
     const headers = grouped(
       originRequestHeaders(incoming({}, '::ffff:192.0.2.4'), { hostname: 'shop.acme.test', port: 443 }),
@@ -139,5 +175,71 @@ describe('clientResponseHeaders', () => {
         clientResponseHeaders({ 'set-cookie': ['a=1; Domain=acme.test', 'b=2; Domain=test'] }, COOKIES),
       ),
     ).toEqual({ 'set-cookie': ['a=1; Domain=acme.test', 'b=2'] });
+  });
+});
+
+describe('h2ResponseHeaders', () => {
+  it('drops what HTTP/2 forbids, keeps one value of a field Node sends once, scopes cookies', () => {
+    expect(
+      h2ResponseHeaders(
+        // As undici parses a response that repeats fields: a list for each.
+        {
+          'content-type': ['text/plain', 'text/html'],
+          'set-cookie': ['a=1; Domain=apps.portico.test', 'b=2'],
+          vary: ['accept', 'origin'],
+          connection: 'keep-alive, X-Internal',
+          'x-internal': 'secret',
+          'keep-alive': 'timeout=5',
+          'proxy-connection': 'keep-alive',
+          'transfer-encoding': 'chunked',
+          upgrade: 'h2c',
+          'http2-settings': 'AAMAAABkAAQAAP__',
+          te: 'trailers',
+          etag: '"1"',
+        } as unknown as IncomingHttpHeaders,
+        COOKIES,
+      ),
+    ).toEqual({
+      'content-type': 'text/plain',
+      'set-cookie': ['a=1', 'b=2'],
+      vary: ['accept', 'origin'],
+      etag: '"1"',
+    });
+  });
+});
+
+describe('ReverseProxy over HTTP/2', () => {
+  it('sends nothing to the origin for a stream the client reset before the proxy took it up', async () => {
+    const origin = await startOrigin();
+    const target = parseOrigin(origin.url);
+    if (target === undefined) throw new Error(`not an origin: ${origin.url}`);
+    const lines: string[] = [];
+    const proxy = new ReverseProxy({
+      allowPrivateOrigins: true,
+      appsDomain: 'apps.portico.test',
+      connectTimeoutMs: 5_000,
+      idleTimeoutMs: 5_000,
+      logger: createLogger('debug', 'json', { write: (line: string) => lines.push(line) }),
+    });
+    // As when the edge waits for a route: the stream is gone before `forward` is called.
+    const server = http2.createServer((req: Http2ServerRequest, res: Http2ServerResponse) => {
+      req.stream.once('close', () => proxy.forward(req, res, target, '/reset-first', APP_TEST));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const stream = client.request({ ':path': '/reset-first' });
+      stream.on('error', () => {});
+      stream.once('ready', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      await waitUntil(() => lines.length > 0 || origin.requests.length > 0);
+      expect(origin.requests).toEqual([]);
+      expect(lines.join('')).toContain('client left before the response');
+    } finally {
+      client.close();
+      server.close();
+      await proxy.destroy();
+      await origin.close();
+    }
   });
 });

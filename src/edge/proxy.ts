@@ -1,9 +1,10 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex, Writable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '../logger.js';
 import { guardedConnector } from '../net/guarded-connector.js';
-import { type PageStatus, rawPage, rawResponse, sendPage } from './responses.js';
+import { type EdgeResponse, type PageStatus, rawPage, rawResponse, sendPage } from './responses.js';
 import type { Authority, Scheme } from './router.js';
 import { type CookieScope, scopeSetCookies } from './set-cookie.js';
 
@@ -40,6 +41,20 @@ import { type CookieScope, scopeSetCookies } from './set-cookie.js';
  *
  * What the client sees: the origin's response, hop-by-hop headers dropped, and each `Set-Cookie`
  * kept to the name the request was for (`set-cookie.ts`): one App cannot set cookies for another.
+ *
+ * HTTP/2 clients (RFC 9113) get the same, through Node's compatibility API: the origin is still
+ * spoken to over HTTP/1.1. Their pseudo-headers are not forwarded (the origin gets a Host of its own,
+ * as above; `:authority` is what the edge routed on), their `cookie` fields arrive joined with `; `
+ * (Node does it, RFC 9113 §8.2.3), and a request has a body unless its HEADERS frame ended the
+ * stream. What an HTTP/2 to HTTP/1.1 downgrade must not pass on is stopped by Node's HTTP/2 layer
+ * (nghttp2) before the edge sees the request: a connection-specific header (`connection`,
+ * `transfer-encoding`, `upgrade`, `te` but `trailers`…) or DATA that disagrees with the
+ * `content-length` resets the stream (or, past the length, the connection); a field whose value
+ * holds CR, LF or NUL, or whose name is not a token, is dropped. undici, which writes the origin
+ * request, refuses such values too. Responses lose what HTTP/2 forbids (RFC 9113 §8.2.2), and a
+ * field the origin repeated that Node's HTTP/2 API takes once (`content-type`…) keeps its first
+ * value. A stream the client resets (RST_STREAM) aborts the origin request through the response's
+ * `close`, as a closed HTTP/1.1 connection does.
  *
  * Unless private origins are allowed, every address the edge connects to is checked with
  * `isPrivateAddress` at connect time, after DNS resolution: an origin name that resolves (or is
@@ -114,18 +129,22 @@ export class ReverseProxy {
    * `authority` the name it was routed on with the Host header's port.
    */
   forward(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: EdgeRequest,
+    res: EdgeResponse,
     origin: ProxyOrigin,
     target: string,
     authority: Authority,
   ): void {
     const headers = req.headers;
     const contentLength = headers['content-length'];
-    // A request has a body only if it says so (RFC 9112 §6.3); passing `req` otherwise would make
-    // undici send an empty chunked body with every GET.
+    // A request has a body only if it says so (RFC 9112 §6.3; over HTTP/2, by not ending the stream
+    // with its headers); passing `req` otherwise would make undici send an empty chunked body with
+    // every GET.
     const hasBody =
-      headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
+      req instanceof Http2ServerRequest
+        ? !req.stream.endAfterHeaders
+        : headers['transfer-encoding'] !== undefined ||
+          (contentLength !== undefined && contentLength !== '0');
     this.agent.dispatch(
       {
         origin: origin.origin,
@@ -192,13 +211,18 @@ abstract class Relay implements Dispatcher.DispatchHandler {
     out.once('close', this.onClientClose);
   }
 
-  protected abstract writeHead(statusCode: number, headers: string[]): void;
+  protected abstract writeHead(statusCode: number, headers: IncomingHttpHeaders): void;
   protected abstract answerError(status: PageStatus): void;
+
+  /** Whether the client is gone: its connection closed, or its HTTP/2 stream reset. */
+  protected gone(): boolean {
+    return this.out.destroyed;
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    // The client may have left while the origin connection was being made.
-    if (this.out.destroyed) controller.abort(new ClientGoneError('client closed the connection'));
+    // The client may have left while its route was looked up or the origin connection made.
+    if (this.gone()) controller.abort(new ClientGoneError('client closed the connection'));
   }
 
   onResponseStart(
@@ -208,7 +232,7 @@ abstract class Relay implements Dispatcher.DispatchHandler {
   ): void {
     // Interim responses (103 Early Hints) are not relayed; the final one follows.
     if (statusCode < 200) return;
-    this.writeHead(statusCode, clientResponseHeaders(headers, this.cookies));
+    this.writeHead(statusCode, headers);
     this.headWritten = true;
   }
 
@@ -226,7 +250,7 @@ abstract class Relay implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.done = true;
-    if (error instanceof ClientGoneError || this.out.destroyed) {
+    if (error instanceof ClientGoneError || this.gone()) {
       this.logger.debug({ origin: this.origin.origin, err: error }, 'edge: client left before the response');
       return;
     }
@@ -254,17 +278,26 @@ abstract class Relay implements Dispatcher.DispatchHandler {
 
 class ResponseRelay extends Relay {
   constructor(
-    private readonly res: ServerResponse,
+    private readonly res: EdgeResponse,
     origin: ProxyOrigin,
     cookies: CookieScope,
     logger: Logger,
   ) {
-    super(res, origin, cookies, logger);
+    // Node's HTTP/2 response is no Writable, but has what the relay uses of one.
+    super(res as Writable, origin, cookies, logger);
   }
 
-  protected writeHead(statusCode: number, headers: string[]): void {
+  protected override gone(): boolean {
+    return this.res instanceof Http2ServerResponse ? this.res.stream.destroyed : this.res.destroyed;
+  }
+
+  protected writeHead(statusCode: number, headers: IncomingHttpHeaders): void {
     // Node's own reason phrase: HTTP/2 has none and an origin's may carry anything.
-    this.res.writeHead(statusCode, headers);
+    if (this.res instanceof Http2ServerResponse) {
+      this.res.writeHead(statusCode, h2ResponseHeaders(headers, this.cookies));
+    } else {
+      this.res.writeHead(statusCode, clientResponseHeaders(headers, this.cookies));
+    }
   }
 
   protected answerError(status: PageStatus): void {
@@ -320,16 +353,22 @@ class UpgradeRelay extends Relay {
     client.pipe(originSocket);
   }
 
-  protected writeHead(statusCode: number, headers: string[]): void {
+  protected writeHead(statusCode: number, headers: IncomingHttpHeaders): void {
     // The origin declined the upgrade: relay its answer, then close (the body is delimited by the
     // close when the origin gave no length).
-    this.socket.write(rawResponse(statusCode, headers));
+    this.socket.write(rawResponse(statusCode, clientResponseHeaders(headers, this.cookies)));
   }
 
   protected answerError(status: PageStatus): void {
     this.socket.end(rawPage(status));
   }
 }
+
+/** A request over HTTP/1.1, or over HTTP/2 through Node's compatibility API. */
+export type EdgeRequest = IncomingMessage | Http2ServerRequest;
+
+/** Pseudo-header fields (`:method`, `:authority`…) start with it: HTTP/2 only, never forwarded. */
+const COLON = 0x3a;
 
 /** Always dropped, whatever `Connection` says (RFC 9110 §7.6.1, RFC 9112 §9.6). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -376,14 +415,21 @@ function pushHeader(out: string[], name: string, value: string | string[] | unde
  * `authority` is the name the request was routed on and the Host header's port (`router.ts`), so
  * what the origin reads as the host is normalized and checked, never the client's bytes.
  */
-export function originRequestHeaders(req: IncomingMessage, authority: Authority): string[] {
+export function originRequestHeaders(req: EdgeRequest, authority: Authority): string[] {
   const headers = req.headers;
-  // How Node tells a request that arrived over TLS (`socket.encrypted`, set on TLS sockets only).
+  // How Node tells a request that arrived over TLS (`socket.encrypted`, set on TLS sockets only;
+  // an HTTP/2 request's socket stands for its session's).
   const scheme: Scheme = 'encrypted' in req.socket ? 'https' : 'http';
   const listed = connectionOptions(headers.connection);
   const out: string[] = [];
   for (const name in headers) {
-    if (isHopByHop(name, listed) || SET_BY_EDGE.has(name) || name.startsWith(X_FORWARDED)) continue;
+    if (
+      name.charCodeAt(0) === COLON ||
+      isHopByHop(name, listed) ||
+      SET_BY_EDGE.has(name) ||
+      name.startsWith(X_FORWARDED)
+    )
+      continue;
     pushHeader(out, name, headers[name]);
   }
   const client = clientAddress(req.socket.remoteAddress);
@@ -422,6 +468,67 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, cookies: Coo
       name,
       name === 'set-cookie' && value !== undefined ? scopeSetCookies(value, cookies) : value,
     );
+  }
+  return out;
+}
+
+/**
+ * Fields Node's HTTP/2 API sends once at most (its `kSingleValueHeaders`, response fields and the
+ * rest): a repeated one would make it throw, so HTTP/2 clients get the first value, the one most
+ * HTTP/1.1 clients use.
+ */
+const H2_SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/**
+ * `clientResponseHeaders` for an HTTP/2 client, as the object Node's HTTP/2 API takes: also without
+ * `http2-settings` (connection-specific in HTTP/2 too, RFC 9113 §8.2.2) and with one value only of
+ * each field in `H2_SINGLE_VALUE`.
+ */
+export function h2ResponseHeaders(headers: IncomingHttpHeaders, cookies: CookieScope): OutgoingHttpHeaders {
+  const listed = connectionOptions(headers.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (isHopByHop(name, listed) || name === 'http2-settings') continue;
+    let value = headers[name];
+    if (value === undefined) continue;
+    if (name === 'set-cookie') value = scopeSetCookies(value, cookies);
+    else if (typeof value !== 'string' && H2_SINGLE_VALUE.has(name)) value = value[0];
+    out[name] = value;
   }
   return out;
 }

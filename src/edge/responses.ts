@@ -1,13 +1,18 @@
-import { type ServerResponse, STATUS_CODES } from 'node:http';
+import { type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
 
 /**
  * The answers the edge writes itself: neutral pages, redirects, ACME key authorizations. Pages name
  * no tenant (no hostname, app or origin), so an unknown name reveals nothing about who is served
  * here, and they are rendered once at start: answering one costs no string building.
  *
- * Each answer comes in two forms: on a `ServerResponse`, and as raw bytes for a socket that asked
- * for an upgrade (Node hands those over before any response exists); raw answers close the socket.
+ * Each answer comes in two forms: on a response (HTTP/1.1 or HTTP/2), and as raw bytes for a socket
+ * that asked for an upgrade (Node hands those over before any response exists); raw answers close
+ * the socket.
  */
+
+/** A response to a client, over HTTP/1.1 or HTTP/2 (Node's compatibility API). */
+export type EdgeResponse = ServerResponse | Http2ServerResponse;
 
 export type PageStatus = 400 | 404 | 421 | 502 | 503 | 504;
 
@@ -22,6 +27,8 @@ const MESSAGES: Record<PageStatus, string> = {
 
 interface Page {
   readonly headers: string[];
+  /** `headers` without `connection`, which HTTP/2 forbids (RFC 9113 §8.2.2): a stream ends alone. */
+  readonly h2Headers: OutgoingHttpHeaders;
   readonly body: Buffer;
   readonly raw: Buffer;
 }
@@ -43,36 +50,56 @@ function renderPage(status: PageStatus): Page {
     'x-content-type-options',
     'nosniff',
   ];
+  const h2Headers = headerObject(headers);
   // 421 asks the client to retry elsewhere, 400 leaves the connection in doubt: close both.
   if (status === 421 || status === 400) headers.push('connection', 'close');
-  return { headers, body, raw: rawResponse(status, headers, body) };
+  return { headers, h2Headers, body, raw: rawResponse(status, headers, body) };
 }
 
 const PAGES = Object.fromEntries(
   ([400, 404, 421, 502, 503, 504] as const).map((status) => [status, renderPage(status)]),
 ) as Record<PageStatus, Page>;
 
-export function sendPage(res: ServerResponse, status: PageStatus): void {
+export function sendPage(res: EdgeResponse, status: PageStatus): void {
   const page = PAGES[status];
-  res.writeHead(status, page.headers).end(page.body);
+  if (res instanceof Http2ServerResponse) res.writeHead(status, page.h2Headers).end(page.body);
+  else res.writeHead(status, page.headers).end(page.body);
 }
 
 /** 308 keeps the method and body (301 lets clients turn a POST into a GET). */
-export function sendRedirect(res: ServerResponse, location: string): void {
-  res.writeHead(308, ['location', location, 'content-length', '0', 'cache-control', 'no-store']).end();
+export function sendRedirect(res: EdgeResponse, location: string): void {
+  writeHead(res, 308, ['location', location, 'content-length', '0', 'cache-control', 'no-store']).end();
 }
 
-export function sendText(res: ServerResponse, text: string): void {
-  res
-    .writeHead(200, [
-      'content-type',
-      'text/plain; charset=utf-8',
-      'content-length',
-      String(Buffer.byteLength(text)),
-      'cache-control',
-      'no-store',
-    ])
-    .end(text);
+export function sendText(res: EdgeResponse, text: string): void {
+  writeHead(res, 200, [
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(text)),
+    'cache-control',
+    'no-store',
+  ]).end(text);
+}
+
+/**
+ * Writes a response head given as a flat name, value list of distinct, HTTP/2-legal names; Node's
+ * HTTP/2 API takes an object.
+ */
+function writeHead(res: EdgeResponse, status: number, headers: string[]): EdgeResponse {
+  return res instanceof Http2ServerResponse
+    ? res.writeHead(status, headerObject(headers))
+    : res.writeHead(status, headers);
+}
+
+/** A flat name, value list of distinct names as an object; `connection` left out (HTTP/2). */
+function headerObject(headers: readonly string[]): OutgoingHttpHeaders {
+  const object: OutgoingHttpHeaders = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name !== 'connection') object[name] = headers[i + 1];
+  }
+  return object;
 }
 
 /** A page as the whole raw response, for an upgrade socket. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Route } from '../domain/serving.js';
-import { beforeRoute, decide, parseHost } from './router.js';
+import { beforeRoute, decide, parseAuthority, parseHost } from './router.js';
 
 const ROUTE: Route = { hostname: 'shop.acme.test', appId: 'app_1', originUrl: 'https://origin.test/' };
 
@@ -70,6 +70,33 @@ describe('parseHost', () => {
     );
     expect(parseHost(['Accept', '*/*'])).toBe('none');
     expect(parseHost(withHost(''))).toBe('none');
+  });
+});
+
+describe('parseAuthority (HTTP/2)', () => {
+  it('takes :authority, checked as a Host is, or the Host header when there is none', () => {
+    expect(parseAuthority([':method', 'GET', ':authority', 'Shop.Acme.Test.:8443'])).toEqual({
+      hostname: 'shop.acme.test',
+      port: 8443,
+    });
+    expect(parseAuthority([':method', 'GET', 'host', 'shop.acme.test'])).toEqual(host('shop.acme.test'));
+    expect(parseAuthority([':method', 'GET', ':path', '/'])).toBe('none');
+    for (const bad of ['shop.acme.com:@evil.com', 'evil.com@shop.acme.com', 'shop.acme.com:0', '']) {
+      expect(parseAuthority([':authority', bad]), bad).toBe('invalid');
+    }
+  });
+
+  it('accepts a Host that names what :authority names, and refuses one that names anything else', () => {
+    expect(parseAuthority([':authority', 'shop.acme.test', 'host', 'SHOP.acme.test.'])).toEqual(
+      host('shop.acme.test'),
+    );
+    expect(parseAuthority([':authority', 'shop.acme.test', 'host', 'evil.test'])).toBe('invalid');
+    expect(parseAuthority([':authority', 'shop.acme.test', 'host', 'shop.acme.test:8443'])).toBe('invalid');
+    expect(parseAuthority([':authority', 'shop.acme.test', 'host', 'shop.acme.test:@evil.com'])).toBe(
+      'invalid',
+    );
+    expect(parseAuthority(['host', 'shop.acme.test', 'host', 'shop.acme.test'])).toBe('invalid');
+    expect(parseAuthority([':authority', 'a.test', ':authority', 'a.test'])).toBe('invalid');
   });
 });
 

@@ -85,6 +85,41 @@ export function parseHost(rawHeaders: readonly string[]): ParsedHost {
     if (value !== undefined) return 'invalid';
     value = rawHeaders[i + 1] as string;
   }
+  return parseHostValue(value);
+}
+
+/**
+ * `parseHost` for an HTTP/2 request, whose authority is its `:authority` pseudo-header, or its Host
+ * header when it has none (RFC 9113 §8.3.1). Each is checked as a Host header is. Refused besides:
+ * a second Host, and a Host that names another host or port than `:authority` (which RFC 9113
+ * lets a server treat as malformed; forwarding one and routing by the other is how a request
+ * smuggles a name past a check), and an empty `:authority`.
+ */
+export function parseAuthority(rawHeaders: readonly string[]): ParsedHost {
+  let authority: string | undefined;
+  let host: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name === ':authority') {
+      if (authority !== undefined) return 'invalid';
+      authority = rawHeaders[i + 1] as string;
+    } else if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (host !== undefined) return 'invalid';
+      host = rawHeaders[i + 1] as string;
+    }
+  }
+  // Unlike an empty Host (HTTP/1.0 style), an empty `:authority` is malformed (RFC 9113 §8.3.1).
+  if (authority === '') return 'invalid';
+  const parsed = parseHostValue(authority ?? host);
+  if (authority === undefined || host === undefined || typeof parsed === 'string') return parsed;
+  const other = parseHostValue(host);
+  return typeof other !== 'string' && other.hostname === parsed.hostname && other.port === parsed.port
+    ? parsed
+    : 'invalid';
+}
+
+/** One Host header's value (or an `:authority`), as `parseHost` checks it. */
+function parseHostValue(value: string | undefined): ParsedHost {
   // An empty Host is what a client sends for a target without an authority (RFC 9112 §3.2).
   if (value === undefined || value === '') return 'none';
 

@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -7,10 +8,19 @@ import type { TLSSocket } from 'node:tls';
 import { normalizeHostname } from '../domain/hostname.js';
 import type { Route } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
+import { Http2Listener } from './http2-listener.js';
 import { LoadingCache } from './loading-cache.js';
-import { type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
-import { rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './responses.js';
-import { type Authority, beforeRoute, decide, type EdgeDecision, parseHost, type Scheme } from './router.js';
+import { type EdgeRequest, type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
+import { type EdgeResponse, rawPage, rawRedirect, sendPage, sendRedirect, sendText } from './responses.js';
+import {
+  type Authority,
+  beforeRoute,
+  decide,
+  type EdgeDecision,
+  parseAuthority,
+  parseHost,
+  type Scheme,
+} from './router.js';
 import { SniCache } from './sni-cache.js';
 import type { CertificateSource, ChallengeSource, RouteSource } from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
@@ -100,11 +110,12 @@ type Outcome = EdgeDecision | { readonly action: 'unavailable' };
 const UNAVAILABLE: Outcome = { action: 'unavailable' };
 
 /**
- * How an outcome is written: to a `ServerResponse`, or raw to a socket that asked for an upgrade.
- * `authority` (the routed name and the Host's port) comes with every outcome that has a route.
+ * How an outcome is written: to a response (HTTP/1.1 or HTTP/2), or raw to a socket that asked for
+ * an upgrade (HTTP/1.1 only). `authority` (the routed name and the Host's port) comes with every
+ * outcome that has a route.
  */
-type Reply<C> = (
-  req: IncomingMessage,
+type Reply<R extends EdgeRequest, C> = (
+  req: R,
   channel: C,
   outcome: Outcome,
   cached: CachedRoute | undefined,
@@ -117,8 +128,9 @@ interface UpgradeChannel {
 }
 
 /**
- * Starts the edge: an HTTPS listener that picks the certificate by SNI (or answers an ACME
- * TLS-ALPN-01 challenge) and proxies each Host to its App's origin, and an HTTP listener that
+ * Starts the edge: an HTTPS listener (HTTP/2 and HTTP/1.1, by ALPN: `http2-listener.ts`) that picks
+ * the certificate by SNI (or answers an ACME TLS-ALPN-01 challenge) and proxies each Host (or
+ * HTTP/2 `:authority`) to its App's origin, and an HTTP listener that
  * answers ACME HTTP-01 challenges and redirects the rest to HTTPS. What each request gets is
  * `router.ts`; how it is proxied is `proxy.ts`.
  *
@@ -142,6 +154,8 @@ class EdgeServer implements Edge {
   private readonly proxy: ReverseProxy;
   private readonly httpServer: http.Server;
   private readonly httpsServer: https.Server;
+  /** The HTTPS listener's h2 connections. */
+  private readonly http2: Http2Listener;
   /** Upgraded sockets: a server's close waits for them, so `close()` ends them at its deadline. */
   private readonly tunnels = new Set<Duplex>();
   private readonly closeTimeoutMs: number;
@@ -233,6 +247,12 @@ class EdgeServer implements Edge {
     // A client socket may sit silent while the edge waits for the origin (connect, then response
     // head): only a silence longer than the edge's own waits is the client's fault.
     const clientIdleTimeoutMs = connectTimeoutMs + idleTimeoutMs + 1_000;
+    this.http2 = new Http2Listener(this.httpsServer, {
+      maxHeaderListSize: options.maxHeaderSize ?? http.maxHeaderSize,
+      idleTimeoutMs: clientIdleTimeoutMs,
+      onRequest: this.onHttp2Request,
+      logger,
+    });
     for (const [server, scheme] of [
       [this.httpServer, 'http'],
       [this.httpsServer, 'https'],
@@ -301,12 +321,15 @@ class EdgeServer implements Edge {
       if (servers.includes(server)) socket.end();
     };
     diagnostics.subscribe(RESPONSE_FINISHED, endAfterResponse);
-    // close() stops accepting and ends idle keep-alive connections; it resolves once the rest ended.
+    // close() stops accepting and ends idle keep-alive connections; it resolves once the rest ended
+    // (HTTP/2 sessions included: GOAWAY tells them to finish their streams and go).
     const drained = Promise.all(
       servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
+    this.http2.close();
     const deadline = setTimeout(() => {
       for (const server of servers) server.closeAllConnections();
+      this.http2.destroy();
       for (const socket of this.tunnels) socket.destroy();
     }, this.closeTimeoutMs);
     try {
@@ -334,8 +357,13 @@ class EdgeServer implements Edge {
     this.handle('https', req, res, this.replyRequest);
   };
 
+  private readonly onHttp2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    this.observe(res);
+    this.handle('https', req, res, this.replyRequest);
+  };
+
   /** Reports the response's status and duration to `options.onResponse` (metrics), if set. */
-  private observe(res: ServerResponse): void {
+  private observe(res: EdgeResponse): void {
     const onResponse = this.options.onResponse;
     if (!onResponse) return;
     const started = performance.now();
@@ -343,15 +371,18 @@ class EdgeServer implements Edge {
   }
 
   /** Decides what a request gets (`router.ts`), looking its route up only when needed. */
-  private handle<C>(scheme: Scheme, req: IncomingMessage, channel: C, reply: Reply<C>): void {
-    if (scheme === 'https' && this.isChallenge(req.socket)) {
+  private handle<R extends EdgeRequest, C>(scheme: Scheme, req: R, channel: C, reply: Reply<R, C>): void {
+    const http2 = req.httpVersionMajor === 2;
+    if (scheme === 'https' && !http2 && this.isChallenge(req.socket)) {
       // A challenge connection carries no HTTP: the CA closes it once the handshake is done (RFC
-      // 8737 section 3). Whatever arrives on one anyway is never routed, let alone proxied.
+      // 8737 section 3). Whatever arrives on one anyway is never routed, let alone proxied. (It
+      // never speaks HTTP/2 either: ALPN agreed `acme-tls/1`.)
       req.socket.destroy();
       return;
     }
-    const target = req.url ?? '/';
-    const host = parseHost(req.rawHeaders);
+    // An HTTP/2 CONNECT has no `:path`: refused as a target that is not a path.
+    const target = req.url ?? '';
+    const host = http2 ? parseAuthority(req.rawHeaders) : parseHost(req.rawHeaders);
     const servername =
       scheme === 'https'
         ? servernameOf(req.socket as TLSSocket, typeof host === 'string' ? undefined : host.hostname)
@@ -388,7 +419,13 @@ class EdgeServer implements Edge {
     }
   }
 
-  private readonly replyRequest: Reply<ServerResponse> = (req, res, outcome, cached, authority) => {
+  private readonly replyRequest: Reply<EdgeRequest, EdgeResponse> = (
+    req,
+    res,
+    outcome,
+    cached,
+    authority,
+  ) => {
     switch (outcome.action) {
       case 'proxy':
         if (cached?.origin === undefined || authority === undefined) sendPage(res, 502);
@@ -419,7 +456,7 @@ class EdgeServer implements Edge {
   };
 
   /** Upgrade requests are only ever proxied; anything else is answered raw and the socket closed. */
-  private readonly replyUpgrade: Reply<UpgradeChannel> = (
+  private readonly replyUpgrade: Reply<IncomingMessage, UpgradeChannel> = (
     req,
     { socket, head },
     outcome,

@@ -9,12 +9,14 @@ import type { ChallengeSource } from './sources.js';
 const ACME_TLS_PROTOCOL = 'acme-tls/1';
 
 /**
- * What the HTTPS listener speaks. Node's https server offers `ALPNProtocols: ['http/1.1']` by
- * default, but only without an `ALPNCallback`: the callback below takes its place, choosing the
- * same way (and, like it, refusing with a fatal no_application_protocol alert a client that offers
- * neither protocol).
+ * What the HTTPS listener speaks, in the edge's order of preference: HTTP/2 whenever the client
+ * offers it, whatever its own order (a client lists what it can do; the edge knows which costs it
+ * less per request), else HTTP/1.1. A client that offers neither (nor `acme-tls/1` for a pending
+ * challenge) is refused with a fatal no_application_protocol alert, as Node's own `ALPNProtocols`
+ * would, which the callback below replaces. One that offers no ALPN at all speaks HTTP/1.1.
  */
-const HTTP_1_1 = 'http/1.1';
+export const H2 = 'h2';
+export const HTTP_1_1 = 'http/1.1';
 
 export type AlpnCallback = NonNullable<TlsOptions['ALPNCallback']>;
 
@@ -126,6 +128,7 @@ export function tlsAlpnCallbacks(options: TlsAlpnOptions): {
     this: unknown,
     { servername, protocols }: { servername: string; protocols: string[] },
   ) {
+    if (protocols.includes(H2)) return H2;
     if (protocols.includes(HTTP_1_1)) return HTTP_1_1;
     if (
       protocols.includes(ACME_TLS_PROTOCOL) &&

@@ -7,6 +7,10 @@
  * - `GET /held`: answers 200 `released` when the test calls `release()`;
  * - `GET /set-cookie?cookie=…&cookie=…`: answers with one `Set-Cookie` per `cookie` parameter, as
  *   given, and the JSON below;
+ * - `POST /stream-echo`: sends its response head at once, then each chunk of the body as it arrives (a
+ *   client sees its first bytes back before it sends the rest only if nothing buffers in between);
+ * - `GET /hop-headers`: a response carrying every header HTTP/2 forbids (RFC 9113 §8.2.2) and
+ *   `Content-Type` twice, then `ok`;
  * - WebSocket on any path: echoes each message; `/ws-reject` declines the upgrade with 401; the
  *   101 carries one `Set-Cookie` per `cookie` query parameter;
  * - anything else: 200 with `{ method, url, headers }` as JSON, and response headers that test
@@ -23,6 +27,8 @@ export interface ReceivedRequest {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /** Set when the connection closed before the origin's response was complete (client gone). */
+  aborted?: boolean;
 }
 
 export interface TestOrigin {
@@ -48,7 +54,11 @@ export async function startOrigin(): Promise<TestOrigin> {
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://origin');
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const received: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+    requests.push(received);
+    res.once('close', () => {
+      if (!res.writableFinished) received.aborted = true;
+    });
 
     if (url.pathname === '/upload') {
       const hash = createHash('sha256');
@@ -62,6 +72,24 @@ export async function startOrigin(): Promise<TestOrigin> {
     }
     if (url.pathname === '/download') {
       streamPattern(res, Number(url.searchParams.get('bytes') ?? 0));
+      return;
+    }
+    if (url.pathname === '/stream-echo') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.flushHeaders();
+      req.pipe(res);
+      return;
+    }
+    if (url.pathname === '/hop-headers') {
+      res.setHeader('content-type', ['text/plain', 'text/html']);
+      res.setHeader('keep-alive', 'timeout=5');
+      res.setHeader('proxy-connection', 'keep-alive');
+      res.setHeader('upgrade', 'h2c');
+      res.setHeader('http2-settings', 'AAMAAABkAARAAAAAAAIAAAAA');
+      res.setHeader('te', 'trailers');
+      res.setHeader('x-end-to-end', 'kept');
+      // No length: Node sends `Transfer-Encoding: chunked` (and `Connection: keep-alive`).
+      res.end('ok');
       return;
     }
     if (url.pathname === '/hang') return;

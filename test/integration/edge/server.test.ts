@@ -487,7 +487,15 @@ describe('TLS-ALPN-01 challenges', () => {
   });
 
   it('keeps presenting the real certificate, or none, to every other client of the same names', async () => {
-    for (const protocols of [undefined, ['http/1.1'], ['h2', 'http/1.1'], ['http/1.1', 'acme-tls/1']]) {
+    const agreed = (protocols: string[] | undefined) =>
+      protocols === undefined ? false : protocols.includes('h2') ? 'h2' : 'http/1.1';
+    for (const protocols of [
+      undefined,
+      ['http/1.1'],
+      ['h2', 'http/1.1'],
+      ['http/1.1', 'acme-tls/1'],
+      ['h2', 'acme-tls/1'],
+    ]) {
       const label = JSON.stringify(protocols);
       // Verified against the test CA: the served certificate, not the self-signed challenge one.
       const { certificate, protocol } = await alpnHandshake('app.test', protocols, {
@@ -495,12 +503,12 @@ describe('TLS-ALPN-01 challenges', () => {
         ca: ca.certificatePem,
       });
       expect(certificate.subjectAltName, label).toBe('DNS:app.test');
-      expect(protocol, label).toBe(protocols === undefined ? false : 'http/1.1');
+      expect(protocol, label).toBe(agreed(protocols));
       // A name not served yet has no certificate for them.
       expect(await refusal('first.test', { ALPNProtocols: protocols }), label).toMatchObject(NO_CERTIFICATE);
     }
     // A client offering only protocols the edge does not speak is refused, as before.
-    expect(await refusal('app.test', { ALPNProtocols: ['h2'] })).toMatchObject(NO_PROTOCOL);
+    expect(await refusal('app.test', { ALPNProtocols: ['h3', 'spdy/3.1'] })).toMatchObject(NO_PROTOCOL);
     expect((await get(httpsUrl('app.test', '/during-challenge'))).status).toBe(200);
   });
 
@@ -578,28 +586,46 @@ describe('streaming', () => {
     return hash.digest('hex');
   }
 
-  async function upload(): Promise<{ bytes: number; sha256: string }> {
-    const { body, status } = await curl(['--upload-file', uploadFile, httpsUrl('stream.test', '/upload')]);
+  /** curl's flag for the protocol of a transfer, and the `%{http_version}` it then reports. */
+  type Protocol = ['--http1.1', '1.1'] | ['--http2', '2'];
+
+  async function upload([flag, version]: Protocol): Promise<{ bytes: number; sha256: string }> {
+    const { body, status } = await curl([
+      flag,
+      '--upload-file',
+      uploadFile,
+      '--write-out',
+      '\n%{http_version}\n%{http_code}',
+      httpsUrl('stream.test', '/upload'),
+    ]);
     expect(status).toBe('200');
-    return JSON.parse(body);
+    const end = body.lastIndexOf('\n');
+    expect(body.slice(end + 1)).toBe(version);
+    return JSON.parse(body.slice(0, end));
   }
 
-  async function download(bytes: number): Promise<number> {
+  async function download([flag, version]: Protocol, bytes: number): Promise<number> {
     const { body, status } = await curl([
+      flag,
       '--output',
       '/dev/null',
       '--write-out',
-      '%{size_download}\n%{http_code}',
+      '%{http_version} %{size_download}\n%{http_code}',
       httpsUrl('stream.test', `/download?bytes=${bytes}`),
     ]);
     expect(status).toBe('200');
-    return Number(body);
+    const [agreed, size] = body.split(' ');
+    expect(agreed).toBe(version);
+    return Number(size);
   }
 
-  it('relays a 50 MB upload and a 50 MB download with flat memory', async () => {
+  it.each<Protocol>([
+    ['--http1.1', '1.1'],
+    ['--http2', '2'],
+  ])('relays a 50 MB upload and a 50 MB download with flat memory (curl %s)', async (...protocol) => {
     // Warm up pools, TLS sessions, the JIT and the allocator, so the measurement sees the transfers.
-    await download(10 * MB);
-    await upload();
+    await download(protocol, 10 * MB);
+    await upload(protocol);
 
     const baseline = process.memoryUsage.rss();
     let peak = baseline;
@@ -607,8 +633,8 @@ describe('streaming', () => {
       peak = Math.max(peak, process.memoryUsage.rss());
     }, 10);
     try {
-      expect(await upload()).toEqual({ bytes: 50 * MB, sha256: patternSha256(50 * MB) });
-      expect(await download(50 * MB)).toBe(50 * MB);
+      expect(await upload(protocol)).toEqual({ bytes: 50 * MB, sha256: patternSha256(50 * MB) });
+      expect(await download(protocol, 50 * MB)).toBe(50 * MB);
     } finally {
       clearInterval(sampler);
     }
