@@ -23,6 +23,10 @@ import type { ReceivedRequest } from '../../helpers/origin.js';
 import { FRAME, frame, RawH2 } from '../../helpers/raw-h2.js';
 import { openServedEdge, type ServedEdge } from '../../helpers/served-edge.js';
 import { backends } from '../../helpers/stores.js';
+
+/** RFC 9113 section 7: the error code of a stream reset for a malformed request. */
+const H2_PROTOCOL_ERROR = 0x1;
+
 import { waitUntil } from '../../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -338,15 +342,20 @@ describe.each(backends)('HTTP/2 at the edge on the $name store', (backend) => {
     expect((await get(misdirected, { ':authority': other })).status).toBe(421);
     expect(received(misdirected)).toEqual([]);
 
-    // Refused before routing; written raw, since real clients check :authority themselves.
+    // Refused before routing; written raw, since real clients check :authority themselves. Who
+    // refuses depends on the runtime: Node 24's HTTP/2 layer resets a malformed :authority itself
+    // (PROTOCOL_ERROR) before the edge sees it, Node 20 hands it on and the edge answers 400. Either
+    // way it is refused and never reaches the origin, which is what is asserted.
+    const refused = (outcome: { status?: number; reset?: number }) =>
+      outcome.status === 400 || outcome.reset === H2_PROTOCOL_ERROR;
     const raw = await RawH2.connect({ port: port(), servername: name, ca: served.root });
     try {
       const badAuthority = uniquePath();
       raw.send(raw.headers(1, fields(badAuthority, 'GET', `${name}:@evil.com`)));
-      expect((await raw.outcome(1)).status).toBe(400);
+      expect(refused(await raw.outcome(1))).toBe(true);
       const twoNames = uniquePath();
       raw.send(raw.headers(3, [...fields(twoNames), ['host', 'evil.com']]));
-      expect((await raw.outcome(3)).status).toBe(400);
+      expect(refused(await raw.outcome(3))).toBe(true);
       const sameName = uniquePath();
       raw.send(raw.headers(5, [...fields(sameName), ['host', name.toUpperCase()]]));
       expect((await raw.outcome(5)).status).toBe(200);
