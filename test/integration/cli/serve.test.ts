@@ -252,10 +252,12 @@ describe('PORTICO_LOG_FORMAT', { timeout: 60_000 }, () => {
     }
     const dir = scratchDir();
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    // script(1) runs the command on a pseudo-terminal of its own and copies what it shows.
+    // script(1) runs the command on a pseudo-terminal of its own and copies what it shows. It runs
+    // it through $SHELL -c; `exec` makes Portico the terminal's only process, since a shell that
+    // stays as its parent (dash does) is killed by the Ctrl-C and script reports 130 for it.
     const child = spawn(
       'script',
-      ['-q', '-e', '-f', '-c', `'${process.execPath}' '${PORTICO_BIN}' serve`, '/dev/null'],
+      ['-q', '-e', '-f', '-c', `exec '${process.execPath}' '${PORTICO_BIN}' serve`, '/dev/null'],
       {
         env: {
           ...process.env,
