@@ -3,16 +3,21 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { ConfigError } from './config-error.js';
-import { parseServer } from './dns/wire-transport.js';
+import { type DnsServerAddress, parseServer } from './dns/wire-transport.js';
 import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
 import type { LogFormat } from './logger.js';
 import type { SqliteSynchronous } from './store/sqlite.js';
 import { orgConcurrencyFor } from './worker/runner.js';
 
-/** Roles one process can run; `portico serve` runs all of them by default. */
-export const ALL_ROLES = ['api', 'worker', 'edge'] as const;
+/**
+ * Roles one process can run. `portico serve` runs the first three by default; `dns` (the
+ * authoritative server of the ACME challenge zone) runs only where PORTICO_ROLES names it, since
+ * it needs a zone and, in production, port 53.
+ */
+export const ALL_ROLES = ['api', 'worker', 'edge', 'dns'] as const;
 export type Role = (typeof ALL_ROLES)[number];
+export const DEFAULT_ROLES: readonly Role[] = ['api', 'worker', 'edge'];
 export type TlsIssuerKind = 'internal' | 'acme' | 'none';
 /** How log lines are written: one JSON object each (for collectors), or a line for people. */
 /** pino's levels, from the most to the least verbose, and `silent`. */
@@ -99,6 +104,18 @@ export interface Config {
    * on its next handshake.
    */
   edgeCertCacheSize: number;
+  /**
+   * The delegated ACME challenge zone (`PORTICO_ACME_DNS_ZONE`, e.g. `acme.platform.example`),
+   * normalized; undefined when DNS-01 delegation is not set up. The `dns` role answers for it.
+   */
+  acmeDnsZone: string | undefined;
+  /** Where the `dns` role answers, UDP and TCP (`PORTICO_DNS_LISTEN`, default 127.0.0.1:5353; port 0: any free one). */
+  dnsListen: DnsServerAddress;
+  /**
+   * The zone's name servers, as its NS records at the apex name them (`PORTICO_DNS_NAMESERVERS`).
+   * Empty: one in-zone name, `ns.{zone}`, whose address is PORTICO_DNS_LISTEN's (dns-server/zone.ts).
+   */
+  dnsNameservers: readonly string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -166,6 +183,31 @@ function reservedSlugList(env: Env, name: string): string[] {
   return slugs.length === 0 ? [...DEFAULT_RESERVED_SLUGS] : [...new Set(slugs)];
 }
 
+/** A host name of letters, digits and inner hyphens, lowercase, without a trailing dot; or a ConfigError. */
+function dnsName(name: string, value: string, what: string): string {
+  const normalized = normalizeHostname(value);
+  const labels = normalized.split('.');
+  if (normalized.length > 253 || labels.length < 2 || !labels.every(isLabel)) {
+    throw new ConfigError(`${name}: "${value}" is not ${what} (letters, digits and hyphens, with dots)`);
+  }
+  return normalized;
+}
+
+/**
+ * `PORTICO_DNS_LISTEN`: an IP address and a port, `127.0.0.1:5353` or `[::]:53` (without a port,
+ * DNS's own, 53); port 0 picks a free one.
+ */
+function listenAddress(env: Env, name: string, fallback: string): DnsServerAddress {
+  const raw = text(env, name, fallback);
+  try {
+    return parseServer(raw, 53, 0);
+  } catch {
+    throw new ConfigError(
+      `${name}: "${raw}" is not an IP address and port (like 127.0.0.1:5353, 0.0.0.0:53 or [::]:53)`,
+    );
+  }
+}
+
 function parseRoles(raw: string): Role[] {
   const roles = raw
     .split(',')
@@ -204,7 +246,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const config: Config = {
     dataDir: path.resolve(text(env, 'PORTICO_DATA_DIR', './data')),
     databaseUrl: optional(env, 'DATABASE_URL'),
-    roles: parseRoles(text(env, 'PORTICO_ROLES', ALL_ROLES.join(','))),
+    roles: parseRoles(text(env, 'PORTICO_ROLES', DEFAULT_ROLES.join(','))),
     host: text(env, 'PORTICO_HOST', '127.0.0.1'),
     apiPort: integer(env, 'PORTICO_API_PORT', 3000, 0, 65535),
     edgeHttpPort: integer(env, 'PORTICO_EDGE_HTTP_PORT', 8080, 0, 65535),
@@ -251,6 +293,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     issuanceRatePerOrgPerHour: 0,
     reservedSlugs: reservedSlugList(env, 'PORTICO_RESERVED_SLUGS'),
     slugHoldDays: integer(env, 'PORTICO_SLUG_HOLD_DAYS', 30, 0, 3650),
+    acmeDnsZone: ((zone) => zone && dnsName('PORTICO_ACME_DNS_ZONE', zone, 'a DNS zone name'))(
+      optional(env, 'PORTICO_ACME_DNS_ZONE'),
+    ),
+    dnsListen: listenAddress(env, 'PORTICO_DNS_LISTEN', '127.0.0.1:5353'),
+    dnsNameservers: list(env, 'PORTICO_DNS_NAMESERVERS').map((server) =>
+      dnsName('PORTICO_DNS_NAMESERVERS', server, 'a host name'),
+    ),
     ...overrides,
   };
   // Derived from the platform-wide limit unless set: read after it, overrides included.
@@ -270,6 +319,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       throw new ConfigError(`PORTICO_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
     }
   }
+  checkDnsRole(config);
   for (const [name, addresses, family] of [
     ['PORTICO_EDGE_IPV4', config.edgeIpv4, 4],
     ['PORTICO_EDGE_IPV6', config.edgeIpv6, 6],
@@ -278,4 +328,37 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     if (wrong) throw new ConfigError(`${name}: "${wrong}" is not an IPv${family} address`);
   }
   return Object.freeze(config);
+}
+
+/**
+ * What the `dns` role needs, checked when the settings are read rather than when it starts: the zone
+ * it answers for, and name servers it can name. Its default name server, `ns.{zone}`, is answered
+ * with the listen address, which an unspecified address (0.0.0.0, ::) is not; and a name server
+ * given inside the zone would need an address Portico does not know.
+ */
+function checkDnsRole(config: Config): void {
+  const zone = config.acmeDnsZone;
+  if (zone !== undefined) {
+    const inZone = config.dnsNameservers.find((server) => server === zone || server.endsWith(`.${zone}`));
+    if (inZone) {
+      throw new ConfigError(
+        `PORTICO_DNS_NAMESERVERS: "${inZone}" is inside PORTICO_ACME_DNS_ZONE (${zone}), which cannot give its ` +
+          'address: name the dns nodes by names outside the zone (ns1.platform.example), or leave it unset ' +
+          `for ns.${zone} at PORTICO_DNS_LISTEN's address`,
+      );
+    }
+  }
+  if (!config.roles.includes('dns')) return;
+  if (zone === undefined) {
+    throw new ConfigError(
+      'PORTICO_ROLES includes dns: set PORTICO_ACME_DNS_ZONE to the zone it answers for (acme.platform.example)',
+    );
+  }
+  const unspecified = config.dnsListen.host === '0.0.0.0' || /^[:0]+$/.test(config.dnsListen.host);
+  if (config.dnsNameservers.length === 0 && unspecified) {
+    throw new ConfigError(
+      `PORTICO_DNS_LISTEN is ${config.dnsListen.host}, which is no address to give for ns.${zone}: set ` +
+        'PORTICO_DNS_NAMESERVERS to the host names of the dns nodes, as the parent zone delegates to them',
+    );
+  }
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { CertificateReader } from './acme/certificate-reader.js';
 import type { Config } from './config.js';
-import type { Clock } from './domain/clock.js';
+import { type DnsListener, startDnsServer } from './dns-server/server.js';
+import { type Clock, iso } from './domain/clock.js';
 import { type Edge, startEdge } from './edge/server.js';
 import { StoreChallenges, StoreRoutes } from './edge/store-sources.js';
 import type { Logger } from './logger.js';
@@ -11,7 +12,7 @@ import { Housekeeping } from './worker/housekeeping.js';
 import { Worker } from './worker/runner.js';
 
 /**
- * The three roles of `portico serve`, each started from the configuration and the services of
+ * The roles of `portico serve`, each started from the configuration and the services of
  * `services.ts` over one store, each answering how to stop it. Which roles run, in what order, and
  * what is said about them is `cli/serve.ts`'s part.
  */
@@ -122,6 +123,31 @@ async function listenQuietly(api: FastifyInstance, logger: Logger, config: Confi
   } finally {
     logger.level = level;
   }
+}
+
+/**
+ * The dns role: the authoritative server of PORTICO_ACME_DNS_ZONE on PORTICO_DNS_LISTEN (UDP and
+ * TCP), answering each query from the store, so a challenge any worker wrote is answered by every
+ * dns node from its next query on. Needs no services: it reads the store only.
+ */
+export async function startDnsRole({
+  config,
+  store,
+  clock,
+  logger,
+}: Pick<RoleDeps, 'config' | 'store' | 'clock' | 'logger'>): Promise<DnsListener> {
+  const zone = config.acmeDnsZone;
+  // loadConfig refuses the role without a zone; this keeps the type honest.
+  if (zone === undefined) throw new Error('the dns role needs PORTICO_ACME_DNS_ZONE');
+  return startDnsServer({
+    host: config.dnsListen.host,
+    port: config.dnsListen.port,
+    zone,
+    nameservers: config.dnsNameservers,
+    values: (label) => store.listDnsChallengeValues(label, iso(clock.now())),
+    logger: logger.child({ role: 'dns' }),
+    now: () => clock.now(),
+  });
 }
 
 /** The worker: the job loop over every handler of the services, and the store's housekeeping. */

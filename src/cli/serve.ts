@@ -1,10 +1,18 @@
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig, type Role, readLogFormat } from '../config.js';
 import { ConfigError } from '../config-error.js';
+import { formatServer } from '../dns/wire-transport.js';
 import { systemClock } from '../domain/clock.js';
 import { createLogger, type LogFormat, type Logger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
-import { type RoleDeps, type Stop, startApiRole, startEdgeRole, startWorkerRole } from '../roles.js';
+import {
+  type RoleDeps,
+  type Stop,
+  startApiRole,
+  startDnsRole,
+  startEdgeRole,
+  startWorkerRole,
+} from '../roles.js';
 import { createServices } from '../services.js';
 import type { Store } from '../store/index.js';
 import { holderId, nodeId } from '../worker/lease-holder.js';
@@ -66,13 +74,19 @@ interface Running {
   edge?: Stop;
   api?: Stop;
   worker?: Stop;
+  dns?: Stop;
 }
 
-/** In the order docs/operations.md gives: traffic stops first, then work, then the store. */
+/**
+ * In the order docs/operations.md gives: traffic stops first, then work, then the store. The dns
+ * role stops after the worker: an ACME order the worker is finishing may be waiting for the CA to
+ * read its challenge from this very server.
+ */
 async function stopAll(running: Running): Promise<void> {
   await running.edge?.();
   await running.api?.();
   await running.worker?.();
+  await running.dns?.();
   await running.store?.close();
 }
 
@@ -112,18 +126,30 @@ async function start(config: Config, logger: Logger, announce: Announce, running
   // restarted node frees at once what its killed predecessor held (worker/lease-holder.ts). The
   // API's inline checks and the worker hold leases; the edge holds none.
   const node = has('api') || has('worker') ? nodeId(config.dataDir) : undefined;
-  const services = await createServices({
+  // The dns role reads the store only: a dns-only node builds no services (no issuer, no secret box,
+  // so it needs no PORTICO_ENCRYPTION_KEY).
+  const services =
+    has('api') || has('worker') || has('edge')
+      ? await createServices({
+          config,
+          store,
+          clock: systemClock,
+          logger,
+          metrics,
+          leaseHolder: has('api') && node ? holderId('api', node) : undefined,
+        })
+      : undefined;
+  const deps: RoleDeps | undefined = services && {
     config,
     store,
+    services,
     clock: systemClock,
     logger,
-    metrics,
-    leaseHolder: has('api') && node ? holderId('api', node) : undefined,
-  });
-  const deps: RoleDeps = { config, store, services, clock: systemClock, logger, nodeId: node };
+    nodeId: node,
+  };
 
   let edgeHttpsPort = config.edgeHttpsPort;
-  if (has('edge')) {
+  if (has('edge') && services) {
     const edge = await listening(config, 'edge', () =>
       startEdgeRole(config, store, services, logger.child({ role: 'edge' })),
     );
@@ -133,7 +159,7 @@ async function start(config: Config, logger: Logger, announce: Announce, running
     const https = `https://${config.host}:${edge.httpsPort}`;
     announce(`Portico edge listening on ${http} and ${https}`, { http, https });
   }
-  if (has('api')) {
+  if (has('api') && deps) {
     // With the edge in this process, domains' `url` shows the port it really serves HTTPS on.
     const api = await listening(config, 'api', () => startApiRole(deps, edgeHttpsPort));
     running.api = api.stop;
@@ -144,7 +170,16 @@ async function start(config: Config, logger: Logger, announce: Announce, running
       store: storeName,
     });
   }
-  if (has('worker')) {
+  if (has('dns')) {
+    const dns = await listening(config, 'dns', () =>
+      startDnsRole({ config, store, clock: systemClock, logger }),
+    );
+    running.dns = dns.close;
+    const address = formatServer({ ...config.dnsListen, port: dns.port });
+    const zone = config.acmeDnsZone;
+    announce(`Portico dns listening on ${address} (UDP and TCP) for ${zone}`, { address, zone });
+  }
+  if (has('worker') && deps) {
     const worker = startWorkerRole(deps);
     running.worker = worker.stop;
     announce(`Portico worker started (${worker.id}, issuer: ${config.tlsIssuer}, store: ${storeName})`, {
@@ -195,6 +230,10 @@ function fixedPorts(config: Config): [setting: string, port: number][] {
       ['PORTICO_EDGE_HTTPS_PORT', config.edgeHttpsPort],
     );
   }
+  // TCP shares port numbers with the API and the edge on the same address.
+  if (config.roles.includes('dns') && config.dnsListen.host === config.host) {
+    ports.push(['PORTICO_DNS_LISTEN', config.dnsListen.port]);
+  }
   return ports.filter(([, port]) => port !== 0);
 }
 
@@ -215,7 +254,11 @@ function refuseSharedPorts(config: Config): void {
  * Runs `listen`, turning what commonly goes wrong into a StartError that names the setting to
  * change. Node reports the port of a failed listen on the error; it tells the edge's two apart.
  */
-async function listening<T>(config: Config, role: 'api' | 'edge', listen: () => Promise<T>): Promise<T> {
+async function listening<T>(
+  config: Config,
+  role: 'api' | 'edge' | 'dns',
+  listen: () => Promise<T>,
+): Promise<T> {
   try {
     return await listen();
   } catch (error) {
@@ -223,10 +266,14 @@ async function listening<T>(config: Config, role: 'api' | 'edge', listen: () => 
     const setting =
       role === 'api'
         ? 'PORTICO_API_PORT'
-        : port === config.edgeHttpPort
-          ? 'PORTICO_EDGE_HTTP_PORT'
-          : 'PORTICO_EDGE_HTTPS_PORT';
-    const where = `port ${port ?? '?'} (${setting}) on ${config.host}`;
+        : role === 'dns'
+          ? 'PORTICO_DNS_LISTEN'
+          : port === config.edgeHttpPort
+            ? 'PORTICO_EDGE_HTTP_PORT'
+            : 'PORTICO_EDGE_HTTPS_PORT';
+    const host = role === 'dns' ? config.dnsListen.host : config.host;
+    const hostSetting = role === 'dns' ? 'PORTICO_DNS_LISTEN' : 'PORTICO_HOST';
+    const where = `port ${port ?? '?'} (${setting}) on ${host}`;
     switch (code) {
       case 'EADDRINUSE':
         throw new StartError(
@@ -238,7 +285,7 @@ async function listening<T>(config: Config, role: 'api' | 'edge', listen: () => 
         );
       case 'EADDRNOTAVAIL':
         throw new StartError(
-          `cannot listen on ${config.host}: it is not an address of this machine; set PORTICO_HOST to one that is (127.0.0.1, or 0.0.0.0 for all)`,
+          `cannot listen on ${host}: it is not an address of this machine; set ${hostSetting} to one that is (127.0.0.1, or 0.0.0.0 for all)`,
         );
       case 'ENOTFOUND':
       case 'EAI_AGAIN':

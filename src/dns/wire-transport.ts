@@ -17,9 +17,9 @@ export interface DnsServerAddress {
 /**
  * Parses `host[:port]` as `dns.getServers()` prints it and `PORTICO_DNS_SERVERS`
  * holds it: `1.1.1.1`, `127.0.0.1:5353`, `2606:4700::1111`, `[::1]:5353`.
- * Throws a TypeError naming the bad entry.
+ * Throws a TypeError naming the bad entry. `minPort` 0 lets a listen address ask for any free port.
  */
-export function parseServer(spec: string, defaultPort = 53): DnsServerAddress {
+export function parseServer(spec: string, defaultPort = 53, minPort = 1): DnsServerAddress {
   const trimmed = spec.trim();
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(trimmed);
   let host = trimmed;
@@ -34,7 +34,13 @@ export function parseServer(spec: string, defaultPort = 53): DnsServerAddress {
   }
   const family = net.isIP(host);
   const portNumber = port === undefined ? defaultPort : Number(port);
-  if (family === 0 || !Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) {
+  if (
+    family === 0 ||
+    (port !== undefined && !/^\d+$/.test(port)) ||
+    !Number.isInteger(portNumber) ||
+    portNumber < minPort ||
+    portNumber > 65535
+  ) {
     throw new TypeError(
       `DNS server "${spec}" is not an IP address with an optional port (like 1.1.1.1:53 or [2606:4700::1111]:53)`,
     );

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isApexDomain } from './hostname.js';
 
 /** Where customers point their names, and how ownership is proven: the part of Config the domain logic needs. */
@@ -56,4 +57,38 @@ export function requiredDnsRecords(domain: string, token: string, settings: DnsS
     records.push({ type: 'CNAME', name: domain, value: settings.cnameTarget, purpose: 'routing' });
   }
   return records;
+}
+
+/** RFC 4648 base32, lowercase: letters and digits only, so any slice of it is a DNS label. */
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+/** 20 base32 characters: 100 bits of the digest. */
+const CHALLENGE_LABEL_LENGTH = 20;
+
+/**
+ * The label of the ACME challenge zone where Portico answers DNS-01 for an organization's claim on
+ * `name`: the customer delegates `_acme-challenge.{name}` once, with a CNAME to
+ * `{label}.{PORTICO_ACME_DNS_ZONE}`, and the issuer writes that claim's challenge TXT records at the
+ * label (DnsChallengeStore). A wildcard claim `*.acme.com` has the same delegation as `acme.com`
+ * (the CA looks for both at `_acme-challenge.acme.com`), so it has the same label.
+ *
+ * Derived, not stored: a digest of the organization and the name, so it is the same for the whole
+ * life of the claim (and of a claim made again later, whose customer's CNAME then still holds) and
+ * different for every other organization. That difference is what keeps one organization's
+ * delegation from answering for another's claim on the same name: Portico writes a claim's answers
+ * only at its own organization's label, which another organization's CNAME does not point to. The
+ * label need not be secret (it is in the customer's public DNS); it must not be chosen by anyone
+ * but Portico, and it is not: organization ids are Portico's. 100 bits make two pairs sharing a
+ * label as unlikely as guessing a random 100-bit key.
+ */
+export function challengeLabel(orgId: string, name: string): string {
+  const base = name.startsWith('*.') ? name.slice(2) : name;
+  const digest = createHash('sha256').update(`portico dns-01 delegation\0${orgId}\0${base}`).digest();
+  let label = '';
+  // Five bits at a time from the front of the digest.
+  for (let bit = 0; label.length < CHALLENGE_LABEL_LENGTH; bit += 5) {
+    const byte = bit >> 3;
+    const word = ((digest[byte] ?? 0) << 8) | (digest[byte + 1] ?? 0);
+    label += BASE32[(word >> (11 - (bit & 7))) & 31];
+  }
+  return label;
 }

@@ -9,6 +9,7 @@ import { apiKeyQueries } from './sql/api-keys.js';
 import { appQueries } from './sql/apps.js';
 import { certificateQueries, challengeQueries, settingQueries } from './sql/certificates.js';
 import type { Capabilities } from './sql/context.js';
+import { dnsChallengeQueries } from './sql/dns-challenges.js';
 import { domainQueries } from './sql/domains.js';
 import { idempotencyQueries } from './sql/idempotency.js';
 import { jobQueries } from './sql/jobs.js';
@@ -82,6 +83,7 @@ function queriesFor(db: Kysely<Database>, caps: Capabilities, bound: BoundQuerie
     ...jobQueries(context),
     ...certificateQueries(context),
     ...challengeQueries(context),
+    ...dnsChallengeQueries(context),
     ...settingQueries(context),
     ...webhookQueries(context),
     ...idempotencyQueries(context),

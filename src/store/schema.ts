@@ -16,6 +16,7 @@ export interface Database {
   jobs: JobsTable;
   certificates: CertificatesTable;
   acme_challenges: AcmeChallengesTable;
+  dns_challenges: DnsChallengesTable;
   certificate_orders: CertificateOrdersTable;
   settings: SettingsTable;
   events: EventsTable;
@@ -119,6 +120,16 @@ export interface AcmeChallengesTable {
   token: string;
   key_authorization: string;
   created_at: string;
+}
+
+/** Delegated DNS-01 TXT records (migration 0012): one row per value at a label of the challenge zone. */
+export interface DnsChallengesTable {
+  /** One DNS label, lowercase: the record's name is `{label}.{PORTICO_ACME_DNS_ZONE}`. */
+  label: string;
+  value: string;
+  domain_id: string | null;
+  created_at: string;
+  expires_at: string;
 }
 
 export interface CertificateOrdersTable {

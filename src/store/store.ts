@@ -18,6 +18,7 @@ export interface Store
     JobStore,
     CertificateStore,
     ChallengeRecordStore,
+    DnsChallengeStore,
     SettingStore,
     WebhookStore,
     IdempotencyStore {
@@ -407,6 +408,44 @@ export interface ChallengeRecordStore {
   findChallenge(key: string): Promise<string | undefined>;
   /** Forgets `key`; a key that is not there is not an error. */
   deleteChallenge(key: string): Promise<void>;
+}
+
+/**
+ * One TXT value of a delegated DNS-01 challenge: the `dns` role answers it at
+ * `{label}.{PORTICO_ACME_DNS_ZONE}` until `expiresAt`, on every dns node (src/dns-server/).
+ */
+export interface DnsChallengeRecord {
+  /** One DNS label, lowercase (the dns role compares names lowercased): the claim's delegation label. */
+  label: string;
+  /** The TXT value: for DNS-01, the base64url SHA-256 digest of the key authorization (RFC 8555 8.4). */
+  value: string;
+  /** The claim it answers for (deleting the claim deletes the record), or null for the platform's own names. */
+  domainId: string | null;
+  createdAt: string;
+  /** No longer answered from this time on, whether or not anyone removed it. */
+  expiresAt: string;
+}
+
+/**
+ * The TXT records of the challenge zone. Writers are the issuers on any worker; readers, the dns
+ * role on every dns node, which reads per query (no cache), so a value whose `putDnsChallenge` has
+ * returned (outside a transaction, or once its transaction commits) is answered by every node from
+ * the next query on: put, then tell the CA to validate.
+ */
+export interface DnsChallengeStore {
+  /**
+   * Adds `value` at `label`, beside any other values there (two challenges for one name, as for
+   * `acme.com` and `*.acme.com`, are two values at one label); the same value again takes the new
+   * `expiresAt` and `domainId`. Answers false, storing nothing, when `domainId` names a claim that
+   * no longer exists.
+   */
+  putDnsChallenge(record: DnsChallengeRecord): Promise<boolean>;
+  /** Removes `value` from `label` (its challenge is over); one that is not there is not an error. */
+  removeDnsChallenge(label: string, value: string): Promise<void>;
+  /** The values answered at `label` now: those expiring after `now`, oldest first (the order DNS answers them). */
+  listDnsChallengeValues(label: string, now: string): Promise<string[]>;
+  /** Deletes at most `limit` records that expired at or before `now`; answers how many went. */
+  deleteExpiredDnsChallenges(now: string, limit: number): Promise<number>;
 }
 
 export interface SettingStore {

@@ -18,12 +18,15 @@ export interface HousekeepingPass {
   idempotencyKeys: number;
   deliveries: number;
   events: number;
+  dnsChallenges: number;
 }
 
 /**
  * Deletes what has outlived its use, so tables that grow with traffic do not grow forever: the
  * Idempotency-Key records after their 24 hours (the API ignores older ones but only overwrites a
- * key that is sent again), and the webhook delivery log after WEBHOOK_HISTORY_DAYS. Every worker
+ * key that is sent again), the webhook delivery log after WEBHOOK_HISTORY_DAYS, and DNS-01
+ * challenge records past their expiry (the dns role stopped answering them then; an issuer that
+ * finished removed its own, so these are a crashed one's). Every worker
  * runs it; deleting is idempotent, so several workers at once only share the work.
  */
 export class Housekeeping {
@@ -60,18 +63,20 @@ export class Housekeeping {
     const now = this.clock.now().getTime();
     const keysCutoff = iso(new Date(now - IDEMPOTENCY_KEY_LIFETIME_MS));
     const historyCutoff = iso(new Date(now - WEBHOOK_HISTORY_DAYS * 24 * 3600_000));
-    const pass: HousekeepingPass = { idempotencyKeys: 0, deliveries: 0, events: 0 };
+    const pass: HousekeepingPass = { idempotencyKeys: 0, deliveries: 0, events: 0, dnsChallenges: 0 };
     for (;;) {
       const keys = await this.store.deleteIdempotencyKeysBefore(keysCutoff, BATCH);
       const history = await this.store.deleteWebhookHistoryBefore(historyCutoff, BATCH);
+      const challenges = await this.store.deleteExpiredDnsChallenges(iso(new Date(now)), BATCH);
       pass.idempotencyKeys += keys;
       pass.deliveries += history.deliveries;
       pass.events += history.events;
-      if (keys < BATCH && history.deliveries < BATCH && history.events < BATCH) break;
+      pass.dnsChallenges += challenges;
+      if (keys < BATCH && history.deliveries < BATCH && history.events < BATCH && challenges < BATCH) break;
       // Let requests waiting for the database in between.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (pass.idempotencyKeys + pass.deliveries + pass.events > 0)
+    if (pass.idempotencyKeys + pass.deliveries + pass.events + pass.dnsChallenges > 0)
       this.logger.info(pass, 'housekeeping: deleted expired records');
     return pass;
   }
