@@ -130,3 +130,80 @@ describe('PORTICO_WORKER_ORG_CONCURRENCY', () => {
     );
   });
 });
+
+describe('the dns role and its zone', () => {
+  const load = (env: Record<string, string> = {}) => loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', ...env });
+
+  it('runs api, worker and edge by default, and dns only where named', () => {
+    expect(load().roles).toEqual(['api', 'worker', 'edge']);
+    expect(load({ PORTICO_ROLES: 'dns', PORTICO_ACME_DNS_ZONE: 'acme.platform.test' }).roles).toEqual([
+      'dns',
+    ]);
+  });
+
+  it('reads the zone normalized, and listens on 127.0.0.1:5353 unless told', () => {
+    const config = load({ PORTICO_ROLES: 'dns', PORTICO_ACME_DNS_ZONE: ' Acme.Platform.Test. ' });
+    expect(config.acmeDnsZone).toBe('acme.platform.test');
+    expect(config.dnsListen).toEqual({ host: '127.0.0.1', port: 5353, family: 4 });
+    expect(config.dnsNameservers).toEqual([]);
+    expect(load().acmeDnsZone).toBeUndefined();
+  });
+
+  it.each([
+    ['0.0.0.0:53', { host: '0.0.0.0', port: 53, family: 4 }],
+    ['[::]:5353', { host: '::', port: 5353, family: 6 }],
+    ['[::1]:0', { host: '::1', port: 0, family: 6 }],
+    ['127.0.0.2', { host: '127.0.0.2', port: 53, family: 4 }],
+  ])('takes PORTICO_DNS_LISTEN=%j', (value, expected) => {
+    expect(load({ PORTICO_DNS_LISTEN: value }).dnsListen).toEqual(expected);
+  });
+
+  it.each(['localhost:53', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:-1', '::1:53x'])(
+    'refuses PORTICO_DNS_LISTEN=%j, saying what it takes',
+    (value) => {
+      expect(() => load({ PORTICO_DNS_LISTEN: value })).toThrow(
+        new ConfigError(
+          `PORTICO_DNS_LISTEN: "${value}" is not an IP address and port (like 127.0.0.1:5353, 0.0.0.0:53 or [::]:53)`,
+        ),
+      );
+    },
+  );
+
+  it('refuses the dns role without a zone', () => {
+    expect(() => load({ PORTICO_ROLES: 'api,dns' })).toThrow(
+      new ConfigError(
+        'PORTICO_ROLES includes dns: set PORTICO_ACME_DNS_ZONE to the zone it answers for (acme.platform.example)',
+      ),
+    );
+  });
+
+  it.each(['acme', 'acme..test', '-acme.test', 'acme_zone.test', 'a b.test'])(
+    'refuses PORTICO_ACME_DNS_ZONE=%j',
+    (zone) => {
+      expect(() => load({ PORTICO_ACME_DNS_ZONE: zone })).toThrow(ConfigError);
+    },
+  );
+
+  it('takes name servers outside the zone, and refuses one inside it', () => {
+    const zone = { PORTICO_ACME_DNS_ZONE: 'acme.platform.test' };
+    expect(
+      load({ ...zone, PORTICO_DNS_NAMESERVERS: 'NS1.platform.test, ns2.platform.test' }).dnsNameservers,
+    ).toEqual(['ns1.platform.test', 'ns2.platform.test']);
+    expect(() =>
+      load({ ...zone, PORTICO_DNS_NAMESERVERS: 'ns1.platform.test,ns.acme.platform.test' }),
+    ).toThrow(/PORTICO_DNS_NAMESERVERS: "ns.acme.platform.test" is inside PORTICO_ACME_DNS_ZONE/);
+  });
+
+  it('needs name servers when it listens on every address, which is no address for ns.{zone}', () => {
+    const env = {
+      PORTICO_ROLES: 'dns',
+      PORTICO_ACME_DNS_ZONE: 'acme.platform.test',
+      PORTICO_DNS_LISTEN: '0.0.0.0:53',
+    };
+    expect(() => load(env)).toThrow(
+      /PORTICO_DNS_LISTEN is 0.0.0.0, which is no address to give for ns.acme.platform.test/,
+    );
+    expect(() => load({ ...env, PORTICO_DNS_LISTEN: '[::]:53' })).toThrow(/PORTICO_DNS_LISTEN is ::/);
+    expect(load({ ...env, PORTICO_DNS_NAMESERVERS: 'ns1.platform.test' }).dnsListen.host).toBe('0.0.0.0');
+  });
+});
