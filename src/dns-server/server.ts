@@ -25,6 +25,8 @@ export interface DnsServerOptions {
   values: ChallengeValues;
   logger: Logger;
   now?: () => Date;
+  /** How long an idle TCP connection stays open; tests shorten it. */
+  idleTimeoutMs?: number;
 }
 
 export interface DnsListener {
@@ -57,7 +59,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsList
     reported(options.values, options.logger),
     options.now,
   );
-  return listenDns(options.host, options.port, responder, options.logger);
+  const limits = { idleTimeoutMs: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS };
+  return listenDns(options.host, options.port, responder, options.logger, limits);
 }
 
 /**
@@ -85,11 +88,16 @@ function reported(values: ChallengeValues, logger: Logger): ChallengeValues {
   };
 }
 
+interface Limits {
+  idleTimeoutMs: number;
+}
+
 async function listenDns(
   host: string,
   port: number,
   responder: Responder,
   logger: Logger,
+  limits: Limits,
 ): Promise<DnsListener> {
   const family = net.isIPv6(host) ? 'udp6' : 'udp4';
   // With port 0 UDP picks a free port and TCP takes the same one, which another process may hold
@@ -119,7 +127,7 @@ async function listenDns(
       if (port === 0 && (error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
       throw error;
     }
-    return serve(udp, tcp, bound, responder, logger);
+    return serve(udp, tcp, bound, responder, logger, limits);
   }
 }
 
@@ -129,6 +137,7 @@ function serve(
   port: number,
   responder: Responder,
   logger: Logger,
+  limits: Limits,
 ): DnsListener {
   let pendingUdp = 0;
   udp.on('message', (message, peer) => {
@@ -153,7 +162,7 @@ function serve(
   tcp.on('connection', (socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    answerConnection(socket, responder, logger);
+    answerConnection(socket, responder, logger, limits);
   });
   tcp.on('error', (error) => logger.warn({ err: error }, 'dns: TCP listener error'));
 
@@ -170,9 +179,9 @@ function serve(
 }
 
 /** Reads length-prefixed queries from one connection and writes each answer as it is ready. */
-function answerConnection(socket: net.Socket, responder: Responder, logger: Logger): void {
+function answerConnection(socket: net.Socket, responder: Responder, logger: Logger, limits: Limits): void {
   socket.setNoDelay(true);
-  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+  socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
   // A client that resets or goes away mid-answer concerns that connection alone.
   socket.on('error', () => socket.destroy());
   let buffered = Buffer.alloc(0);
