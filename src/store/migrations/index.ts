@@ -10,6 +10,7 @@ import * as oneLiveClaim from './0008-one-live-claim.js';
 import * as jobOrganization from './0009-job-organization.js';
 import * as tenancyLimits from './0010-tenancy-limits.js';
 import * as idempotencySealed from './0011-idempotency-sealed.js';
+import * as routingVia from './0013-routing-via.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0009-job-organization': jobOrganization,
   '0010-tenancy-limits': tenancyLimits,
   '0011-idempotency-sealed': idempotencySealed,
+  '0013-routing-via': routingVia,
 };
 
 export const migrationProvider: MigrationProvider = {
