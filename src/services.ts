@@ -9,6 +9,7 @@ import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
 import { DomainService } from './domain/domains.js';
 import type { DomainEvent } from './domain/lifecycle.js';
+import { ROUTING_PROOF_KEY_PURPOSE, RoutingProver } from './domain/routing-proof.js';
 import { servingChanges } from './domain/serving.js';
 import { type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
@@ -108,12 +109,16 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       await serving.domainEvent(tx, domain, event);
     },
   };
+  const resolvers = deps.resolvers ?? createResolvers(config);
   const verification = new VerificationService(
     store,
-    deps.resolvers ?? createResolvers(config),
+    resolvers,
     config,
     clock,
     verificationHooks,
+    new RoutingProver(resolvers.routing, box.deriveKey(ROUTING_PROOF_KEY_PURPOSE), {
+      allowPrivateAddresses: config.allowPrivateOrigins,
+    }),
   );
   const apps = new AppService(store, config, clock, serving);
   const domains = new DomainService(store, config, clock, {

@@ -61,7 +61,12 @@ export function toDomainResponse(
       message,
       definitive: isDefinitive(code),
     })),
-    routing: { configured: routingTargets(domain.name, settings), observed: domain.routingObserved },
+    routing: {
+      configured: routingTargets(domain.name, settings),
+      observed: domain.routingObserved,
+      ok: domain.routingVia !== null,
+      via: domain.routingVia,
+    },
     certificate: toCertificateInfo(certificate),
     // The streak only means something while re-checks watch the domain; a moved domain keeps its
     // last count in the store until it is verified again.

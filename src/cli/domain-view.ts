@@ -92,6 +92,7 @@ export function printDomain(out: Output, domain: Domain): void {
   if (domain.routing && domain.routing.observed.length > 0) {
     fields.push(['DNS answered', domain.routing.observed.join(', ')]);
   }
+  if (domain.routing && domain.last_checked_at) fields.push(['traffic', describeRouting(domain.routing)]);
   fields.push(['certificate', describeCertificate(style, domain.certificate)]);
   out.fields(fields);
 
@@ -106,4 +107,11 @@ export function printDomain(out: Output, domain: Domain): void {
     out.line('Problems found by the last check:');
     for (const problem of problems) out.line(`  ${formatProblem(style, problem)}`);
   }
+}
+
+/** How the last check saw traffic reach the platform, in words. */
+function describeRouting(routing: NonNullable<Domain['routing']>): string {
+  if (routing.via === 'dns') return 'reaches the platform (DNS points here)';
+  if (routing.via === 'proxy') return 'reaches the platform through your own proxy or CDN';
+  return 'does not reach the platform';
 }

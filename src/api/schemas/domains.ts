@@ -53,6 +53,14 @@ export const Routing = Type.Object(
   {
     configured: Type.Array(Type.String(), { description: 'What the routing record must point to' }),
     observed: Type.Array(Type.String(), { description: 'What DNS answered on the last check' }),
+    ok: Type.Boolean({
+      description:
+        'Whether the last check saw traffic for the domain reach the platform (false before the first check)',
+    }),
+    via: Type.Union([Type.Literal('dns'), Type.Literal('proxy'), Type.Null()], {
+      description:
+        'How it reaches the platform: dns (the CNAME or addresses point here), proxy (DNS points at the customer’s own CDN or proxy, and a request through it reached the edge), or null',
+    }),
   },
   { $id: 'Routing', title: 'Routing' },
 );
@@ -140,7 +148,12 @@ export const DomainResponse = Type.Object(
         last_checked_at: '2026-05-04T09:12:31.448Z',
         next_check_at: '2026-05-05T09:12:31.448Z',
         verification_errors: [],
-        routing: { configured: ['cname.apps.example.net'], observed: ['cname.apps.example.net'] },
+        routing: {
+          configured: ['cname.apps.example.net'],
+          observed: ['cname.apps.example.net'],
+          ok: true,
+          via: 'dns',
+        },
         certificate: {
           status: 'issued',
           issuer: 'acme',
