@@ -121,6 +121,7 @@ describe.each(backends)('portico serve --roles dns on $name', (backend) => {
         nextCheckAt: null,
         verificationErrors: [],
         routingObserved: [],
+        routingVia: null,
         failureStreak: 0,
       },
     });

@@ -65,6 +65,7 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
       nextCheckAt: null,
       verificationErrors: [],
       routingObserved: [],
+      routingVia: null,
       failureStreak: 0,
     });
     return { appId, id };
