@@ -3,6 +3,7 @@ import { type CertificateEvent, CertificateService } from './acme/certificates.j
 import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
 import type { Config } from './config.js';
+import { checkDelegation } from './dns/checks.js';
 import type { Resolvers } from './dns/resolver.js';
 import { createResolvers } from './dns/resolvers.js';
 import { AppService } from './domain/apps.js';
@@ -93,9 +94,12 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       metrics?.certificates.inc({ event: event.slice('certificate.'.length) });
     if (subject.domain) await webhooks.record(tx, event, subject.domain, now);
   };
+  const resolvers = deps.resolvers ?? createResolvers(config);
   const certificates = issuer
     ? new CertificateService(store, issuer, box, config, clock, {
         onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
+        delegationInPlace: async (record, signal) =>
+          (await checkDelegation(resolvers.routing, { name: record.name, target: record.value, signal })).ok,
       })
     : undefined;
 
@@ -109,7 +113,6 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       await serving.domainEvent(tx, domain, event);
     },
   };
-  const resolvers = deps.resolvers ?? createResolvers(config);
   const verification = new VerificationService(
     store,
     resolvers,

@@ -53,7 +53,7 @@ export function toDomainResponse(
     verified_at: domain.verifiedAt,
     app_id: domain.appId,
     created_at: domain.createdAt,
-    dns_records: requiredDnsRecords(domain.name, domain.verificationToken, settings),
+    dns_records: requiredDnsRecords(domain.name, domain.verificationToken, domain.orgId, settings),
     last_checked_at: domain.lastCheckedAt,
     next_check_at: domain.nextCheckAt,
     verification_errors: domain.verificationErrors.map(({ code, message }) => ({

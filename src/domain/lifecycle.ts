@@ -128,6 +128,11 @@ export interface RoutingAnswer extends Answer {
 export interface CheckFindings {
   ownership: Answer;
   routing: RoutingAnswer;
+  /**
+   * The certificate delegation (`_acme-challenge` CNAME to Portico's challenge zone), where there is
+   * one: in place, it gets the certificate over DNS-01 without waiting for routing.
+   */
+  delegation?: Answer;
   /** A verifying domain's time is up (PORTICO_VERIFY_DEADLINE_SECONDS). */
   deadlinePassed: boolean;
   /**
@@ -146,7 +151,7 @@ export interface CheckTransition extends Transition<'domain.verified' | 'domain.
   trouble: 'lost' | 'unanswered' | null;
   /** Ownership was proven just now: other organizations' live claims on the name are handed over. */
   tookOwnership: boolean;
-  /** Ownership and routing hold on a domain not served yet: time for its certificate. */
+  /** Ownership holds, and routing or the delegation, on a domain not served yet: time for its certificate. */
   readyForCertificate: boolean;
   /**
    * A served domain's routing is not what its last check saw (reached the platform or not, by DNS
@@ -165,6 +170,8 @@ export interface CheckTransition extends Transition<'domain.verified' | 'domain.
  */
 export function onCheck(domain: Domain, findings: CheckFindings, now: string): CheckTransition | null {
   const { ownership, routing } = findings;
+  // What a certificate needs besides the ownership proof: the CA reaching the edge, or the delegation.
+  const certifiable = routing.ok || findings.delegation?.ok === true;
   const result = (patch: Partial<StatusFields>, extra: Partial<CheckTransition> = {}): CheckTransition => ({
     patch,
     trouble: null,
@@ -178,7 +185,7 @@ export function onCheck(domain: Domain, findings: CheckFindings, now: string): C
       if (ownership.ok) {
         return result(
           { status: 'verified', verifiedAt: now, failureStreak: 0 },
-          { event: 'domain.verified', tookOwnership: true, readyForCertificate: routing.ok },
+          { event: 'domain.verified', tookOwnership: true, readyForCertificate: certifiable },
         );
       }
       return findings.deadlinePassed ? result({ status: 'failed' }, { event: 'domain.failed' }) : result({});
@@ -199,7 +206,7 @@ export function onCheck(domain: Domain, findings: CheckFindings, now: string): C
       }
       // DNS did not answer: nothing is held against the domain.
       if (trouble) return result({}, { trouble, routingChanged });
-      return result({ failureStreak: 0 }, { readyForCertificate: !served && routing.ok, routingChanged });
+      return result({ failureStreak: 0 }, { readyForCertificate: !served && certifiable, routingChanged });
     }
     default:
       // pending, failed, moved: nothing watches these until someone asks to verify again.

@@ -1,8 +1,15 @@
-import { checkOwnership, checkRouting, type OwnershipCheck, type RoutingCheck } from '../dns/checks.js';
+import {
+  checkDelegation,
+  checkOwnership,
+  checkRouting,
+  type DelegationCheck,
+  type OwnershipCheck,
+  type RoutingCheck,
+} from '../dns/checks.js';
 import type { Resolvers } from '../dns/resolver.js';
 import type { Domain, DomainPatch, RoutingVia, Store } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
-import { type DnsSettings, ownershipRecordName, routesByAddress } from './dns-records.js';
+import { type DnsSettings, delegationRecord, ownershipRecordName, routesByAddress } from './dns-records.js';
 import { newId } from './ids.js';
 import { type DomainEvent, isLive, onCheck, onHandOver, STATUS_TABLE } from './lifecycle.js';
 import type { RoutingProver } from './routing-proof.js';
@@ -54,6 +61,8 @@ export interface CheckOutcome {
   ownership: OwnershipCheck;
   /** DNS's answer, and how traffic reaches the platform: by DNS, through the customer's proxy, or not. */
   routing: RoutingCheck & { via: RoutingVia | null };
+  /** The certificate delegation, when Portico answers DNS-01 (undefined otherwise). */
+  delegation?: DelegationCheck;
 }
 
 /** What one check changes: pure, so every rule is tested without DNS or a database (verification.test.ts). */
@@ -95,13 +104,14 @@ export function decide(
   settings: VerificationSettings,
   { requested = false }: CheckOptions = {},
 ): Decision {
-  const { ownership, routing } = outcome;
+  const { ownership, routing, delegation } = outcome;
   const since = (start: string | null) => secondsSince(start, now);
   const transition = onCheck(
     domain,
     {
       ownership,
       routing,
+      delegation,
       deadlinePassed: since(domain.verifyingSince) >= settings.verifyDeadlineSeconds,
       requested,
     },
@@ -122,7 +132,12 @@ export function decide(
     patch: {
       updatedAt: iso(now),
       lastCheckedAt: iso(now),
-      verificationErrors: [...ownership.errors, ...routing.errors],
+      // A missing delegation is worth a word only while nothing else can get the certificate.
+      verificationErrors: [
+        ...ownership.errors,
+        ...routing.errors,
+        ...(delegation && !delegation.ok && !routing.ok ? delegation.errors : []),
+      ],
       routingObserved: routing.observed,
       // What a silent DNS could not tell is kept as the last check saw it.
       ...(routing.definitive ? { routingVia: routing.via } : {}),
@@ -197,7 +212,8 @@ export class VerificationService {
    */
   async inspect(domain: Domain, signal?: AbortSignal): Promise<CheckOutcome> {
     const s = this.settings;
-    const [ownership, dns] = await Promise.all([
+    const delegation = delegationRecord(domain.orgId, domain.name, s);
+    const [ownership, dns, delegated] = await Promise.all([
       checkOwnership(this.resolvers.ownership, {
         name: ownershipRecordName(s.verifyRecordName, domain.name),
         valuePrefix: s.verifyValuePrefix,
@@ -212,8 +228,11 @@ export class VerificationService {
         edgeIPv6: routesByAddress(domain.name, s) ? s.edgeIpv6 : [],
         signal,
       }),
+      delegation &&
+        checkDelegation(this.resolvers.routing, { name: delegation.name, target: delegation.value, signal }),
     ]);
-    return { ownership, routing: await this.throughProxy(domain, dns, signal) };
+    const routing = await this.throughProxy(domain, dns, signal);
+    return { ownership, routing, ...(delegated ? { delegation: delegated } : {}) };
   }
 
   /**

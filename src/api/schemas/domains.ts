@@ -32,7 +32,10 @@ export const DnsRecord = Type.Object(
     type: Type.String({ description: 'TXT, CNAME, A or AAAA' }),
     name: Type.String({ description: 'Fully qualified record name' }),
     value: Type.String(),
-    purpose: Type.String({ description: 'ownership or routing' }),
+    purpose: Type.String({
+      description:
+        'ownership, routing, or certificate (the delegation of _acme-challenge, where the platform answers DNS-01 for the certificate)',
+    }),
   },
   { $id: 'DnsRecord', title: 'DnsRecord', description: 'A record the customer must create' },
 );
