@@ -5,7 +5,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
 import { type Pebble, startPebble } from '../../helpers/pebble.js';
-import { type ServedPortico, servePortico } from '../../helpers/process.js';
+import { runPortico, type ServedPortico, servePortico } from '../../helpers/process.js';
 import { type RecursiveStub, startRecursiveStub } from '../../helpers/recursive-stub.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -94,10 +94,29 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     expect(delegation).toMatchObject({ type: 'CNAME', name: `_acme-challenge.${DOMAIN}` });
     expect(delegation?.value).toMatch(new RegExp(`^[a-z2-7]{20}\\.${ZONE.replaceAll('.', '\\.')}$`));
 
+    // `portico domains check` checks the delegation like the other records.
+    const check = async () => {
+      const run = await runPortico(
+        ['domains', 'check', 'moving-in', DOMAIN, '--dns', dns.address, '--json'],
+        {
+          PORTICO_URL: portico.url,
+          PORTICO_API_KEY: KEY,
+        },
+      );
+      return JSON.parse(run.stdout).records.find((r: { purpose: string }) => r.purpose === 'certificate');
+    };
+    expect(await check()).toMatchObject({
+      name: `_acme-challenge.${DOMAIN}`,
+      expected: [`CNAME ${delegation?.value}`],
+      ok: false,
+      errors: [expect.objectContaining({ code: 'delegation_not_found' })],
+    });
+
     // The customer's DNS: ownership, the delegation, and the name still at its old host.
     dns.set(`_mixpeek-verify.${DOMAIN}`, 'TXT', `mixpeek-site-verification=${added.body.verification_token}`);
     dns.set(`_acme-challenge.${DOMAIN}`, 'CNAME', delegation?.value as string);
     dns.set(DOMAIN, 'A', OLD_HOST);
+    expect(await check()).toMatchObject({ ok: true, found: [`CNAME ${delegation?.value}`] });
 
     const verified = await api('POST', `/v1/apps/${appId}/domains/${DOMAIN}/verify`);
     expect(verified.body.status, JSON.stringify(verified.body)).toBe('verified');
