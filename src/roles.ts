@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CertificateReader } from './acme/certificate-reader.js';
 import type { Config } from './config.js';
+import { batchedValues } from './dns-server/batched-values.js';
 import { type DnsListener, startDnsServer } from './dns-server/server.js';
 import { type Clock, iso } from './domain/clock.js';
 import { ROUTING_PROOF_KEY_PURPOSE } from './domain/routing-proof.js';
@@ -129,8 +130,9 @@ async function listenQuietly(api: FastifyInstance, logger: Logger, config: Confi
 
 /**
  * The dns role: the authoritative server of PORTICO_ACME_DNS_ZONE on PORTICO_DNS_LISTEN (UDP and
- * TCP), answering each query from the store, so a challenge any worker wrote is answered by every
- * dns node from its next query on. Needs no services: it reads the store only.
+ * TCP), answering each query from a read of the store that starts after the query arrived
+ * (batched: dns-server/batched-values.ts), so a challenge any worker wrote is answered by every dns
+ * node from its next query on. Needs no services: it reads the store only.
  */
 export async function startDnsRole({
   config,
@@ -146,7 +148,8 @@ export async function startDnsRole({
     port: config.dnsListen.port,
     zone,
     nameservers: config.dnsNameservers,
-    values: (label) => store.listDnsChallengeValues(label, iso(clock.now())),
+    // Each batch's `now` is read when its read starts: after every query it answers arrived.
+    values: batchedValues((labels) => store.listDnsChallengeValues(labels, iso(clock.now()))),
     logger: logger.child({ role: 'dns' }),
     now: () => clock.now(),
   });

@@ -448,8 +448,12 @@ export interface DnsChallengeStore {
   putDnsChallenge(record: DnsChallengeRecord): Promise<boolean>;
   /** Removes `value` from `label` (its challenge is over); one that is not there is not an error. */
   removeDnsChallenge(label: string, value: string): Promise<void>;
-  /** The values answered at `label` now: those expiring after `now`, oldest first (the order DNS answers them). */
-  listDnsChallengeValues(label: string, now: string): Promise<string[]>;
+  /**
+   * The values answered now at each of `labels`: those expiring after `now`, oldest first at each
+   * label. One read for many labels, so a dns node under load asks once for the queries that
+   * arrived together (dns-server/batched-values.ts).
+   */
+  listDnsChallengeValues(labels: readonly string[], now: string): Promise<{ label: string; value: string }[]>;
   /** Deletes at most `limit` records that expired at or before `now`; answers how many went. */
   deleteExpiredDnsChallenges(now: string, limit: number): Promise<number>;
 }

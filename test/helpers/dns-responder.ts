@@ -17,7 +17,15 @@
  * UDP answers larger than the client's EDNS payload size (512 bytes without
  * EDNS) come back truncated (TC), as do all UDP answers under the `truncate`
  * fault, so clients must retry over TCP.
+ *
+ * A zone can be delegated to another server (`delegate`): names under it are
+ * answered by asking that server, as a recursive resolver follows a delegation,
+ * both when asked directly and at the end of a CNAME chain that leads into it
+ * (`_acme-challenge.shop.acme.test CNAME {label}.{challenge zone}`, with the
+ * challenge zone delegated to Portico's dns role).
  */
+
+import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import {
@@ -32,6 +40,7 @@ import {
   RECURSION_DESIRED,
   TRUNCATED_RESPONSE,
 } from 'dns-packet';
+import { type DnsServerAddress, parseServer, tcpQuery, udpQuery } from '../../src/dns/wire-transport.js';
 
 export type TestRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'NS' | 'SOA';
 
@@ -78,6 +87,7 @@ export class DnsResponder {
 
   private readonly records = new Map<string, Map<TestRecordType, TestRecordValue[]>>();
   private readonly faults = new Map<string, DnsFault>();
+  private readonly delegations = new Map<string, DnsServerAddress>();
   private readonly connections = new Set<net.Socket>();
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
@@ -141,10 +151,21 @@ export class DnsResponder {
     if (byType.size === 0) this.records.delete(key);
   }
 
-  /** Removes every record and fault; the query log stays. */
+  /** Removes every record, fault and delegation; the query log stays. */
   clear(): void {
     this.records.clear();
     this.faults.clear();
+    this.delegations.clear();
+  }
+
+  /**
+   * Answers names under `zone` by asking the DNS server at `address` (`host:port`), over UDP and,
+   * for a truncated answer, TCP; null ends the delegation. Its answers come back as they were, in
+   * the answer and authority sections (a server that does not answer: SERVFAIL).
+   */
+  delegate(zone: string, address: string | null): void {
+    if (address === null) this.delegations.delete(canonical(zone));
+    else this.delegations.set(canonical(zone), parseServer(address));
   }
 
   /**
@@ -218,7 +239,19 @@ export class DnsResponder {
     if (query === undefined || query.type !== 'query') return;
     const limit = Math.max(512, ednsOf(query)?.udpPayloadSize ?? 512);
     const truncateAll = this.faultFor(query) === 'truncate';
-    for (const response of this.answer(query, 'udp')) {
+    void this.answer(query, 'udp').then((responses) =>
+      this.sendDatagrams(udp, peer, responses, limit, truncateAll),
+    );
+  }
+
+  private sendDatagrams(
+    udp: dgram.Socket,
+    peer: dgram.RemoteInfo,
+    responses: Packet[],
+    limit: number,
+    truncateAll: boolean,
+  ): void {
+    for (const response of responses) {
       let wire = encode(response);
       if (truncateAll || wire.length > limit) {
         wire = encode({
@@ -229,7 +262,11 @@ export class DnsResponder {
           additionals: (response.additionals ?? []).filter((a) => a.type === 'OPT'),
         });
       }
-      udp.send(wire, peer.port, peer.address);
+      try {
+        udp.send(wire, peer.port, peer.address);
+      } catch {
+        // Closed while a delegated zone's server was being asked: the client is gone with it.
+      }
     }
   }
 
@@ -247,18 +284,23 @@ export class DnsResponder {
         const query = decodeOrUndefined(pending.subarray(2, end));
         pending = pending.subarray(end);
         if (query === undefined || query.type !== 'query') continue;
-        for (const response of this.answer(query, 'tcp')) {
-          const wire = encode(response);
-          const length = Buffer.alloc(2);
-          length.writeUInt16BE(wire.length);
-          socket.write(Buffer.concat([length, wire]));
-        }
+        void this.answer(query, 'tcp').then((responses) => {
+          for (const response of responses) {
+            const wire = encode(response);
+            const length = Buffer.alloc(2);
+            length.writeUInt16BE(wire.length);
+            if (!socket.destroyed) socket.write(Buffer.concat([length, wire]));
+          }
+        });
       }
     });
   }
 
-  /** The messages to send back for `query`, in order; none for silence. */
-  private answer(query: DecodedPacket, transport: ReceivedQuery['transport']): Packet[] {
+  /**
+   * The messages to send back for `query`, in order; none for silence. The query is logged before
+   * anything is awaited, so `queries` counts it as soon as it is received.
+   */
+  private async answer(query: DecodedPacket, transport: ReceivedQuery['transport']): Promise<Packet[]> {
     const question = query.questions?.[0];
     if (question !== undefined) {
       this.record({
@@ -292,7 +334,7 @@ export class DnsResponder {
       case 'refused':
         return [reply(RCODE.REFUSED)];
       case 'spoof': {
-        const real = this.lookup(canonical(question.name), question.type);
+        const real = await this.lookup(canonical(question.name), question.type);
         const forged = reply(RCODE.NXDOMAIN);
         return [
           { ...forged, id: ((query.id ?? 0) + 1) & 0xffff },
@@ -301,13 +343,14 @@ export class DnsResponder {
         ];
       }
       default: {
-        const real = this.lookup(canonical(question.name), question.type);
+        const real = await this.lookup(canonical(question.name), question.type);
         return [reply(real.rcode, real)];
       }
     }
   }
 
-  private lookup(qname: string, type: string): Sections & { rcode: number } {
+  private async lookup(qname: string, type: string): Promise<Sections & { rcode: number }> {
+    if (this.delegationOf(qname)) return this.forward(qname, type, []);
     const answers: Answer[] = [];
     const zone = this.zoneOf(qname);
     const visited = new Set<string>();
@@ -328,10 +371,41 @@ export class DnsResponder {
       }
       answers.push(toAnswer(owner, 'CNAME', target));
       const next = canonical(target);
+      // Into a delegated zone: asked of its server, as a recursive resolver would.
+      if (this.delegationOf(next)) return this.forward(next, type, answers);
       // Like a server answering from the question's zone only: a chain that
       // leaves it, or loops, ends here and the client asks on.
       if (visited.has(next) || this.zoneOf(next) !== zone) return { rcode: RCODE.NOERROR, answers };
       owner = next;
+    }
+  }
+
+  /** The server of the delegated zone `name` is in, if any. */
+  private delegationOf(name: string): DnsServerAddress | undefined {
+    for (let candidate = name; candidate !== ''; candidate = parentOf(candidate)) {
+      const server = this.delegations.get(candidate);
+      if (server) return server;
+    }
+    return undefined;
+  }
+
+  /** `name`'s records of `type`, asked of its zone's server, after the `before` records of a chain. */
+  private async forward(name: string, type: string, before: Answer[]): Promise<Sections & { rcode: number }> {
+    const server = this.delegationOf(name) as DnsServerAddress;
+    const id = randomInt(0x10000);
+    const message = encode({ type: 'query', id, questions: [{ name, type: type as 'TXT', class: 'IN' }] });
+    const accept = (packet: DecodedPacket) => packet.id === id && packet.type === 'response';
+    try {
+      let answer = await udpQuery(server, message, accept, 2000, undefined);
+      if (answer.flag_tc) answer = await tcpQuery(server, message, accept, 2000, undefined);
+      const rcode = RCODE[(answer as unknown as { rcode: keyof typeof RCODE }).rcode] ?? RCODE.SERVFAIL;
+      return {
+        rcode,
+        answers: [...before, ...(answer.answers ?? [])],
+        authorities: answer.authorities ?? [],
+      };
+    } catch {
+      return { rcode: RCODE.SERVFAIL, answers: before };
     }
   }
 

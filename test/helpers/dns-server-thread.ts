@@ -24,6 +24,7 @@ export const CALLABLE = [
   'clear',
   'zone',
   'fault',
+  'delegate',
 ] as const;
 export type Callable = (typeof CALLABLE)[number];
 

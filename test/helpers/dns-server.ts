@@ -127,6 +127,15 @@ export class TestDnsServer {
   }
 
   /**
+   * Answers names under `zone` by asking the DNS server at `address` (`host:port`), as a recursive
+   * resolver follows a delegation, also at the end of a CNAME chain that leads into the zone (the
+   * ACME challenge zone delegated to Portico's dns role); null ends it.
+   */
+  delegate(zone: string, address: string | null): void {
+    this.call('delegate', zone, address);
+  }
+
+  /**
    * Injects a fault for queries about `name` (of `type` only, if given), or
    * about any name with '*'; null lifts it. The most specific fault applies.
    */

@@ -3,11 +3,12 @@ import type { DnsChallengeStore } from '../store.js';
 import type { SqlContext } from './context.js';
 import { prepared } from './prepared.js';
 
-// Read by the dns role on every query for a name under the challenge zone: prepared once.
+// Read by the dns role for each query (or each batch of them) under the challenge zone: the usual
+// batch, a single label, is prepared once.
 const valuesAt = prepared((db, { label, now }: { label: string; now: string }) =>
   db
     .selectFrom('dns_challenges')
-    .select('value')
+    .select(['label', 'value'])
     .where('label', '=', label)
     .where('expires_at', '>', now)
     .orderBy('created_at')
@@ -48,8 +49,17 @@ export function dnsChallengeQueries({ db }: SqlContext): DnsChallengeStore {
     async removeDnsChallenge(label, value) {
       await db.deleteFrom('dns_challenges').where('label', '=', label).where('value', '=', value).execute();
     },
-    async listDnsChallengeValues(label, now) {
-      return (await valuesAt(db, { label, now })).rows.map((row) => row.value);
+    async listDnsChallengeValues(labels, now) {
+      if (labels.length === 0) return [];
+      if (labels.length === 1) return (await valuesAt(db, { label: labels[0] as string, now })).rows;
+      return db
+        .selectFrom('dns_challenges')
+        .select(['label', 'value'])
+        .where('label', 'in', labels)
+        .where('expires_at', '>', now)
+        .orderBy('created_at')
+        .orderBy('value')
+        .execute();
     },
     async deleteExpiredDnsChallenges(now, limit) {
       // In bounded batches, as the other housekeeping deletes: no statement holds the table long.

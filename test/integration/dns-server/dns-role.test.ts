@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { DecodedPacket, OptAnswer, SoaAnswer } from 'dns-packet';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchedValues } from '../../../src/dns-server/batched-values.js';
 import { type DnsListener, startDnsServer } from '../../../src/dns-server/server.js';
 import { challengeLabel } from '../../../src/domain/dns-records.js';
 import { newId } from '../../../src/domain/ids.js';
@@ -346,7 +347,7 @@ describe.each(backends)('the dns server’s TCP connections on $name', (backend)
       port: 0,
       zone: ZONE,
       nameservers: [],
-      values: (label) => store.listDnsChallengeValues(label, new Date().toISOString()),
+      values: batchedValues((labels) => store.listDnsChallengeValues(labels, new Date().toISOString())),
       logger: pino({ level: 'silent' }),
       idleTimeoutMs: 300,
     });

@@ -25,6 +25,10 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
     ...extra,
   });
 
+  /** The values at one label, as the dns role reads them (a batch of one). */
+  const valuesAt = async (from: Store, label: string, now: string) =>
+    (await from.listDnsChallengeValues([label], now)).map((row) => row.value);
+
   beforeAll(async () => {
     // Two stores on one database, as a worker and a dns node have (one store on SQLite).
     [store, other] = await backend.openPair();
@@ -75,20 +79,32 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
     expect(await store.putDnsChallenge(record('several', 'for-acme-com', { createdAt: at(1) }))).toBe(true);
     expect(await store.putDnsChallenge(record('several', 'for-wildcard', { createdAt: at(2) }))).toBe(true);
     expect(await store.putDnsChallenge(record('elsewhere', 'other'))).toBe(true);
-    expect(await other.listDnsChallengeValues('several', at(3))).toEqual(['for-acme-com', 'for-wildcard']);
-    expect(await other.listDnsChallengeValues('nothing-here', at(3))).toEqual([]);
+    expect(await valuesAt(other, 'several', at(3))).toEqual(['for-acme-com', 'for-wildcard']);
+    expect(await valuesAt(other, 'nothing-here', at(3))).toEqual([]);
+  });
+
+  it('reads several labels at once, each value with its label, oldest first at each', async () => {
+    await store.putDnsChallenge(record('batch-a', 'a2', { createdAt: at(2) }));
+    await store.putDnsChallenge(record('batch-a', 'a1', { createdAt: at(1) }));
+    await store.putDnsChallenge(record('batch-b', 'b1', { createdAt: at(1) }));
+    await store.putDnsChallenge(record('batch-b', 'b-expired', { expiresAt: at(3) }));
+    const rows = await other.listDnsChallengeValues(['batch-a', 'batch-b', 'batch-none'], at(5));
+    expect(rows.filter((row) => row.label === 'batch-a').map((row) => row.value)).toEqual(['a1', 'a2']);
+    expect(rows.filter((row) => row.label === 'batch-b').map((row) => row.value)).toEqual(['b1']);
+    expect(rows).toHaveLength(3);
+    expect(await other.listDnsChallengeValues([], at(5))).toEqual([]);
   });
 
   it('takes the same value again as one record with the new expiry', async () => {
     await store.putDnsChallenge(record('again', 'v', { expiresAt: at(10) }));
     await store.putDnsChallenge(record('again', 'v', { expiresAt: at(100) }));
-    expect(await other.listDnsChallengeValues('again', at(50))).toEqual(['v']);
+    expect(await valuesAt(other, 'again', at(50))).toEqual(['v']);
   });
 
   it('answers a value until it expires, and not from then on', async () => {
     await store.putDnsChallenge(record('expiring', 'v', { expiresAt: at(60) }));
-    expect(await other.listDnsChallengeValues('expiring', at(59))).toEqual(['v']);
-    expect(await other.listDnsChallengeValues('expiring', at(60))).toEqual([]);
+    expect(await valuesAt(other, 'expiring', at(59))).toEqual(['v']);
+    expect(await valuesAt(other, 'expiring', at(60))).toEqual([]);
   });
 
   it('removes one value and leaves the others; removing what is not there is no error', async () => {
@@ -96,23 +112,23 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
     await store.putDnsChallenge(record('removing', 'b'));
     await store.removeDnsChallenge('removing', 'a');
     await store.removeDnsChallenge('removing', 'never-there');
-    expect(await other.listDnsChallengeValues('removing', at(1))).toEqual(['b']);
+    expect(await valuesAt(other, 'removing', at(1))).toEqual(['b']);
   });
 
   it('stores a value for an existing claim, refuses one for a missing claim, and forgets the values of a deleted claim', async () => {
     const claim = await newClaim();
     expect(await store.putDnsChallenge(record('claimed', 'v', { domainId: claim.id }))).toBe(true);
     expect(await store.putDnsChallenge(record('claimed', 'w', { domainId: 'dom_missing00000' }))).toBe(false);
-    expect(await other.listDnsChallengeValues('claimed', at(1))).toEqual(['v']);
+    expect(await valuesAt(other, 'claimed', at(1))).toEqual(['v']);
     expect(await store.deleteDomain(claim.id)).toBe(true);
-    expect(await other.listDnsChallengeValues('claimed', at(1))).toEqual([]);
+    expect(await valuesAt(other, 'claimed', at(1))).toEqual([]);
     // A value refused inside a transaction leaves the transaction usable (PostgreSQL aborts a
     // transaction on any error, caught or not: the refusal is a condition, not an error).
     await store.transaction(async (tx) => {
       expect(await tx.putDnsChallenge(record('in-tx', 'x', { domainId: 'dom_missing00000' }))).toBe(false);
       expect(await tx.putDnsChallenge(record('in-tx', 'y'))).toBe(true);
     });
-    expect(await other.listDnsChallengeValues('in-tx', at(1))).toEqual(['y']);
+    expect(await valuesAt(other, 'in-tx', at(1))).toEqual(['y']);
   });
 
   it('is seen by another connection only once its transaction commits', async () => {
@@ -120,10 +136,10 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
     await store.transaction(async (tx) => {
       await tx.putDnsChallenge(record('committed', 'v'));
       // On SQLite the two are one store, whose group commit runs this read inside the transaction.
-      if (other !== store) seenInside = await other.listDnsChallengeValues('committed', at(1));
+      if (other !== store) seenInside = await valuesAt(other, 'committed', at(1));
     });
     if (other !== store) expect(seenInside).toEqual([]);
-    expect(await other.listDnsChallengeValues('committed', at(1))).toEqual(['v']);
+    expect(await valuesAt(other, 'committed', at(1))).toEqual(['v']);
   });
 
   it('deletes expired values in batches, and housekeeping does so for the worker', async () => {
@@ -137,6 +153,6 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
     ).runOnce();
     expect(pass.dnsChallenges).toBe(2);
     expect(await store.deleteExpiredDnsChallenges(at(0), 100)).toBe(0);
-    expect(await other.listDnsChallengeValues('old', at(0))).toEqual(['fresh']);
+    expect(await valuesAt(other, 'old', at(0))).toEqual(['fresh']);
   });
 });
