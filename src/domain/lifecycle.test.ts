@@ -241,6 +241,24 @@ describe('a check', () => {
     },
   );
 
+  it('orders the certificate of a proven claim whose delegation is in place, wherever it points', () => {
+    const delegated = {
+      ownership: ok,
+      routing: wrong,
+      delegation: ok,
+      deadlinePassed: false,
+      requested: false,
+    };
+    expect(onCheck(domain('verifying'), delegated, NOW)?.readyForCertificate).toBe(true);
+    expect(onCheck(domain('verified'), delegated, NOW)?.readyForCertificate).toBe(true);
+    // Neither the CA's way in (routing) nor the delegation: wait.
+    const neither = { ...delegated, delegation: wrong };
+    expect(onCheck(domain('verifying'), neither, NOW)?.readyForCertificate).toBe(false);
+    expect(onCheck(domain('verified'), neither, NOW)?.readyForCertificate).toBe(false);
+    // Served already: nothing to order.
+    expect(onCheck(domain('active'), delegated, NOW)?.readyForCertificate).toBe(false);
+  });
+
   it('announces no routing change on the first check of a domain made active without one', () => {
     const fresh = { ...domain('active'), lastCheckedAt: null, routingVia: null };
     const findings = { ownership: ok, routing: ok, deadlinePassed: false, requested: false };
