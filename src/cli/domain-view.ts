@@ -22,10 +22,10 @@ export function paintStatus(style: Palette, status: string): string {
 export const STATUS_MEANING: Record<string, string> = {
   pending: 'not checked yet: run `portico domains verify` once the records exist',
   verifying: 'looking for the ownership TXT record',
-  verified: 'ownership proven; waiting for routing and a certificate',
+  verified: 'ownership proven; waiting for routing (or the certificate delegation) and a certificate',
   active: 'served over HTTPS',
   failed: 'the TXT record was not found before the deadline',
-  moved: 'the records stopped pointing here, or another claim proved ownership since',
+  moved: 'the ownership record was gone on three checks, or another claim proved ownership since',
 };
 
 /**
