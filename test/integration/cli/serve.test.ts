@@ -288,8 +288,9 @@ describe('PORTICO_LOG_FORMAT', { timeout: 60_000 }, () => {
     expect(screen).toMatch(
       /^Portico API listening on http:\/\/127\.0\.0\.1:\d+ \(docs: \/docs, store: SQLite /m,
     );
+    // Each edge worker (PORTICO_EDGE_WORKERS, the machine's cores by default) says it listens, with its number.
     expect(screen).toMatch(
-      /^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}\[edge\] edge: listening host=127\.0\.0\.1 httpPort=\d+/m,
+      /^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}\[edge\] edge: listening (worker=\d+ )?host=127\.0\.0\.1 httpPort=\d+/m,
     );
     // The terminal echoes the Ctrl-C as ^C before the line.
     expect(screen).toMatch(/^(\^C)?\d\d:\d\d:\d\d\.\d{3}Z INFO {2}shutting down signal=SIGINT$/m);
