@@ -87,7 +87,7 @@ describe.each(backends)('the first start of Portico on $name', { timeout: 120_00
         'No API key existed, so one was created for organization "default". It is shown only this once, in first_api_key.',
       );
     } finally {
-      expect(await second.stop()).toBe(0);
+      expect(await second.stop(), second.output()).toBe(0);
     }
 
     // Later starts show no key, and say how to make one, in this server's store.
@@ -106,7 +106,7 @@ describe.each(backends)('the first start of Portico on $name', { timeout: 120_00
       expect(made.code, made.stderr).toBe(0);
       expect((await listApps(url, made.stdout.trim())).status).toBe(200);
     } finally {
-      expect(await third.stop()).toBe(0);
+      expect(await third.stop(), third.output()).toBe(0);
     }
   });
 });
