@@ -69,6 +69,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     PORTICO_RATE_LIMIT_PER_MINUTE: '0',
     PORTICO_JOB_LEASE_SECONDS: '15',
     PORTICO_LOG_LEVEL: 'info',
+    // Each process stands for a machine of the fleet, all on this one: an edge node forking an edge
+    // worker per core here would multiply processes and PostgreSQL connections on the same two
+    // cores. Edge workers are tested on their own (test/integration/edge/workers.test.ts).
+    PORTICO_EDGE_WORKERS: '1',
     ...options.env,
   };
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, readLogFormat } from './config.js';
 import { ConfigError } from './config-error.js';
@@ -54,6 +55,23 @@ describe('PORTICO_EDGE_CERT_CACHE_SIZE', () => {
   it.each(['0', '-1', '2.5', 'lots'])('rejects %j with the range it takes', (value) => {
     expect(() => size(value)).toThrow(
       new ConfigError(`PORTICO_EDGE_CERT_CACHE_SIZE must be an integer from 1 to 10000000, got "${value}"`),
+    );
+  });
+});
+
+describe('PORTICO_EDGE_WORKERS', () => {
+  const workers = (value: string | undefined) =>
+    loadConfig({ PORTICO_EDGE_WORKERS: value, PORTICO_DNS_SERVERS: '127.0.0.1' }).edgeWorkers;
+
+  it("defaults to the machine's cores and takes a count", () => {
+    expect(workers(undefined)).toBe(availableParallelism());
+    expect(workers('1')).toBe(1);
+    expect(workers('4')).toBe(4);
+  });
+
+  it.each(['0', '-2', '1.5', 'all'])('rejects %j with the range it takes', (value) => {
+    expect(() => workers(value)).toThrow(
+      new ConfigError(`PORTICO_EDGE_WORKERS must be an integer from 1 to 1024, got "${value}"`),
     );
   });
 });

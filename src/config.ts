@@ -1,5 +1,6 @@
 import { getServers } from 'node:dns';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ACME_CHALLENGE_TYPES, type AcmeChallengeType } from './acme/issuer.js';
 import { ConfigError } from './config-error.js';
@@ -116,6 +117,12 @@ export interface Config {
    * Empty: one in-zone name, `ns.{zone}`, whose address is PORTICO_DNS_LISTEN's (dns-server/zone.ts).
    */
   dnsNameservers: readonly string[];
+  /**
+   * Edge processes sharing the edge's ports (`PORTICO_EDGE_WORKERS`, default the machine's cores):
+   * 1 runs the edge in the `serve` process itself; more fork that many edge workers
+   * (src/edge-workers/), each with caches of its own.
+   */
+  edgeWorkers: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -289,6 +296,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimitPerMinute: integer(env, 'PORTICO_RATE_LIMIT_PER_MINUTE', 3000, 0, 10_000_000),
     maxDomainsPerOrg: integer(env, 'PORTICO_MAX_DOMAINS_PER_ORG', 10_000, 1, 100_000_000),
     edgeCertCacheSize: integer(env, 'PORTICO_EDGE_CERT_CACHE_SIZE', 10_000, 1, 10_000_000),
+    edgeWorkers: integer(env, 'PORTICO_EDGE_WORKERS', availableParallelism(), 1, 1024),
     maxAppsPerOrg: integer(env, 'PORTICO_MAX_APPS_PER_ORG', 100, 1, 10_000_000),
     issuanceRatePerOrgPerHour: 0,
     reservedSlugs: reservedSlugList(env, 'PORTICO_RESERVED_SLUGS'),

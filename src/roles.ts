@@ -5,9 +5,10 @@ import { batchedValues } from './dns-server/batched-values.js';
 import { type DnsListener, startDnsServer } from './dns-server/server.js';
 import { type Clock, iso } from './domain/clock.js';
 import { ROUTING_PROOF_KEY_PURPOSE } from './domain/routing-proof.js';
-import { type Edge, startEdge } from './edge/server.js';
+import { type Edge, type EdgeOptions, startEdge } from './edge/server.js';
 import { StoreChallenges, StoreRoutes, StoreRoutingProofs } from './edge/store-sources.js';
 import type { Logger } from './logger.js';
+import type { SecretBox } from './secrets/secret-box.js';
 import type { Services } from './services.js';
 import { ALL_HOSTNAMES, type Store } from './store/store.js';
 import { Housekeeping } from './worker/housekeeping.js';
@@ -36,9 +37,57 @@ export interface RoleDeps {
 /** Ends a role: a listener stops taking traffic, the worker finishes or aborts its jobs and releases them. */
 export type Stop = () => Promise<void>;
 
+/** Where the edge reports its answers and TLS context builds: `Metrics`, or an edge worker's batch. */
+export interface EdgeMetricsSink {
+  observeEdgeResponse(status: number, seconds: number): void;
+  countTlsContextBuilt(): void;
+}
+
 /**
- * The edge: the HTTP and HTTPS listeners over the store, with their caches kept honest by the
- * store's change feed (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). `close()` stops it.
+ * The edge as every process of the edge role runs it: this one (`startEdgeRole`) or each edge
+ * worker (src/edge-workers/edge-worker.ts), so both serve alike.
+ */
+export function edgeOptions(
+  config: Config,
+  store: Store,
+  box: SecretBox,
+  metrics: EdgeMetricsSink | undefined,
+  logger: Logger,
+): EdgeOptions {
+  return {
+    host: config.host,
+    appsDomain: config.appsDomain,
+    httpPort: config.edgeHttpPort,
+    httpsPort: config.edgeHttpsPort,
+    routes: new StoreRoutes(store, config.appsDomain),
+    // Read from the store whatever the issuer: a node that issues nothing still serves what is stored.
+    certificates: new CertificateReader(store, box, config.appsDomain),
+    challenges: new StoreChallenges(store),
+    routingProofs: new StoreRoutingProofs(store, box.deriveKey(ROUTING_PROOF_KEY_PURPOSE)),
+    allowPrivateOrigins: config.allowPrivateOrigins,
+    logger,
+    onResponse: metrics?.observeEdgeResponse,
+    sniCacheSize: config.edgeCertCacheSize,
+    onTlsContextBuilt: metrics?.countTlsContextBuilt,
+    // Every change that affects what a name serves is announced (below), so cached routes and
+    // certificates can live long: a short lifetime would only rebuild unchanged TLS contexts
+    // (about 1 ms each) for every name in use, every minute. "Not served" stays short (5 s),
+    // since a name that becomes served is announced too but costs nothing to look up again.
+    cacheTtlMs: 10 * 60_000,
+  };
+}
+
+/** Tells the edge of a change the store announced: one name forgotten, or everything. */
+export function applyServingChange(edge: Pick<Edge, 'invalidate' | 'invalidateAll'>, hostname: string): void {
+  if (hostname === ALL_HOSTNAMES) edge.invalidateAll();
+  else edge.invalidate(hostname);
+}
+
+/**
+ * The edge in this process: the HTTP and HTTPS listeners over the store, with their caches kept
+ * honest by the store's change feed (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). `close()`
+ * stops it. `portico serve` runs it so when PORTICO_EDGE_WORKERS is 1; with more, it runs
+ * src/edge-workers/ instead, whose workers each run the edge of `edgeOptions`.
  */
 export async function startEdgeRole(
   config: Config,
@@ -46,31 +95,8 @@ export async function startEdgeRole(
   services: Services,
   logger: Logger,
 ): Promise<Edge> {
-  const routes = new StoreRoutes(store, config.appsDomain);
-  const edge = await startEdge({
-    host: config.host,
-    appsDomain: config.appsDomain,
-    httpPort: config.edgeHttpPort,
-    httpsPort: config.edgeHttpsPort,
-    routes,
-    // Read from the store whatever the issuer: a node that issues nothing still serves what is stored.
-    certificates: new CertificateReader(store, services.box, config.appsDomain),
-    challenges: new StoreChallenges(store),
-    routingProofs: new StoreRoutingProofs(store, services.box.deriveKey(ROUTING_PROOF_KEY_PURPOSE)),
-    allowPrivateOrigins: config.allowPrivateOrigins,
-    logger,
-    onResponse: services.metrics?.observeEdgeResponse,
-    sniCacheSize: config.edgeCertCacheSize,
-    onTlsContextBuilt: services.metrics?.countTlsContextBuilt,
-    // Every change that affects what a name serves is announced (below), so cached routes and
-    // certificates can live long: a short lifetime would only rebuild unchanged TLS contexts
-    // (about 1 ms each) for every name in use, every minute. "Not served" stays short (5 s),
-    // since a name that becomes served is announced too but costs nothing to look up again.
-    cacheTtlMs: 10 * 60_000,
-  });
-  const unsubscribe = store.subscribeServingChanges((hostname) =>
-    hostname === ALL_HOSTNAMES ? edge.invalidateAll() : edge.invalidate(hostname),
-  );
+  const edge = await startEdge(edgeOptions(config, store, services.box, services.metrics, logger));
+  const unsubscribe = store.subscribeServingChanges((hostname) => applyServingChange(edge, hostname));
   return {
     get httpPort() {
       return edge.httpPort;

@@ -21,6 +21,11 @@ export interface EdgeOptions {
   appsDomain: string;
   /** When set, the edge writes a V8 CPU profile (`--cpu-prof`) there when it exits. */
   cpuProfileDir?: string;
+  /**
+   * PORTICO_EDGE_WORKERS. Default 1, whatever the machine's cores: the figures compare Portico
+   * with nginx and Caddy on one core each; bench/edge-workers.ts sets more.
+   */
+  workers?: number;
 }
 
 export async function startPorticoEdge(processes: Processes, options: EdgeOptions): Promise<EdgeProcess> {
@@ -37,6 +42,7 @@ export async function startPorticoEdge(processes: Processes, options: EdgeOption
     PORTICO_APPS_DOMAIN: options.appsDomain,
     PORTICO_LOG_LEVEL: 'warn',
     PORTICO_TLS_ISSUER: 'internal',
+    PORTICO_EDGE_WORKERS: String(options.workers ?? 1),
   });
   const profile = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
   const began = performance.now();

@@ -232,6 +232,17 @@ export function cpuSeconds(pid: number): number {
   return ticks / ticksPerSecond();
 }
 
+/**
+ * CPU seconds (user + system) of this process's children that have exited and been waited for
+ * (cutime and cstime of /proc/self/stat). Read before and after a child runs to completion (wrk),
+ * its difference is that child's CPU time, which /proc no longer shows once it is gone.
+ */
+export function exitedChildrenCpuSeconds(): number {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond();
+}
+
 /** RSS of a process tree, in MiB. */
 export function treeRssMb(pid: number): number {
   return processTree(pid).reduce((sum, member) => sum + rssMb(member), 0);

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { exitedChildrenCpuSeconds } from './processes.js';
 
 /** One measured load: throughput and tail latency. */
 export interface Figure {
@@ -17,6 +18,8 @@ export interface Figure {
   /** The p99 of a second run of the same load whose connections were all open before it began. */
   openedFirstP99Ms?: number;
   errors: number;
+  /** CPU seconds wrk itself used (user + system), to state the load generator's share of the machine. */
+  loadGeneratorCpuSeconds: number;
 }
 
 export interface Load {
@@ -80,6 +83,7 @@ end`
   const scriptFile = path.join(dir, 'load.lua');
   writeFileSync(scriptFile, script);
   let stdout: string;
+  const childrenCpu = exitedChildrenCpuSeconds();
   try {
     ({ stdout } = await promisify(execFile)(
       'wrk',
@@ -99,6 +103,8 @@ end`
       throw new Error('wrk is missing: apt-get install -y wrk');
     throw error;
   }
+  // Only wrk exits while it runs: the servers measured keep running.
+  const loadGeneratorCpuSeconds = exitedChildrenCpuSeconds() - childrenCpu;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(stdout);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
@@ -111,5 +117,6 @@ end`
     requestsPerSecond: rps,
     p99Ms: p99 ? toMs(p99[1] ?? '0', p99[2] ?? 'ms') : Number.NaN,
     errors,
+    loadGeneratorCpuSeconds,
   };
 }

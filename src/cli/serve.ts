@@ -3,6 +3,8 @@ import { type Config, loadConfig, type Role, readLogFormat } from '../config.js'
 import { ConfigError } from '../config-error.js';
 import { formatServer } from '../dns/wire-transport.js';
 import { systemClock } from '../domain/clock.js';
+import { EDGE_WORKER_FLAG } from '../edge-workers/messages.js';
+import { startEdgeWorkers } from '../edge-workers/primary.js';
 import { createLogger, type LogFormat, type Logger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
 import {
@@ -25,9 +27,19 @@ import {
   openStore,
 } from './operator.js';
 
-/** `portico serve`: the roles PORTICO_ROLES (or --roles) names, in this process, until SIGTERM. */
+/**
+ * `portico serve`: the roles PORTICO_ROLES (or --roles) names, in this process, until SIGTERM;
+ * the edge in PORTICO_EDGE_WORKERS processes of its own when that is more than 1.
+ */
 export async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { roles: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { roles: { type: 'string' }, [EDGE_WORKER_FLAG]: { type: 'boolean' } },
+  });
+  // One of the edge workers this command forks (edge-workers/): it runs the edge alone.
+  if (values[EDGE_WORKER_FLAG]) {
+    return (await import('../edge-workers/edge-worker.js')).runEdgeWorker(process.env);
+  }
   const env = values.roles ? { ...process.env, PORTICO_ROLES: values.roles } : process.env;
   // The format first: every line from here on, a failure to start included, is written in it. A
   // wrong PORTICO_LOG_FORMAT itself can only be a plain line (src/main.ts).
@@ -38,7 +50,7 @@ export async function serve(argv: string[]): Promise<number> {
   try {
     const config = loadConfig(env);
     logger = createLogger(config.logLevel, format);
-    await start(config, logger, announcer(logger, format), running);
+    await start(config, env, logger, announcer(logger, format), running);
   } catch (error) {
     await stopAll(running).catch(() => undefined);
     return reportStartFailure(format, error, logger?.isLevelEnabled('debug') ?? false);
@@ -110,7 +122,13 @@ function announcer(logger: Logger, format: LogFormat): Announce {
  * Starts the roles: the listeners first, so a port taken fails the start before any work is
  * taken or any key made; then the worker; then, on an empty store, the first API key.
  */
-async function start(config: Config, logger: Logger, announce: Announce, running: Running): Promise<void> {
+async function start(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  announce: Announce,
+  running: Running,
+): Promise<void> {
   const has = (role: Role) => config.roles.includes(role);
   refuseSharedPorts(config);
   const storeName = describeStore(config);
@@ -150,8 +168,15 @@ async function start(config: Config, logger: Logger, announce: Announce, running
 
   let edgeHttpsPort = config.edgeHttpsPort;
   if (has('edge') && services) {
-    const edge = await listening(config, 'edge', () =>
-      startEdgeRole(config, store, services, logger.child({ role: 'edge' })),
+    const edgeLogger = logger.child({ role: 'edge' });
+    // One edge in this process, or that many workers of their own sharing its ports (edge-workers/).
+    const edge = await listening<{ httpPort: number; httpsPort: number; close(): Promise<void> }>(
+      config,
+      'edge',
+      () =>
+        config.edgeWorkers > 1
+          ? startEdgeWorkers({ count: config.edgeWorkers, env, store, metrics, logger: edgeLogger })
+          : startEdgeRole(config, store, services, edgeLogger),
     );
     running.edge = () => edge.close();
     edgeHttpsPort = edge.httpsPort;

@@ -31,6 +31,13 @@ export interface StoreOptions {
   /** PostgreSQL only: use (and create) this schema instead of `public`. */
   postgresSchema?: string;
   postgresPoolSize?: number;
+  /**
+   * A process that only reads, beside the process of the same node that opened the store first
+   * and keeps it open (an edge worker beside its primary, src/edge-workers/): it runs no migrations
+   * (the first did, before starting it) and, on SQLite, no checkpoint thread (the first runs one;
+   * more would only race it for the same pages).
+   */
+  secondary?: boolean;
 }
 
 /** What a bound store is made of: the same for the root store and for each transaction. */
@@ -172,7 +179,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     let schema: string;
     try {
       schema = await currentSchema(db);
-      await migrate(db, schema);
+      if (!options.secondary) await migrate(db, schema);
     } catch (error) {
       await db.destroy();
       throw error;
@@ -196,8 +203,12 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     });
   }
   const file = options.sqliteFile ?? sqliteFileOf(options.dataDir);
-  const { db, close: closeDb } = openSqlite({ file, synchronous: options.sqliteSynchronous ?? 'NORMAL' });
-  await migrate(db, undefined);
+  const { db, close: closeDb } = openSqlite({
+    file,
+    synchronous: options.sqliteSynchronous ?? 'NORMAL',
+    checkpoints: !options.secondary,
+  });
+  if (!options.secondary) await migrate(db, undefined);
   const feed = new LocalChangeFeed();
   const close = async () => {
     await feed.close();

@@ -16,6 +16,8 @@ export interface SqliteOptions {
   /** A file path, or ':memory:' for a throwaway database. */
   file: string;
   synchronous: SqliteSynchronous;
+  /** Run WAL checkpoints from a thread of this process (default): false where another process of the node does. */
+  checkpoints?: boolean;
 }
 
 /** How many distinct SQL texts keep a prepared statement; queries come from a small set of shapes. */
@@ -42,7 +44,7 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
-export function openSqlite({ file, synchronous }: SqliteOptions): {
+export function openSqlite({ file, synchronous, checkpoints = true }: SqliteOptions): {
   db: Kysely<Database>;
   raw: BetterSqlite3.Database;
   close: () => Promise<void>;
@@ -66,7 +68,7 @@ export function openSqlite({ file, synchronous }: SqliteOptions): {
   raw.pragma('busy_timeout = 5000');
   // Checkpoints run beside the writer (sqlite-checkpointer.ts); the WAL file is trimmed after each reset.
   raw.pragma('journal_size_limit = 67108864');
-  const checkpointer = inMemory ? undefined : startCheckpointer(file);
+  const checkpointer = inMemory || !checkpoints ? undefined : startCheckpointer(file);
   if (checkpointer) raw.pragma('wal_autocheckpoint = 0');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   const close = async () => {

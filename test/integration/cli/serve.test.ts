@@ -87,7 +87,7 @@ describe.each(backends)('the first start of Portico on $name', { timeout: 120_00
         'No API key existed, so one was created for organization "default". It is shown only this once, in first_api_key.',
       );
     } finally {
-      expect(await second.stop()).toBe(0);
+      expect(await second.stop(), second.output()).toBe(0);
     }
 
     // Later starts show no key, and say how to make one, in this server's store.
@@ -106,7 +106,7 @@ describe.each(backends)('the first start of Portico on $name', { timeout: 120_00
       expect(made.code, made.stderr).toBe(0);
       expect((await listApps(url, made.stdout.trim())).status).toBe(200);
     } finally {
-      expect(await third.stop()).toBe(0);
+      expect(await third.stop(), third.output()).toBe(0);
     }
   });
 });
@@ -288,8 +288,9 @@ describe('PORTICO_LOG_FORMAT', { timeout: 60_000 }, () => {
     expect(screen).toMatch(
       /^Portico API listening on http:\/\/127\.0\.0\.1:\d+ \(docs: \/docs, store: SQLite /m,
     );
+    // Each edge worker (PORTICO_EDGE_WORKERS, the machine's cores by default) says it listens, with its number.
     expect(screen).toMatch(
-      /^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}\[edge\] edge: listening host=127\.0\.0\.1 httpPort=\d+/m,
+      /^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}\[edge\] edge: listening (worker=\d+ )?host=127\.0\.0\.1 httpPort=\d+/m,
     );
     // The terminal echoes the Ctrl-C as ^C before the line.
     expect(screen).toMatch(/^(\^C)?\d\d:\d\d:\d\d\.\d{3}Z INFO {2}shutting down signal=SIGINT$/m);
