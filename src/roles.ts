@@ -56,7 +56,7 @@ export async function startEdgeRole(
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,
     onResponse: services.metrics?.observeEdgeResponse,
-    sniCacheSize: config.edgeCertCacheSize,
+    certCacheBytes: config.edgeCertCacheBytes,
     onTlsContextBuilt: services.metrics?.countTlsContextBuilt,
     // Every change that affects what a name serves is announced (below), so cached routes and
     // certificates can live long: a short lifetime would only rebuild unchanged TLS contexts
