@@ -23,6 +23,7 @@ import {
   originUrl,
   printEnd,
   printHeader,
+  printSideBySide,
   runtimesNote,
   runtimesOrWarn,
   seededDataDir,
@@ -31,7 +32,7 @@ import {
 import { startPorticoEdge } from './lib/portico-edge.js';
 import { isMain, type Processes, rssMb, runBench } from './lib/processes.js';
 import { type Server, startOrigin } from './lib/proxies.js';
-import { cell, fixed, type SummaryRow, sideBySide, table, verdict } from './lib/report.js';
+import { cell, fixed, type SummaryRow, table, verdict } from './lib/report.js';
 import type { Runtime } from './lib/runtimes.js';
 import { median, shuffle } from './lib/stats.js';
 import { requestEach } from './lib/tls-clients.js';
@@ -91,6 +92,8 @@ export async function prepareStartStores(
 interface Reading {
   startMs: number;
   rss: number;
+  /** Of `rss`, what is mapped from files (the runtime's binary): shared by every process running it. */
+  fileRss: number;
 }
 
 /**
@@ -104,14 +107,15 @@ export async function startAndMemory(
   stores: StartStores,
   certNames: string[],
 ): Promise<SummaryRow[]> {
-  // A fifth more names than the cache holds: it is full, and has evicted, when RSS is read.
-  const requests = Math.min(certNames.length, Math.ceil(stores.defaultCacheHolds * 1.2));
+  // A fifth more names than the cache holds (so it is full, and has evicted, when RSS is read), and
+  // at least 1,000 new connections' worth of traffic.
+  const requests = Math.min(certNames.length, Math.max(1_000, Math.ceil(stores.defaultCacheHolds * 1.2)));
   const readings = new Map(
     runtimes.map((runtime) => [runtime.label, { empty: [] as Reading[], full: [] as Reading[] }]),
   );
   const afterRequests = new Map<
     string,
-    { rss: number; statuses: Map<number, number>; failed: number; firstError?: string }
+    { rss: number; fileRss: number; statuses: Map<number, number>; failed: number; firstError?: string }
   >();
   for (let round = 0; round < START_ROUNDS; round++) {
     for (const runtime of runtimes) {
@@ -121,11 +125,19 @@ export async function startAndMemory(
           dataDir: kind === 'empty' ? stores.emptyDir : stores.fullDir,
           appsDomain: APPS_DOMAIN,
         });
-        readings.get(runtime.label)?.[kind].push({ startMs: edge.startMs, rss: rssMb(edge.started.pid) });
+        readings.get(runtime.label)?.[kind].push({
+          startMs: edge.startMs,
+          rss: rssMb(edge.started.pid),
+          fileRss: rssMb(edge.started.pid, 'RssFile'),
+        });
         if (kind === 'full' && round === START_ROUNDS - 1) {
           const names = shuffle([...certNames]).slice(0, requests);
           const result = await requestEach(edge.httpsPort, names, HANDSHAKE_CONCURRENCY);
-          afterRequests.set(runtime.label, { rss: rssMb(edge.started.pid), ...result });
+          afterRequests.set(runtime.label, {
+            rss: rssMb(edge.started.pid),
+            fileRss: rssMb(edge.started.pid, 'RssFile'),
+            ...result,
+          });
         }
         await procs.stop(edge.started);
       }
@@ -154,6 +166,7 @@ export async function startAndMemory(
     const fullStart = median(runs.full.map((run) => run.startMs));
     const emptyRss = median(runs.empty.map((run) => run.rss));
     const fullRss = median(runs.full.map((run) => run.rss));
+    const fileRss = (readings: Reading[]) => fixed(median(readings.map((run) => run.fileRss)), 0);
     rows.push(
       [
         `${label}, empty store (baseline)`,
@@ -161,6 +174,7 @@ export async function startAndMemory(
         '1.00',
         runs.empty.map((run) => fixed(run.startMs, 0)).join(', '),
         fixed(emptyRss, 0),
+        fileRss(runs.empty),
         '1.00',
       ],
       [
@@ -169,6 +183,7 @@ export async function startAndMemory(
         fixed(fullStart / emptyStart),
         runs.full.map((run) => fixed(run.startMs, 0)).join(', '),
         fixed(fullRss, 0),
+        fileRss(runs.full),
         fixed(fullRss / emptyRss),
       ],
     );
@@ -180,6 +195,7 @@ export async function startAndMemory(
         '–',
         '–',
         fixed(after.rss, 0),
+        fixed(after.fileRss, 0),
         fixed(after.rss / emptyRss),
       ]);
       if (after.firstError) console.log(`\n${label}: first request error: ${after.firstError}`);
@@ -204,7 +220,15 @@ export async function startAndMemory(
   }
   table(
     `### 3. Edge start (spawn of \`portico serve --roles edge\` → "edge listening" line, median of ${START_ROUNDS}, runtimes and stores taking turns) and RSS (VmRSS of the process), SQLite, the edge's default settings`,
-    ['store', 'start ms', '÷ empty', 'each run, ms', 'RSS MB', '÷ empty'],
+    [
+      'store',
+      'start ms',
+      '÷ empty',
+      'each run, ms',
+      'RSS MB',
+      'of which mapped from files (the runtime binary, shared by its processes), MB',
+      'RSS ÷ empty',
+    ],
     rows,
     [':---'],
   );
@@ -215,19 +239,16 @@ export async function startAndMemory(
 if (isMain(import.meta.url)) {
   await runBench(async (processes) => {
     const began = performance.now();
-    const runtimes = runtimesOrWarn();
+    const prepared = runtimesOrWarn();
+    const { runtimes } = prepared;
     const credentials = await makeCredentials(processes);
     const certNames = allCertNames();
     const issued = await issueTimed(credentials, certNames);
     const origin = await startOrigin(processes);
-    await printHeader('start and memory', [issuedNote(issued), runtimesNote(runtimes)]);
+    await printHeader('start and memory', [issuedNote(issued), runtimesNote(prepared)]);
     const stores = await prepareStartStores(processes, credentials, origin, certNames, issued.rows);
     const summary = await startAndMemory(processes, runtimes, stores, certNames);
-    sideBySide(
-      '### Side by side',
-      runtimes.map((runtime) => runtime.label),
-      summary,
-    );
+    printSideBySide('### Side by side', prepared, summary);
     printEnd(began);
   });
 }

@@ -16,6 +16,7 @@ import {
   originUrl,
   printEnd,
   printHeader,
+  printSideBySide,
   runtimesNote,
   runtimesOrWarn,
   SECONDS,
@@ -31,7 +32,7 @@ import {
 import type { EdgeProcess } from './lib/portico-edge.js';
 import { cpuSeconds, isMain, machineBusyCores, machineTicks, runBench, treeRssMb } from './lib/processes.js';
 import { type Server, startCaddy, startNginxProxy, startOrigin } from './lib/proxies.js';
-import { cell, fixed, report, type SummaryRow, sideBySide, table, verdict } from './lib/report.js';
+import { cell, fixed, report, type SummaryRow, table, verdict } from './lib/report.js';
 import { median } from './lib/stats.js';
 import { expectOk, negotiated } from './lib/tls-clients.js';
 import { type Figure, measure } from './lib/wrk.js';
@@ -258,7 +259,8 @@ export async function throughput(
 if (isMain(import.meta.url)) {
   await runBench(async (processes) => {
     const began = performance.now();
-    const runtimes = runtimesOrWarn();
+    const prepared = runtimesOrWarn();
+    const { runtimes } = prepared;
     const credentials = await makeCredentials(processes);
     const wrk = wrkCertificate(credentials);
     const origin = await startOrigin(processes);
@@ -273,18 +275,14 @@ if (isMain(import.meta.url)) {
     const nginx = await startNginxProxy(processes, WRK_NAME, wrk.files, origin.port);
     const caddy = await startCaddy(processes, WRK_NAME, wrk.files, origin.port);
     await printHeader('proxy throughput', [
-      runtimesNote(runtimes),
+      runtimesNote(prepared),
       SERVERS_NOTE,
       WRK_NOTE,
       "wrk, nginx and Caddy share the machine's cores",
     ]);
     const summary = await throughput(origin, edges, nginx, caddy);
     await stopEdges(processes, edges);
-    sideBySide(
-      '### Side by side',
-      runtimes.map((runtime) => runtime.label),
-      summary,
-    );
+    printSideBySide('### Side by side', prepared, summary);
     printEnd(began, 'the edges');
   });
 }

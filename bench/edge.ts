@@ -36,6 +36,7 @@ import {
   originUrl,
   printEnd,
   printHeader,
+  printSideBySide,
   runtimesNote,
   runtimesOrWarn,
   SERVERS_NOTE,
@@ -49,11 +50,11 @@ import {
 } from './lib/edge-setup.js';
 import { runBench } from './lib/processes.js';
 import { startCaddy, startNginxProxy, startOrigin } from './lib/proxies.js';
-import { sideBySide } from './lib/report.js';
 
 await runBench(async (processes) => {
   const began = performance.now();
-  const runtimes = runtimesOrWarn();
+  const prepared = runtimesOrWarn();
+  const { runtimes } = prepared;
   const credentials = await makeCredentials(processes);
   const wrk = wrkCertificate(credentials);
   const certNames = allCertNames();
@@ -76,7 +77,7 @@ await runBench(async (processes) => {
   const caddy = await startCaddy(processes, WRK_NAME, wrk.files, origin.port);
   await printHeader(undefined, [
     issuedNote(issued),
-    runtimesNote(runtimes),
+    runtimesNote(prepared),
     SERVERS_NOTE,
     `the edges of parts 1 and 2 have PORTICO_EDGE_CERT_CACHE_MB=${cacheMb}, room for every name`,
     WRK_NOTE,
@@ -99,9 +100,9 @@ await runBench(async (processes) => {
     issued.rows.filter((row) => row.hostname !== SINGLE_NAME),
   );
   summary.push(...(await startAndMemory(processes, runtimes, stores, certNames)));
-  sideBySide(
-    `### Every figure side by side (ratios against baselines of this run; the machine is shared, so single figures are noisy: see "whole machine busy" above)`,
-    runtimes.map((runtime) => runtime.label),
+  printSideBySide(
+    `### Every figure side by side (ratios against baselines of this run; on a machine busy with other work, see "CPU busy … before any load" above, single figures are noisy)`,
+    prepared,
     summary,
   );
   printEnd(began, 'the edges of parts 1 and 2');

@@ -22,8 +22,8 @@ import {
 import { type EdgeProcess, startPorticoEdge } from './portico-edge.js';
 import { machineBusyCores, machineTicks, type Processes } from './processes.js';
 import type { Server } from './proxies.js';
-import { fixed } from './report.js';
-import { prepareRuntimes, type Runtime } from './runtimes.js';
+import { fixed, type SummaryRow, sideBySide } from './report.js';
+import { prepareRuntimes, type Runtime, type Runtimes } from './runtimes.js';
 import { type SeedOptions, seedStore } from './seed.js';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -111,19 +111,36 @@ export async function seededDataDir(
  * The runtimes of the run (bench/lib/runtimes.ts), said loudly when one of them is missing: the run
  * goes on with the others, and its figures are then not side by side.
  */
-export function runtimesOrWarn(): Runtime[] {
-  const { runtimes, missing } = prepareRuntimes();
+export function runtimesOrWarn(): Runtimes {
+  const prepared = prepareRuntimes();
+  warnMissing(prepared);
+  return prepared;
+}
+
+function warnMissing({ runtimes, missing }: Runtimes): void {
   for (const reason of missing) {
-    console.error(
-      `\n**WARNING: ${reason}. This run measures ${runtimes.map((r) => r.label).join(' and ')} only.**\n`,
+    console.log(
+      `\n**WARNING: ${reason}. This run measures ${runtimes.map((r) => r.label).join(' and ')} only.**`,
     );
   }
-  return runtimes;
 }
 
 /** What `printHeader` says about the runtimes: each one's Node and OpenSSL, and whether one is missing. */
-export function runtimesNote(runtimes: Runtime[]): string {
-  return `Portico runs on ${runtimes.map((r) => `${r.label} (OpenSSL ${r.openssl})`).join(' and ')}, side by side in this run`;
+export function runtimesNote({ runtimes, missing }: Runtimes): string {
+  const each = runtimes.map((r) => `${r.label} (OpenSSL ${r.openssl})`).join(' and ');
+  return missing.length === 0
+    ? `Portico runs on ${each}, side by side in this run`
+    : `Portico runs on ${each} **only** (see the warning)`;
+}
+
+/** The run's closing table, a column per runtime, and the warning again if a runtime is missing. */
+export function printSideBySide(title: string, prepared: Runtimes, rows: SummaryRow[]): void {
+  sideBySide(
+    title,
+    prepared.runtimes.map((runtime) => runtime.label),
+    rows,
+  );
+  warnMissing(prepared);
 }
 
 /**

@@ -59,7 +59,9 @@ const SHADOW_FLAGS = ['--preserve-symlinks', '--preserve-symlinks-main'];
 export function prepareRuntimes(): Runtimes {
   const binaries = [process.execPath];
   const missing: string[] = [];
-  if (process.env.BENCH_NODE_LTS !== '0') {
+  if (process.env.BENCH_NODE_LTS === '0') {
+    missing.push('Node LTS not measured: BENCH_NODE_LTS=0');
+  } else {
     try {
       const dir = execFileSync('bash', [path.join(PROJECT_ROOT, 'scripts', 'node-lts.sh')], {
         encoding: 'utf8',

@@ -7,16 +7,19 @@ import type { CertificateSource } from './sources.js';
 /**
  * What one cached certificate is counted as against the cache's memory budget, besides the length
  * of its PEM (chain and key): its TLS context, which OpenSSL allocates outside the JavaScript heap,
- * where nothing can weigh it object by object. It varies with the runtime's OpenSSL: a process
- * holding 1,000 contexts grew by about 28 KiB each on Node 20 (OpenSSL 3.0) and 34 KiB on Node 24
- * (3.5), and an edge by 31 and XX KiB per certificate it cached (with the name's route and what its
- * first visit left). This is the larger, rounded up, so the budget holds on either;
- * `npm run bench:edge` measures both on each runtime and checks this covers them.
+ * where nothing can weigh it object by object. Its real cost depends on the runtime's OpenSSL: a
+ * process holding 1,000 contexts grew by about 29 KiB each on Node 20 (OpenSSL 3.0) and 40 KiB on
+ * Node 24 (3.5), and an edge by 30 and 42-48 KiB per certificate it cached (with the name's route
+ * and what its first visit left). This is above both, so the budget bounds real memory on either;
+ * `npm run bench:edge` measures them on each runtime and checks it still is.
  */
 export const CONTEXT_BYTES = 60 * 1024;
 
-/** The cache's memory budget unless told otherwise (`PORTICO_EDGE_CERT_CACHE_MB`): about 1,000 certificates. */
-export const DEFAULT_CERT_CACHE_MB = 64;
+/**
+ * The cache's memory budget unless told otherwise (`PORTICO_EDGE_CERT_CACHE_MB`), about 500
+ * certificates: sized from an edge process's memory target, under 200 MB (docs/operations.md).
+ */
+export const DEFAULT_CERT_CACHE_MB = 32;
 
 /** What a certificate counts as against the cache's budget (`maxBytes`), in bytes. */
 export function certificateCacheBytes(certificate: {
