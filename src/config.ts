@@ -6,7 +6,7 @@ import { ConfigError } from './config-error.js';
 import { parseServer } from './dns/wire-transport.js';
 import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
-import { DEFAULT_CERT_CACHE_MB } from './edge/sni-cache.js';
+import { CONTEXT_BYTES, DEFAULT_CERT_CACHE_MB } from './edge/sni-cache.js';
 import type { LogFormat } from './logger.js';
 import type { SqliteSynchronous } from './store/sqlite.js';
 import { orgConcurrencyFor } from './worker/runner.js';
@@ -154,7 +154,7 @@ function edgeCertCacheMb(env: Env): number {
     throw new ConfigError(
       `PORTICO_EDGE_CERT_CACHE_SIZE is no longer read: the edge's certificate cache is bounded by memory. ` +
         `Set PORTICO_EDGE_CERT_CACHE_MB instead (MiB per edge process, default ${DEFAULT_CERT_CACHE_MB}; ` +
-        `a certificate takes about 60 KiB), and unset PORTICO_EDGE_CERT_CACHE_SIZE`,
+        `a certificate counts as about ${CONTEXT_BYTES / 1024} KiB), and unset PORTICO_EDGE_CERT_CACHE_SIZE`,
     );
   }
   return integer(env, 'PORTICO_EDGE_CERT_CACHE_MB', DEFAULT_CERT_CACHE_MB, 1, 1_000_000);
