@@ -106,9 +106,14 @@ function ready(node: string, version: string, openssl: string): Runtime {
   let root = PROJECT_ROOT;
   let nodeArgs: string[] = [];
   if (!loadsSqlite(node, PROJECT_ROOT, [])) {
-    root = ownInstall(node, version);
     nodeArgs = SHADOW_FLAGS;
-    if (!loadsSqlite(node, root, nodeArgs)) throw new Error(`better-sqlite3 does not load from ${root}`);
+    root = ownInstall(node, version);
+    if (!loadsSqlite(node, root, nodeArgs)) {
+      // An install kept from an earlier run that no longer loads (interrupted, or its files changed):
+      // made again, once.
+      root = ownInstall(node, version, { again: true });
+      if (!loadsSqlite(node, root, nodeArgs)) throw new Error(`better-sqlite3 does not load from ${root}`);
+    }
   }
   // The first start after a change of the sources builds the bundle (bin/bundle.js): done now, so no
   // figure counts it.
@@ -132,12 +137,12 @@ function loadsSqlite(node: string, root: string, nodeArgs: string[]): boolean {
  * The directory of this runtime's own install, made (or made again, when the lockfile changed)
  * with `npm ci` under that runtime: about two minutes the first time, better-sqlite3 compiling.
  */
-function ownInstall(node: string, version: string): string {
+function ownInstall(node: string, version: string, { again = false } = {}): string {
   const dir = path.join(PROJECT_ROOT, 'node_modules', '.cache', 'portico-bench', `node-${version}`);
   const lockfile = path.join(PROJECT_ROOT, 'package-lock.json');
   const stamp = path.join(dir, '.installed');
   const lockHash = createHash('sha256').update(readFileSync(lockfile)).digest('hex');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === lockHash) return dir;
+  if (!again && existsSync(stamp) && readFileSync(stamp, 'utf8') === lockHash) return dir;
 
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
