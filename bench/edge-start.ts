@@ -1,13 +1,15 @@
 /**
  * npm run bench:edge:start — figure 3 of bench:edge, alone: the edge's start time and memory with
- * BENCH_EDGE_DOMAINS (100,000) active domains in SQLite, against an empty store, then its memory
- * after HTTPS requests to names it serves.
+ * BENCH_EDGE_DOMAINS (100,000) active domains in SQLite, against an empty store, on each runtime
+ * measured (bench/lib/runtimes.ts); then its memory once HTTPS requests to distinct names have
+ * filled its certificate cache, as the edge's defaults size it (PORTICO_EDGE_CERT_CACHE_MB unset).
  *
  * Set-up: the run's CA, BENCH_EDGE_CERTS (10,000) certificates issued by InternalIssuer (the names
  * the requests go to), the origin they reach, and the two stores. Environment: BENCH_EDGE_DOMAINS,
- * BENCH_EDGE_CERTS (bench/lib/edge-setup.ts). Every server is a child process on 127.0.0.1, ended
- * in `finally`; temporary directories go too.
+ * BENCH_EDGE_CERTS (bench/lib/edge-setup.ts), BENCH_NODE_LTS (bench/lib/runtimes.ts). Every server
+ * is a child process on 127.0.0.1, ended in `finally`; temporary directories go too.
  */
+import { certificateCacheBytes, DEFAULT_CERT_CACHE_MB } from '../src/edge/sni-cache.js';
 import type { IssuedCertificateRow } from './lib/certificates.js';
 import {
   APPS_DOMAIN,
@@ -21,19 +23,29 @@ import {
   originUrl,
   printEnd,
   printHeader,
+  printSideBySide,
+  runtimesNote,
+  runtimesOrWarn,
   seededDataDir,
   siteName,
 } from './lib/edge-setup.js';
 import { startPorticoEdge } from './lib/portico-edge.js';
 import { isMain, type Processes, rssMb, runBench } from './lib/processes.js';
 import { type Server, startOrigin } from './lib/proxies.js';
-import { fixed, table, verdict } from './lib/report.js';
+import { cell, fixed, type SummaryRow, table, verdict } from './lib/report.js';
+import type { Runtime } from './lib/runtimes.js';
 import { median, shuffle } from './lib/stats.js';
 import { requestEach } from './lib/tls-clients.js';
 
 const DOMAINS = Math.max(Number(process.env.BENCH_EDGE_DOMAINS ?? 100_000), CERTS);
 const START_ROUNDS = 5;
-const REQUESTS_AFTER_START = 1_000;
+
+export interface StartStores {
+  emptyDir: string;
+  fullDir: string;
+  /** Certificates of the default certificate cache's size, counted as the cache counts them. */
+  defaultCacheHolds: number;
+}
 
 /**
  * The two stores of figure 3: DOMAINS active domains with the given certificates (those of
@@ -45,7 +57,7 @@ export async function prepareStartStores(
   origin: Server,
   certNames: string[],
   certificates: IssuedCertificateRow[],
-): Promise<{ emptyDir: string; fullDir: string }> {
+): Promise<StartStores> {
   const seedStarted = performance.now();
   const fullDir = await seededDataDir(processes, credentials, 'data-full', {
     originUrl: originUrl(origin),
@@ -59,118 +71,184 @@ export async function prepareStartStores(
     domains: [],
     perApp: 10,
   });
+  const perCertificate = median(
+    certificates.slice(0, 100).map((row) =>
+      certificateCacheBytes({
+        certificatePem: row.certificatePem,
+        privateKeyPem: credentials.box.open(row.privateKeyEnc),
+      }),
+    ),
+  );
+  const defaultCacheHolds = Math.floor((DEFAULT_CERT_CACHE_MB * 2 ** 20) / perCertificate);
   console.log(
     `\nStore for part 3: ${DOMAINS.toLocaleString('en')} active domains on ${Math.ceil(DOMAINS / 10).toLocaleString('en')} apps (10 each, none primary, so each name serves itself), inserted in ${fixed(seedSeconds, 1)} s; ` +
       `certificates for ${certNames.length.toLocaleString('en')} of them only: the edge loads a certificate on the first handshake that names it, so the others are never read, and the requests go to names that have one. ` +
-      'The empty store has the same CA and API key, so both starts do the same work but for the data.',
+      'The empty store has the same CA and API key, so both starts do the same work but for the data. ' +
+      `The edge's default certificate cache (${DEFAULT_CERT_CACHE_MB} MiB) holds ${defaultCacheHolds.toLocaleString('en')} of these certificates (each counted as ${fixed(perCertificate / 1024, 1)} KiB).`,
   );
-  return { emptyDir, fullDir };
+  return { emptyDir, fullDir, defaultCacheHolds };
 }
 
-/** Figure 3: START_ROUNDS starts on each store, alternating, then requests to the full one. */
+interface Reading {
+  startMs: number;
+  rss: number;
+  /** Of `rss`, what is mapped from files (the runtime's binary): shared by every process running it. */
+  fileRss: number;
+}
+
+/**
+ * Figure 3: START_ROUNDS starts on each store and runtime, taking turns; then, on each runtime,
+ * requests to more distinct names than the default certificate cache holds. Returns the lines of
+ * the run's closing table.
+ */
 export async function startAndMemory(
   procs: Processes,
-  emptyDir: string,
-  fullDir: string,
+  runtimes: Runtime[],
+  stores: StartStores,
   certNames: string[],
-): Promise<void> {
-  const runs: Record<'empty' | 'full', { startMs: number; rss: number }[]> = { empty: [], full: [] };
-  let afterRequests:
-    | { rss: number; statuses: Map<number, number>; failed: number; firstError?: string }
-    | undefined;
+): Promise<SummaryRow[]> {
+  // A fifth more names than the cache holds (so it is full, and has evicted, when RSS is read), and
+  // at least 1,000 new connections' worth of traffic.
+  const requests = Math.min(certNames.length, Math.max(1_000, Math.ceil(stores.defaultCacheHolds * 1.2)));
+  const readings = new Map(
+    runtimes.map((runtime) => [runtime.label, { empty: [] as Reading[], full: [] as Reading[] }]),
+  );
+  const afterRequests = new Map<
+    string,
+    { rss: number; fileRss: number; statuses: Map<number, number>; failed: number; firstError?: string }
+  >();
   for (let round = 0; round < START_ROUNDS; round++) {
-    for (const kind of ['empty', 'full'] as const) {
-      const edge = await startPorticoEdge(procs, {
-        dataDir: kind === 'empty' ? emptyDir : fullDir,
-        appsDomain: APPS_DOMAIN,
-      });
-      runs[kind].push({ startMs: edge.startMs, rss: rssMb(edge.started.pid) });
-      if (kind === 'full' && round === START_ROUNDS - 1) {
-        // Distinct names while there are enough, so each request loads a route and a certificate.
-        const shuffled = shuffle([...certNames]);
-        const sample = Array.from(
-          { length: REQUESTS_AFTER_START },
-          (_, i) => shuffled[i % shuffled.length] as string,
-        );
-        const result = await requestEach(edge.httpsPort, sample, HANDSHAKE_CONCURRENCY);
-        afterRequests = { rss: rssMb(edge.started.pid), ...result };
+    for (const runtime of runtimes) {
+      for (const kind of ['empty', 'full'] as const) {
+        const edge = await startPorticoEdge(procs, {
+          runtime,
+          dataDir: kind === 'empty' ? stores.emptyDir : stores.fullDir,
+          appsDomain: APPS_DOMAIN,
+        });
+        readings.get(runtime.label)?.[kind].push({
+          startMs: edge.startMs,
+          rss: rssMb(edge.started.pid),
+          fileRss: rssMb(edge.started.pid, 'RssFile'),
+        });
+        if (kind === 'full' && round === START_ROUNDS - 1) {
+          const names = shuffle([...certNames]).slice(0, requests);
+          const result = await requestEach(edge.httpsPort, names, HANDSHAKE_CONCURRENCY);
+          afterRequests.set(runtime.label, {
+            rss: rssMb(edge.started.pid),
+            fileRss: rssMb(edge.started.pid, 'RssFile'),
+            ...result,
+          });
+        }
+        await procs.stop(edge.started);
       }
-      await procs.stop(edge.started);
     }
   }
-  const emptyStart = median(runs.empty.map((run) => run.startMs));
-  const fullStart = median(runs.full.map((run) => run.startMs));
-  const emptyRss = median(runs.empty.map((run) => run.rss));
-  const fullRss = median(runs.full.map((run) => run.rss));
-  const rows: (string | number)[][] = [
-    [
-      'empty store (baseline)',
-      fixed(emptyStart, 0),
-      '1.00',
-      runs.empty.map((run) => fixed(run.startMs, 0)).join(', '),
-      fixed(emptyRss, 0),
-      '1.00',
-    ],
-    [
-      `${DOMAINS.toLocaleString('en')} active domains`,
-      fixed(fullStart, 0),
-      fixed(fullStart / emptyStart),
-      runs.full.map((run) => fixed(run.startMs, 0)).join(', '),
-      fixed(fullRss, 0),
-      fixed(fullRss / emptyRss),
-    ],
-  ];
-  if (afterRequests) {
-    const ok = afterRequests.statuses.get(200) ?? 0;
-    rows.push([
-      `… then ${REQUESTS_AFTER_START.toLocaleString('en')} HTTPS requests to random served names (${ok} × 200, ${afterRequests.failed} failed)`,
-      '–',
-      '–',
-      '–',
-      fixed(afterRequests.rss, 0),
-      fixed(afterRequests.rss / emptyRss),
-    ]);
-  }
-  table(
-    `### 3. Edge start (spawn of \`portico serve --roles edge\` → "edge listening" line, median of ${START_ROUNDS}) and RSS (VmRSS of the process), SQLite`,
-    ['store', 'start ms', '÷ empty', 'each run, ms', 'RSS MB', '÷ empty'],
-    rows,
-    [':---'],
-  );
-  const peakRss = Math.max(fullRss, afterRequests?.rss ?? 0);
-  table(
-    'Targets',
-    ['figure', 'value', 'target', 'verdict'],
-    [
+
+  const rows: (string | number)[][] = [];
+  const targets: (string | number)[][] = [];
+  const summary = {
+    start: {
+      figure: `start with ${DOMAINS.toLocaleString('en')} domains, ms`,
+      target: '< 2,000',
+      byRuntime: new Map(),
+    },
+    rss: {
+      figure: 'RSS, default certificate cache full, MB',
+      target: '< 200',
+      byRuntime: new Map(),
+    },
+  } satisfies Record<string, SummaryRow>;
+  for (const runtime of runtimes) {
+    const label = runtime.label;
+    const runs = readings.get(label) ?? { empty: [], full: [] };
+    const after = afterRequests.get(label);
+    const emptyStart = median(runs.empty.map((run) => run.startMs));
+    const fullStart = median(runs.full.map((run) => run.startMs));
+    const emptyRss = median(runs.empty.map((run) => run.rss));
+    const fullRss = median(runs.full.map((run) => run.rss));
+    const fileRss = (readings: Reading[]) => fixed(median(readings.map((run) => run.fileRss)), 0);
+    rows.push(
       [
-        `start with ${DOMAINS.toLocaleString('en')} domains`,
+        `${label}, empty store (baseline)`,
+        fixed(emptyStart, 0),
+        '1.00',
+        runs.empty.map((run) => fixed(run.startMs, 0)).join(', '),
+        fixed(emptyRss, 0),
+        fileRss(runs.empty),
+        '1.00',
+      ],
+      [
+        `${label}, ${DOMAINS.toLocaleString('en')} active domains`,
+        fixed(fullStart, 0),
+        fixed(fullStart / emptyStart),
+        runs.full.map((run) => fixed(run.startMs, 0)).join(', '),
+        fixed(fullRss, 0),
+        fileRss(runs.full),
+        fixed(fullRss / emptyRss),
+      ],
+    );
+    if (after) {
+      const ok = after.statuses.get(200) ?? 0;
+      rows.push([
+        `${label}, … then ${requests.toLocaleString('en')} HTTPS requests to distinct served names (${ok} × 200, ${after.failed} failed)`,
+        '–',
+        '–',
+        '–',
+        fixed(after.rss, 0),
+        fixed(after.fileRss, 0),
+        fixed(after.rss / emptyRss),
+      ]);
+      if (after.firstError) console.log(`\n${label}: first request error: ${after.firstError}`);
+    }
+    const peakRss = Math.max(fullRss, after?.rss ?? 0);
+    targets.push(
+      [
+        `${label}: start with ${DOMAINS.toLocaleString('en')} domains`,
         `${fixed(fullStart, 0)} ms`,
         '< 2,000 ms',
         verdict(fullStart < 2000),
       ],
-      ['RSS, highest of the two readings', `${fixed(peakRss, 0)} MB`, '< 200 MB', verdict(peakRss < 200)],
+      [
+        `${label}: RSS, highest reading (the default certificate cache full)`,
+        `${fixed(peakRss, 0)} MB`,
+        '< 200 MB',
+        verdict(peakRss < 200),
+      ],
+    );
+    summary.start.byRuntime.set(label, cell(fixed(fullStart, 0), fullStart < 2000));
+    summary.rss.byRuntime.set(label, cell(fixed(peakRss, 0), peakRss < 200));
+  }
+  table(
+    `### 3. Edge start (spawn of \`portico serve --roles edge\` → "edge listening" line, median of ${START_ROUNDS}, runtimes and stores taking turns) and RSS (VmRSS of the process), SQLite, the edge's default settings`,
+    [
+      'store',
+      'start ms',
+      '÷ empty',
+      'each run, ms',
+      'RSS MB',
+      'of which mapped from files (the runtime binary, shared by its processes), MB',
+      'RSS ÷ empty',
     ],
+    rows,
     [':---'],
   );
-  if (afterRequests?.firstError) console.log(`\nfirst request error: ${afterRequests.firstError}`);
+  table('Targets', ['figure', 'value', 'target', 'verdict'], targets, [':---']);
+  return Object.values(summary);
 }
 
 if (isMain(import.meta.url)) {
   await runBench(async (processes) => {
     const began = performance.now();
+    const prepared = runtimesOrWarn();
+    const { runtimes } = prepared;
     const credentials = await makeCredentials(processes);
     const certNames = allCertNames();
     const issued = await issueTimed(credentials, certNames);
     const origin = await startOrigin(processes);
-    await printHeader('start and memory', [issuedNote(issued)]);
-    const { emptyDir, fullDir } = await prepareStartStores(
-      processes,
-      credentials,
-      origin,
-      certNames,
-      issued.rows,
-    );
-    await startAndMemory(processes, emptyDir, fullDir, certNames);
+    await printHeader('start and memory', [issuedNote(issued), runtimesNote(prepared)]);
+    const stores = await prepareStartStores(processes, credentials, origin, certNames, issued.rows);
+    const summary = await startAndMemory(processes, runtimes, stores, certNames);
+    printSideBySide('### Side by side', prepared, summary);
     printEnd(began);
   });
 }

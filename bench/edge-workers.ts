@@ -35,6 +35,7 @@ import {
 } from './lib/processes.js';
 import { type Server, startOrigin } from './lib/proxies.js';
 import { fixed, table, verdict } from './lib/report.js';
+import { type Runtime, thisRuntime } from './lib/runtimes.js';
 import { median } from './lib/stats.js';
 import { expectOk } from './lib/tls-clients.js';
 import { measure } from './lib/wrk.js';
@@ -70,8 +71,9 @@ async function measureEdge(
   origin: Server,
   workers: number,
   round: number,
+  runtime: Runtime,
 ): Promise<Run> {
-  const edge = await startPorticoEdge(processes, { dataDir, appsDomain: APPS_DOMAIN, workers });
+  const edge = await startPorticoEdge(processes, { runtime, dataDir, appsDomain: APPS_DOMAIN, workers });
   try {
     await expectOk(`Portico edge, ${workers} worker(s)`, edge.httpsPort, WRK_NAME);
     const url = `https://${WRK_NAME}:${edge.httpsPort}/`;
@@ -131,9 +133,11 @@ await runBench(async (processes) => {
     `wrk (-t2, ${CONNECTIONS} connections), a one-worker nginx origin and the edge share this machine's ${availableParallelism()} cores`,
   ]);
 
+  const runtime = thisRuntime();
   const runs: Run[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const workers of SETTINGS) runs.push(await measureEdge(processes, dataDir, origin, workers, round));
+    for (const workers of SETTINGS)
+      runs.push(await measureEdge(processes, dataDir, origin, workers, round, runtime));
   }
 
   table(

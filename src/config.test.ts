@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, readLogFormat } from './config.js';
 import { ConfigError } from './config-error.js';
+import { DEFAULT_CERT_CACHE_MB } from './edge/sni-cache.js';
 
 describe('PORTICO_ACME_CHALLENGE', () => {
   const challenge = (value: string | undefined) =>
@@ -43,18 +44,30 @@ describe('PORTICO_ACME_CHALLENGE', () => {
   });
 });
 
-describe('PORTICO_EDGE_CERT_CACHE_SIZE', () => {
-  const size = (value: string | undefined) =>
-    loadConfig({ PORTICO_EDGE_CERT_CACHE_SIZE: value, PORTICO_DNS_SERVERS: '127.0.0.1' }).edgeCertCacheSize;
+describe('PORTICO_EDGE_CERT_CACHE_MB', () => {
+  const bytes = (env: Record<string, string | undefined>) =>
+    loadConfig({ ...env, PORTICO_DNS_SERVERS: '127.0.0.1' }).edgeCertCacheBytes;
 
-  it('defaults to 10,000 certificates and takes a count', () => {
-    expect(size(undefined)).toBe(10_000);
-    expect(size('500')).toBe(500);
+  it("defaults to the edge's budget and takes MiB", () => {
+    expect(bytes({})).toBe(DEFAULT_CERT_CACHE_MB * 2 ** 20);
+    expect(bytes({ PORTICO_EDGE_CERT_CACHE_MB: '256' })).toBe(256 * 2 ** 20);
   });
 
-  it.each(['0', '-1', '2.5', 'lots'])('rejects %j with the range it takes', (value) => {
-    expect(() => size(value)).toThrow(
-      new ConfigError(`PORTICO_EDGE_CERT_CACHE_SIZE must be an integer from 1 to 10000000, got "${value}"`),
+  it.each(['0', '-1', '2.5', 'lots', '64MB'])('rejects %j with the range it takes', (value) => {
+    expect(() => bytes({ PORTICO_EDGE_CERT_CACHE_MB: value })).toThrow(
+      new ConfigError(`PORTICO_EDGE_CERT_CACHE_MB must be an integer from 1 to 1000000, got "${value}"`),
+    );
+  });
+
+  it('stops a start that still sets PORTICO_EDGE_CERT_CACHE_SIZE, naming the setting that replaced it', () => {
+    const load = () => bytes({ PORTICO_EDGE_CERT_CACHE_SIZE: '10000' });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(
+      /PORTICO_EDGE_CERT_CACHE_SIZE is no longer read.*Set PORTICO_EDGE_CERT_CACHE_MB instead/,
+    );
+    // Even beside the new one: the old name would otherwise look as if it still counted.
+    expect(() => bytes({ PORTICO_EDGE_CERT_CACHE_SIZE: '500', PORTICO_EDGE_CERT_CACHE_MB: '64' })).toThrow(
+      /PORTICO_EDGE_CERT_CACHE_SIZE is no longer read/,
     );
   });
 });

@@ -7,6 +7,7 @@ import { ConfigError } from './config-error.js';
 import { type DnsServerAddress, parseServer } from './dns/wire-transport.js';
 import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
+import { CONTEXT_BYTES, DEFAULT_CERT_CACHE_MB } from './edge/sni-cache.js';
 import type { LogFormat } from './logger.js';
 import type { SqliteSynchronous } from './store/sqlite.js';
 import { orgConcurrencyFor } from './worker/runner.js';
@@ -100,11 +101,11 @@ export interface Config {
   /** Days a deleted or renamed App's slug stays with its organization before another may take it. */
   slugHoldDays: number;
   /**
-   * Certificates an edge process keeps as ready TLS contexts (least recently used evicted first).
-   * Each costs about 28 KiB of memory; a name evicted pays one context build (about 1 ms of CPU)
-   * on its next handshake.
+   * Memory an edge process's ready TLS contexts may take, in bytes (`PORTICO_EDGE_CERT_CACHE_MB`):
+   * each certificate counts as its context's cost (sni-cache.ts, `certificateCacheBytes`), the least
+   * recently used evicted first. A name evicted pays one context build on its next handshake.
    */
-  edgeCertCacheSize: number;
+  edgeCertCacheBytes: number;
   /**
    * The delegated ACME challenge zone (`PORTICO_ACME_DNS_ZONE`, e.g. `acme.platform.example`),
    * normalized; undefined when DNS-01 delegation is not set up. The `dns` role answers for it.
@@ -164,6 +165,23 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   const match = allowed.find((candidate) => candidate.toLowerCase() === raw.toLowerCase());
   if (!match) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
   return match;
+}
+
+/**
+ * `PORTICO_EDGE_CERT_CACHE_MB`. It replaced `PORTICO_EDGE_CERT_CACHE_SIZE`, a count of certificates
+ * whose default (10,000) took about 570 MB on Node 24: a start that still sets the old name stops
+ * and names the new one, rather than run with a cache its operator did not size.
+ */
+function edgeCertCacheMb(env: Env): number {
+  const old = optional(env, 'PORTICO_EDGE_CERT_CACHE_SIZE');
+  if (old !== undefined) {
+    throw new ConfigError(
+      `PORTICO_EDGE_CERT_CACHE_SIZE is no longer read: the edge's certificate cache is bounded by memory. ` +
+        `Set PORTICO_EDGE_CERT_CACHE_MB instead (MiB per edge process, default ${DEFAULT_CERT_CACHE_MB}; ` +
+        `a certificate counts as about ${CONTEXT_BYTES / 1024} KiB), and unset PORTICO_EDGE_CERT_CACHE_SIZE`,
+    );
+  }
+  return integer(env, 'PORTICO_EDGE_CERT_CACHE_MB', DEFAULT_CERT_CACHE_MB, 1, 1_000_000);
 }
 
 /** `PORTICO_ACME_CHALLENGE`: a challenge type, or a comma list of them in order of preference. */
@@ -295,7 +313,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     issuanceRatePerHour: integer(env, 'PORTICO_ISSUANCE_RATE_PER_HOUR', 100, 1, 100_000),
     rateLimitPerMinute: integer(env, 'PORTICO_RATE_LIMIT_PER_MINUTE', 3000, 0, 10_000_000),
     maxDomainsPerOrg: integer(env, 'PORTICO_MAX_DOMAINS_PER_ORG', 10_000, 1, 100_000_000),
-    edgeCertCacheSize: integer(env, 'PORTICO_EDGE_CERT_CACHE_SIZE', 10_000, 1, 10_000_000),
+    edgeCertCacheBytes: edgeCertCacheMb(env) * 2 ** 20,
     edgeWorkers: integer(env, 'PORTICO_EDGE_WORKERS', availableParallelism(), 1, 1024),
     maxAppsPerOrg: integer(env, 'PORTICO_MAX_APPS_PER_ORG', 100, 1, 10_000_000),
     issuanceRatePerOrgPerHour: 0,

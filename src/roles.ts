@@ -67,7 +67,7 @@ export function edgeOptions(
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,
     onResponse: metrics?.observeEdgeResponse,
-    sniCacheSize: config.edgeCertCacheSize,
+    certCacheBytes: config.edgeCertCacheBytes,
     onTlsContextBuilt: metrics?.countTlsContextBuilt,
     // Every change that affects what a name serves is announced (below), so cached routes and
     // certificates can live long: a short lifetime would only rebuild unchanged TLS contexts

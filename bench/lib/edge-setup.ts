@@ -7,7 +7,7 @@
  * certificates issued; BENCH_EDGE_CPU_PROF=<dir> to have the edge of figures 1 and 2 write a V8 CPU
  * profile there (summarize it with bench/profile-summary.ts).
  */
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { SecretBox } from '../../src/secrets/secret-box.js';
@@ -22,7 +22,8 @@ import {
 import { type EdgeProcess, startPorticoEdge } from './portico-edge.js';
 import { machineBusyCores, machineTicks, type Processes } from './processes.js';
 import type { Server } from './proxies.js';
-import { fixed } from './report.js';
+import { fixed, type SummaryRow, sideBySide } from './report.js';
+import { prepareRuntimes, type Runtime, type Runtimes } from './runtimes.js';
 import { type SeedOptions, seedStore } from './seed.js';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -106,10 +107,72 @@ export async function seededDataDir(
   return dataDir;
 }
 
-/** The edge of figures 1 and 2, writing a CPU profile into BENCH_EDGE_CPU_PROF when it is set. */
-export async function startMeasuredEdge(processes: Processes, dataDir: string): Promise<EdgeProcess> {
+/**
+ * The runtimes of the run (bench/lib/runtimes.ts), said loudly when one of them is missing: the run
+ * goes on with the others, and its figures are then not side by side.
+ */
+export function runtimesOrWarn(): Runtimes {
+  const prepared = prepareRuntimes();
+  warnMissing(prepared);
+  return prepared;
+}
+
+function warnMissing({ runtimes, missing }: Runtimes): void {
+  for (const reason of missing) {
+    console.log(
+      `\n**WARNING: ${reason}. This run measures ${runtimes.map((r) => r.label).join(' and ')} only.**`,
+    );
+  }
+}
+
+/** What `printHeader` says about the runtimes: each one's Node and OpenSSL, and whether one is missing. */
+export function runtimesNote({ runtimes, missing }: Runtimes): string {
+  const each = runtimes.map((r) => `${r.label} (OpenSSL ${r.openssl})`).join(' and ');
+  return missing.length === 0
+    ? `Portico runs on ${each}, side by side in this run`
+    : `Portico runs on ${each} **only** (see the warning)`;
+}
+
+/** The run's closing table, a column per runtime, and the warning again if a runtime is missing. */
+export function printSideBySide(title: string, prepared: Runtimes, rows: SummaryRow[]): void {
+  sideBySide(
+    title,
+    prepared.runtimes.map((runtime) => runtime.label),
+    rows,
+  );
+  warnMissing(prepared);
+}
+
+/**
+ * The edges of figures 1 and 2: one per runtime, each on its own copy of `dataDir` (so neither
+ * reads a store the other has open), writing a CPU profile into BENCH_EDGE_CPU_PROF when it is set.
+ * `env` adds settings of the edge's own.
+ */
+export async function startMeasuredEdges(
+  processes: Processes,
+  runtimes: Runtime[],
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<EdgeProcess[]> {
   if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
-  return startPorticoEdge(processes, { dataDir, appsDomain: APPS_DOMAIN, cpuProfileDir: PROFILE_DIR });
+  const edges: EdgeProcess[] = [];
+  for (const [i, runtime] of runtimes.entries()) {
+    let dir = dataDir;
+    if (i > 0) {
+      dir = processes.tempDir('data-copy');
+      cpSync(dataDir, dir, { recursive: true });
+    }
+    edges.push(
+      await startPorticoEdge(processes, {
+        runtime,
+        dataDir: dir,
+        appsDomain: APPS_DOMAIN,
+        cpuProfileDir: PROFILE_DIR,
+        env,
+      }),
+    );
+  }
+  return edges;
 }
 
 /**
@@ -132,8 +195,12 @@ export async function printHeader(figure: string | undefined, setup: string[]): 
   console.log(`\nSet-up: ${setup.join('; ')}.`);
 }
 
-/** Stops the measured edge (giving it time to write its profile) and prints what it logged, if anything. */
-export async function stopEdge(processes: Processes, edge: EdgeProcess): Promise<void> {
+/** Stops the measured edges (giving them time to write their profiles) and prints what they logged, if anything. */
+export async function stopEdges(processes: Processes, edges: EdgeProcess[]): Promise<void> {
+  for (const edge of edges) await stopEdge(processes, edge);
+}
+
+async function stopEdge(processes: Processes, edge: EdgeProcess): Promise<void> {
   await processes.stop(edge.started, PROFILE_DIR ? 30_000 : 5_000);
   const edgeLog = edge.started
     .output()
@@ -143,12 +210,12 @@ export async function stopEdge(processes: Processes, edge: EdgeProcess): Promise
     .join('\n');
   if (edgeLog)
     console.log(
-      `\nThe edge logged (warn and above):\n\n    ${edgeLog.split('\n').slice(0, 5).join('\n    ')}`,
+      `\nThe edge on ${edge.runtime.label} logged (warn and above):\n\n    ${edgeLog.split('\n').slice(0, 5).join('\n    ')}`,
     );
 }
 
-/** The last lines of a run: where the CPU profile of `profiled` went (if it has one), and how long the run took. */
+/** The last lines of a run: where the CPU profiles of `profiled` went (if it has them), and how long the run took. */
 export function printEnd(began: number, profiled?: string): void {
-  if (PROFILE_DIR && profiled) console.log(`\nCPU profile of ${profiled}: ${PROFILE_DIR}`);
+  if (PROFILE_DIR && profiled) console.log(`\nCPU profiles of ${profiled}: ${PROFILE_DIR}`);
   console.log(`\nWhole benchmark: ${fixed((performance.now() - began) / 1000, 0)} s`);
 }

@@ -1,14 +1,17 @@
 /**
  * Portico's edge as the benchmark runs it: a real `portico serve --roles edge` process on a data
- * directory prepared beforehand, on ports it picks itself.
+ * directory prepared beforehand, on ports it picks itself, on one of the runtimes measured
+ * (bench/lib/runtimes.ts).
  */
+import { readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { type Processes, type Started, waitForOutput } from './processes.js';
+import type { Runtime } from './runtimes.js';
 
-const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const LISTENING = /Portico edge listening on http:\/\/[^\s]+:(\d+) and https:\/\/[^\s]+:(\d+)/;
 
 export interface EdgeProcess {
+  readonly runtime: Runtime;
   readonly started: Started;
   readonly httpPort: number;
   readonly httpsPort: number;
@@ -17,6 +20,7 @@ export interface EdgeProcess {
 }
 
 export interface EdgeOptions {
+  runtime: Runtime;
   dataDir: string;
   appsDomain: string;
   /** When set, the edge writes a V8 CPU profile (`--cpu-prof`) there when it exits. */
@@ -26,6 +30,8 @@ export interface EdgeOptions {
    * with nginx and Caddy on one core each; bench/edge-workers.ts sets more.
    */
   workers?: number;
+  /** Settings of the edge's own (`PORTICO_…`), beside the ones every benchmark edge gets. */
+  env?: Record<string, string>;
 }
 
 export async function startPorticoEdge(processes: Processes, options: EdgeOptions): Promise<EdgeProcess> {
@@ -43,16 +49,30 @@ export async function startPorticoEdge(processes: Processes, options: EdgeOption
     PORTICO_LOG_LEVEL: 'warn',
     PORTICO_TLS_ISSUER: 'internal',
     PORTICO_EDGE_WORKERS: String(options.workers ?? 1),
+    ...options.env,
   });
   const profile = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
   const began = performance.now();
+  const { runtime } = options;
   const started = processes.start(
-    'portico edge',
-    process.execPath,
-    [...profile, path.join(root, 'bin', 'portico.js'), 'serve', '--roles', 'edge'],
+    `portico edge (${runtime.label})`,
+    runtime.node,
+    [
+      ...runtime.nodeArgs,
+      ...profile,
+      path.join(runtime.root, 'bin', 'portico.js'),
+      'serve',
+      '--roles',
+      'edge',
+    ],
     env,
   );
   const match = await waitForOutput(started, LISTENING);
   const startMs = performance.now() - began;
-  return { started, httpPort: Number(match[1]), httpsPort: Number(match[2]), startMs };
+  // The figures are this runtime's only if the process serving them is: checked, not assumed.
+  const running = readlinkSync(`/proc/${started.pid}/exe`);
+  if (running !== realpathSync(runtime.node)) {
+    throw new Error(`the edge meant for ${runtime.label} runs ${running}`);
+  }
+  return { runtime, started, httpPort: Number(match[1]), httpsPort: Number(match[2]), startMs };
 }

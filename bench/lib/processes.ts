@@ -172,10 +172,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** VmRSS of one process, in MiB (0 once it is gone). */
-export function rssMb(pid: number): number {
+/**
+ * VmRSS of one process, in MiB (0 once it is gone); or one of its parts (`RssAnon`: private memory,
+ * `RssFile`: pages mapped from files, such as the program's binary, shared with other processes).
+ */
+export function rssMb(pid: number, field: 'VmRSS' | 'RssAnon' | 'RssFile' = 'VmRSS'): number {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : 0;
   } catch {
     return 0;

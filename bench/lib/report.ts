@@ -54,3 +54,25 @@ export function table(title: string, head: string[], rows: (string | number)[][]
   console.log(`|${head.map((_, i) => align?.[i] ?? '---:').join('|')}|`);
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 }
+
+/** One line of a run's closing table: a figure's value on each runtime (by label), and its target. */
+export interface SummaryRow {
+  figure: string;
+  /** Cell per runtime label: the value, with its verdict when the figure has a target there. */
+  byRuntime: Map<string, string>;
+  target: string;
+}
+
+/** A figure's cell: `value`, and its verdict when `ok` is known (the target applies on that runtime). */
+export const cell = (value: string, ok?: boolean): string =>
+  ok === undefined ? value : `${value} (${verdict(ok)})`;
+
+/** The run's figures side by side, a column per runtime (`labels`, in order). */
+export function sideBySide(title: string, labels: string[], rows: SummaryRow[]): void {
+  table(
+    title,
+    ['figure', ...labels, 'target'],
+    rows.map((row) => [row.figure, ...labels.map((label) => row.byRuntime.get(label) ?? 'n/a'), row.target]),
+    [':---'],
+  );
+}

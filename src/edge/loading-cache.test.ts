@@ -130,6 +130,57 @@ describe('LoadingCache', () => {
     expect(cache.get('b')).toBeInstanceOf(Promise);
   });
 
+  it('evicts the least recently used values once their weight passes maxBytes', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(
+      source,
+      { now: 0 },
+      { maxEntries: undefined, maxBytes: 10, sizeOf: (value) => value.length, maxNegativeEntries: 10 },
+    );
+    await loaded(cache, source, 'a', 'AAAA');
+    await loaded(cache, source, 'b', 'BBBB');
+    expect(cache.bytes).toBe(8);
+    expect(cache.get('a')).toBe('AAAA'); // a is now the most recently used; b the least
+    await loaded(cache, source, 'c', 'CCC'); // 11 bytes: over the budget by b's
+    expect(cache.get('b')).toBeInstanceOf(Promise);
+    expect(cache.get('a')).toBe('AAAA');
+    expect(cache.get('c')).toBe('CCC');
+    expect(cache.bytes).toBe(7);
+    // Many light values fit where few heavy ones did: the bound is their weight, not their count.
+    source.resolve('b', undefined);
+    for (const key of ['d', 'e', 'f']) await loaded(cache, source, key, key);
+    expect(cache.size).toBe(5);
+    expect(cache.bytes).toBe(10);
+  });
+
+  it('keeps a value heavier than the whole budget, alone, and forgets its weight with it', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(
+      source,
+      { now: 0 },
+      { maxEntries: undefined, maxBytes: 10, sizeOf: (value) => value.length, maxNegativeEntries: 10 },
+    );
+    await loaded(cache, source, 'a', 'AAAA');
+    await loaded(cache, source, 'big', 'X'.repeat(25));
+    expect(cache.size).toBe(1);
+    expect(cache.get('big')).toBe('X'.repeat(25));
+    expect(cache.get('a')).toBeInstanceOf(Promise);
+    source.resolve('a', 'AAAA'); // evicts 'big': the newest value stays, the budget is kept again
+    await settled();
+    expect(cache.get('big')).toBeInstanceOf(Promise);
+    expect(cache.bytes).toBe(4);
+    cache.invalidate('a');
+    expect(cache.bytes).toBe(0);
+  });
+
+  it('needs a bound, and a way to weigh values when the bound is a weight', () => {
+    const load = async () => 'value';
+    const base = { load, ttlMs: 1_000, negativeTtlMs: 100 };
+    expect(() => new LoadingCache(base)).toThrow(RangeError);
+    expect(() => new LoadingCache({ ...base, maxBytes: 100, maxNegativeEntries: 10 })).toThrow(RangeError);
+    expect(() => new LoadingCache({ ...base, maxBytes: 100, sizeOf: () => 1 })).toThrow(RangeError);
+  });
+
   it('keeps "not found" answers apart, so a flood of unknown names evicts no value', async () => {
     const source = new GatedSource();
     const cache = cacheOver(source, { now: 0 }, { maxNegativeEntries: 2 });

@@ -2,9 +2,10 @@
  * A bounded, expiring, single-flight cache in front of a slow lookup (a database read), for the
  * edge's two hot paths: TLS handshakes (certificates by SNI name) and requests (routes by Host).
  *
- * - Bounded: at most `maxEntries` values, the least recently used evicted first. "Not found"
- *   answers are kept apart, at most `maxNegativeEntries` of them, oldest evicted first: scanners
- *   send made-up SNI and Host names all day, and they must not push served names out.
+ * - Bounded: at most `maxEntries` values, or values weighing `maxBytes` together (as `sizeOf`
+ *   weighs each), the least recently used evicted first. "Not found" answers are kept apart, at
+ *   most `maxNegativeEntries` of them, oldest evicted first: scanners send made-up SNI and Host
+ *   names all day, and they must not push served names out.
  * - Expiring: a value lives `ttlMs` (or less, see `maxAgeOf`), a "not found" `negativeTtlMs`. With
  *   invalidation the TTL is only a backstop for a missed change.
  * - Refreshed ahead: a value asked for in the last `refreshAheadMs` of its life is answered from
@@ -26,8 +27,17 @@ export interface LoadingCacheOptions<V> {
    * expired value): a loader may return parts of it that have not changed.
    */
   load(key: string, previous: V | undefined): Promise<V | undefined>;
-  maxEntries: number;
-  /** Default: `maxEntries`. */
+  /** Values held at most. Default: no bound by count (`maxBytes` then bounds the cache). */
+  maxEntries?: number;
+  /**
+   * What the values held may weigh together at most, each weighed by `sizeOf` when it is stored.
+   * The newest value is kept even when it alone weighs more: the cache never drops what it was
+   * just handed. Default: no bound by weight.
+   */
+  maxBytes?: number;
+  /** A value's weight against `maxBytes`, in bytes. */
+  sizeOf?(value: V): number;
+  /** Default: `maxEntries` (required when the cache is bounded by `maxBytes` alone). */
   maxNegativeEntries?: number;
   ttlMs: number;
   negativeTtlMs: number;
@@ -43,6 +53,8 @@ export interface LoadingCacheOptions<V> {
 
 interface Entry<V> {
   readonly value: V;
+  /** Its weight against `maxBytes` (0 when the cache is bounded by count alone). */
+  readonly bytes: number;
   expiresAt: number;
   /** From then on, a hit also reads the value again in the background (`refreshAheadMs`). */
   refreshAt: number;
@@ -54,7 +66,11 @@ export class LoadingCache<V> {
   private readonly flights = new Map<string, Promise<V | undefined>>();
   private readonly loader: (key: string, previous: V | undefined) => Promise<V | undefined>;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private readonly sizeOf: ((value: V) => number) | undefined;
   private readonly maxNegativeEntries: number;
+  /** What the values held weigh together. */
+  private weight = 0;
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
   private readonly refreshAheadMs: number;
@@ -63,10 +79,22 @@ export class LoadingCache<V> {
   private readonly now: () => number;
 
   constructor(options: LoadingCacheOptions<V>) {
-    if (!(options.maxEntries >= 1)) throw new RangeError('maxEntries must be at least 1');
+    const { maxEntries, maxBytes } = options;
+    if (maxEntries === undefined && maxBytes === undefined) {
+      throw new RangeError('a LoadingCache needs a bound: maxEntries, maxBytes or both');
+    }
+    if (maxEntries !== undefined && !(maxEntries >= 1)) throw new RangeError('maxEntries must be at least 1');
+    if (maxBytes !== undefined && (!(maxBytes >= 0) || options.sizeOf === undefined)) {
+      throw new RangeError('maxBytes must be a number of bytes, with sizeOf to weigh each value');
+    }
+    const maxNegativeEntries = options.maxNegativeEntries ?? maxEntries;
+    if (maxNegativeEntries === undefined)
+      throw new RangeError('maxNegativeEntries is needed with maxBytes alone');
     this.loader = options.load;
-    this.maxEntries = options.maxEntries;
-    this.maxNegativeEntries = Math.max(1, options.maxNegativeEntries ?? options.maxEntries);
+    this.maxEntries = maxEntries ?? Number.POSITIVE_INFINITY;
+    this.maxBytes = maxBytes ?? Number.POSITIVE_INFINITY;
+    this.sizeOf = maxBytes === undefined ? undefined : options.sizeOf;
+    this.maxNegativeEntries = Math.max(1, maxNegativeEntries);
     this.ttlMs = options.ttlMs;
     this.negativeTtlMs = options.negativeTtlMs;
     this.refreshAheadMs = options.refreshAheadMs ?? 0;
@@ -103,7 +131,7 @@ export class LoadingCache<V> {
 
   /** Forgets `key` now, including a load in flight: the next `get` reads the source again. */
   invalidate(key: string): void {
-    this.values.delete(key);
+    this.drop(key);
     this.misses.delete(key);
     this.flights.delete(key);
   }
@@ -111,6 +139,7 @@ export class LoadingCache<V> {
   /** Forgets everything, as after missing change notifications. */
   clear(): void {
     this.values.clear();
+    this.weight = 0;
     this.misses.clear();
     this.flights.clear();
   }
@@ -118,6 +147,11 @@ export class LoadingCache<V> {
   /** Values held (fresh or not), not counting "not found" answers. */
   get size(): number {
     return this.values.size;
+  }
+
+  /** What the values held weigh together, as `sizeOf` weighs them (0 for a cache bounded by count alone). */
+  get bytes(): number {
+    return this.weight;
   }
 
   private load(key: string, stale: Entry<V> | undefined): Promise<V | undefined> {
@@ -152,7 +186,7 @@ export class LoadingCache<V> {
   private store(key: string, value: V | undefined): void {
     const now = this.now();
     if (value === undefined) {
-      this.values.delete(key);
+      this.drop(key);
       this.misses.delete(key);
       this.misses.set(key, now + this.negativeTtlMs);
       evictOldest(this.misses, this.maxNegativeEntries);
@@ -160,15 +194,31 @@ export class LoadingCache<V> {
     }
     const maxAge = this.maxAgeOf === undefined ? this.ttlMs : Math.min(this.ttlMs, this.maxAgeOf(value, now));
     this.misses.delete(key);
-    this.values.delete(key);
+    this.drop(key);
     // A value refreshed ahead gets at least the second half of its life to be asked for again.
     const refreshAhead = Math.min(this.refreshAheadMs, maxAge / 2);
+    const bytes = this.sizeOf?.(value) ?? 0;
     this.values.set(key, {
       value,
+      bytes,
       expiresAt: now + maxAge,
       refreshAt: refreshAhead > 0 ? now + maxAge - refreshAhead : Number.POSITIVE_INFINITY,
     });
-    evictOldest(this.values, this.maxEntries);
+    this.weight += bytes;
+    // Least recently used first, and never the value just stored (the last one left).
+    while (this.values.size > 1 && (this.values.size > this.maxEntries || this.weight > this.maxBytes)) {
+      const oldest = this.values.keys().next();
+      if (oldest.done) break;
+      this.drop(oldest.value);
+    }
+  }
+
+  /** Forgets `key`'s value, if one is held, and its weight. */
+  private drop(key: string): void {
+    const entry = this.values.get(key);
+    if (entry === undefined) return;
+    this.values.delete(key);
+    this.weight -= entry.bytes;
   }
 }
 

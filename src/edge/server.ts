@@ -50,8 +50,11 @@ export interface EdgeOptions {
   /** `PORTICO_ALLOW_PRIVATE_ORIGINS`: allow origins on loopback and private networks. */
   allowPrivateOrigins: boolean;
   logger: Logger;
-  /** Certificates held in memory at most. Default 10,000. */
-  sniCacheSize?: number;
+  /**
+   * Memory the cached certificates (their TLS contexts) may take, in bytes, each counted as
+   * sni-cache.ts's `certificateCacheBytes` says. Default DEFAULT_CERT_CACHE_MB MiB.
+   */
+  certCacheBytes?: number;
   /** Told each time a certificate's TLS context is built (a name's first handshake, a renewal, or after an eviction). */
   onTlsContextBuilt?: () => void;
   /** Routes held in memory at most. Default 10,000. */
@@ -204,7 +207,7 @@ class EdgeServer implements Edge {
         certificate: async (hostname) =>
           (await this.routes.get(hostname)) ? certificates.certificate(hostname) : undefined,
       },
-      maxEntries: options.sniCacheSize ?? 10_000,
+      maxBytes: options.certCacheBytes,
       onContextBuilt: options.onTlsContextBuilt,
       ttlMs,
       negativeTtlMs,

@@ -1,16 +1,20 @@
 import type { SecureContext } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, type TestCertificate } from '../../test/helpers/certs.js';
-import { SniCache } from './sni-cache.js';
+import { certificateCacheBytes, SniCache } from './sni-cache.js';
 import type { CertificateSource, EdgeCertificate } from './sources.js';
 
 let certificate: TestCertificate;
 let renewed: TestCertificate;
+/** Certificates of three other names, for the memory bound. */
+let others: Map<string, TestCertificate>;
 
 beforeAll(async () => {
   const ca = await createTestCa();
   certificate = await ca.issue(['shop.acme.test']);
   renewed = await ca.issue(['shop.acme.test']);
+  others = new Map();
+  for (const name of ['a.acme.test', 'b.acme.test', 'c.acme.test']) others.set(name, await ca.issue([name]));
 });
 
 /** Counts reads per name; reads wait until `open()` when the source is created closed. */
@@ -115,6 +119,38 @@ describe('SniCache', () => {
     const result = await handshake(cache, 'shop.acme.test');
     expect(result.error?.message).toBe('database down');
     expect(failures).toEqual(['shop.acme.test']);
+  });
+
+  it('keeps the certificates that fit in maxBytes, the least recently used evicted first', async () => {
+    const source = new CountingSource();
+    for (const [name, issued] of others) source.served.set(name, issued);
+    const weights = [...others.values()].map((issued) => certificateCacheBytes(issued));
+    let built = 0;
+    // Room for two of them, not three.
+    const cache = new SniCache({
+      certificates: source,
+      maxBytes: Math.max(...weights) * 2,
+      onContextBuilt: () => built++,
+    });
+    for (const name of ['a.acme.test', 'b.acme.test', 'a.acme.test', 'c.acme.test']) {
+      expect((await handshake(cache, name)).context).toBeDefined();
+    }
+    // a was used after b, so b went when c came.
+    expect(source.reads).toEqual(['a.acme.test', 'b.acme.test', 'c.acme.test']);
+    expect(built).toBe(3);
+    await handshake(cache, 'a.acme.test');
+    await handshake(cache, 'c.acme.test');
+    expect(source.reads).toHaveLength(3);
+    expect((await handshake(cache, 'b.acme.test')).context).toBeDefined();
+    expect(source.reads.at(-1)).toBe('b.acme.test');
+    expect(built).toBe(4);
+  });
+
+  it('counts a certificate as at least a TLS context, and a longer chain or key as more', () => {
+    const weight = certificateCacheBytes(certificate);
+    expect(weight).toBeGreaterThan(certificate.certificatePem.length + certificate.privateKeyPem.length);
+    const longer = { ...certificate, certificatePem: certificate.certificatePem.repeat(2) };
+    expect(certificateCacheBytes(longer)).toBe(weight + certificate.certificatePem.length);
   });
 
   it('keeps the TLS context when a reload finds the same certificate, and builds one for a renewed certificate', async () => {

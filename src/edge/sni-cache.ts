@@ -4,10 +4,40 @@ import { normalizeHostname } from '../domain/hostname.js';
 import { LoadingCache } from './loading-cache.js';
 import type { CertificateSource } from './sources.js';
 
+/**
+ * What one cached certificate is counted as against the cache's memory budget, besides the length
+ * of its PEM (chain and key): its TLS context, which OpenSSL allocates outside the JavaScript heap,
+ * where nothing can weigh it object by object. Its real cost depends on the runtime's OpenSSL: a
+ * process holding 1,000 contexts grew by about 29 KiB each on Node 20 (OpenSSL 3.0) and 40 KiB on
+ * Node 24 (3.5), and an edge by 30 and 42-48 KiB per certificate it cached (with the name's route
+ * and what its first visit left). This is above both, so the budget bounds real memory on either;
+ * `npm run bench:edge` measures them on each runtime and checks it still is.
+ */
+export const CONTEXT_BYTES = 60 * 1024;
+
+/**
+ * The cache's memory budget unless told otherwise (`PORTICO_EDGE_CERT_CACHE_MB`), about 500
+ * certificates: sized from an edge process's memory target, under 200 MB (docs/operations.md).
+ */
+export const DEFAULT_CERT_CACHE_MB = 32;
+
+/** What a certificate counts as against the cache's budget (`maxBytes`), in bytes. */
+export function certificateCacheBytes(certificate: {
+  certificatePem: string;
+  privateKeyPem: string;
+}): number {
+  return CONTEXT_BYTES + certificate.certificatePem.length + certificate.privateKeyPem.length;
+}
+
 export interface SniCacheOptions {
   certificates: CertificateSource;
-  /** Certificates held in memory at most (least recently used evicted first). Default 10,000. */
-  maxEntries?: number;
+  /**
+   * The memory the cached certificates may take together, in bytes, each counted by
+   * `certificateCacheBytes` (least recently used evicted first). Default DEFAULT_CERT_CACHE_MB MiB.
+   */
+  maxBytes?: number;
+  /** Names remembered as having no certificate, at most (oldest forgotten first). Default 10,000. */
+  maxNegativeEntries?: number;
   /** How long a loaded certificate is used before it is read again, in ms. Default 60,000. */
   ttlMs?: number;
   /** How long "no certificate for this name" is remembered, in ms. Default 5,000. */
@@ -36,6 +66,8 @@ interface LoadedCertificate {
   readonly notAfter: number;
   /** SHA-256 of the chain's PEM: a reload that finds the same chain keeps `context`. */
   readonly fingerprint: string;
+  /** What it counts as against the cache's budget (`certificateCacheBytes`). */
+  readonly bytes: number;
 }
 
 /**
@@ -64,7 +96,9 @@ export class SniCache {
     const ttlMs = options.ttlMs ?? 60_000;
     this.cache = new LoadingCache<LoadedCertificate>({
       load: (hostname, previous) => this.load(hostname, previous),
-      maxEntries: options.maxEntries ?? 10_000,
+      maxBytes: options.maxBytes ?? DEFAULT_CERT_CACHE_MB * 2 ** 20,
+      sizeOf: (loaded) => loaded.bytes,
+      maxNegativeEntries: options.maxNegativeEntries ?? 10_000,
       ttlMs,
       negativeTtlMs,
       refreshAheadMs: options.refreshAheadMs ?? ttlMs / 10,
@@ -110,6 +144,6 @@ export class SniCache {
     if (previous?.fingerprint === fingerprint) return { ...previous, notAfter };
     const context = createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem });
     this.onContextBuilt?.();
-    return { context, notAfter, fingerprint };
+    return { context, notAfter, fingerprint, bytes: certificateCacheBytes(found) };
   }
 }

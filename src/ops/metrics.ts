@@ -48,7 +48,7 @@ export class Metrics {
     });
     this.edgeTlsContextsBuilt = new Counter({
       name: 'portico_edge_tls_contexts_built_total',
-      help: 'TLS contexts the edge built for certificates: once per name and renewal when PORTICO_EDGE_CERT_CACHE_SIZE holds every name in use; a steady climb means it does not.',
+      help: 'TLS contexts the edge built for certificates: once per name and renewal when PORTICO_EDGE_CERT_CACHE_MB holds every name in use; a steady climb means it does not.',
       registers,
     });
     new Gauge({

@@ -119,7 +119,7 @@ describe.each(backends)('metrics on $name', (backend) => {
     expect(names.filter((name) => !/^(portico|process|nodejs)_/.test(name))).toEqual([]);
   });
 
-  it('counts the TLS contexts the edge builds, and PORTICO_EDGE_CERT_CACHE_SIZE bounds the ones it keeps', async () => {
+  it('counts the TLS contexts the edge builds, and PORTICO_EDGE_CERT_CACHE_MB bounds the ones it keeps', async () => {
     const names = ['first', 'second'].map((label) => `${label}.contexts-${backend.name}.com`);
     for (const name of names) await rig.addVerified(name);
     await rig.drain();
@@ -144,9 +144,10 @@ describe.each(backends)('metrics on $name', (backend) => {
 
     // Room for both: each name's context is built once, then reused.
     expect(await visit(edge.httpsPort)).toBe(2);
-    // Room for one: every handshake evicts the other name, so each builds its context again.
+    // Room for one (a budget below one certificate's cost keeps the newest only): every handshake
+    // evicts the other name, so each builds its context again.
     const small = await startEdgeRole(
-      { ...rig.config, edgeCertCacheSize: 1 },
+      { ...rig.config, edgeCertCacheBytes: 1 },
       store,
       rig.services,
       pino({ level: 'silent' }),
