@@ -1,8 +1,8 @@
 /**
  * npm run bench:edge — Portico's edge against references measured in the same run, on this machine,
  * on each runtime side by side (bench/lib/runtimes.ts: the Node running the benchmark, Node 20 here,
- * and the Node LTS Portico is built for, 24): the three figures of bench/edge-throughput.ts,
- * edge-handshakes.ts and edge-start.ts (each also runnable alone, `npm run bench:edge:throughput` …),
+ * and the Node LTS Portico is built for, 24): the four figures of bench/edge-throughput.ts,
+ * edge-h2.ts, edge-handshakes.ts and edge-start.ts (each also runnable alone, `npm run bench:edge:throughput` …),
  * in one run that takes their set-up once, then every figure again in one table, a column per runtime.
  *
  * 1. Proxy throughput (wrk, 64 connections): an nginx origin hit directly (the baseline), then
@@ -15,6 +15,8 @@
  *    memory.
  * 3. The edge's start time and memory with 100,000 active domains in SQLite, against an empty
  *    store, and its memory once its default certificate cache is full.
+ * 4. HTTP/2 against HTTP/1.1 through each runtime's edge (h2load, the same connections; one stream
+ *    per connection and multiplexed), with bare Node's h2 against its HTTPS beside it (edge-h2.ts).
  *
  * Shared: one CA, the certificates issued once (figures 2 and 3), one origin, and one edge per
  * runtime and one nginx proxy for figures 1 and 2 (so each edge's CPU profile, BENCH_EDGE_CPU_PROF,
@@ -25,6 +27,8 @@
  *
  * Every server is a child process on 127.0.0.1, ended in `finally`; temporary directories go too.
  */
+
+import { http2Figures } from './edge-h2.js';
 import { contextSamples, handshakeRates, roomForEveryName } from './edge-handshakes.js';
 import { prepareStartStores, startAndMemory } from './edge-start.js';
 import { throughput } from './edge-throughput.js';
@@ -81,11 +85,12 @@ await runBench(async (processes) => {
     SERVERS_NOTE,
     `the edges of parts 1 and 2 have PORTICO_EDGE_CERT_CACHE_MB=${cacheMb}, room for every name`,
     WRK_NOTE,
-    "wrk, nginx, Caddy and the Node client share the machine's cores",
+    "wrk, h2load, nginx, Caddy and the Node client share the machine's cores",
   ]);
 
   const summary = await throughput(origin, edges, nginx, caddy);
   await processes.stop(caddy.started);
+  for (const edge of edges) await http2Figures(processes, edge, wrk.files);
   summary.push(
     ...(await handshakeRates(processes, edges, nginx, certNames, contextSamples(credentials, issued.rows))),
   );

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import http2, { type IncomingHttpHeaders as Http2Headers, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startOrigin } from '../../test/helpers/origin.js';
 import { waitUntil } from '../../test/helpers/wait.js';
 import { createLogger } from '../logger.js';
+import { Http2Exchange } from './http2-exchange.js';
 import {
   clientResponseHeaders,
   h2ResponseHeaders,
@@ -222,8 +223,11 @@ describe('ReverseProxy over HTTP/2', () => {
       logger: createLogger('debug', 'json', { write: (line: string) => lines.push(line) }),
     });
     // As when the edge waits for a route: the stream is gone before `forward` is called.
-    const server = http2.createServer((req: Http2ServerRequest, res: Http2ServerResponse) => {
-      req.stream.once('close', () => proxy.forward(req, res, target, '/reset-first', APP_TEST));
+    const server = http2.createServer();
+    server.on('stream', (stream: ServerHttp2Stream, headers: Http2Headers, _flags: number, raw: string[]) => {
+      stream.on('error', () => {});
+      const exchange = new Http2Exchange(stream, headers, raw);
+      stream.once('close', () => proxy.forward(exchange, exchange, target, '/reset-first', APP_TEST));
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');

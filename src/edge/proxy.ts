@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex, Writable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '../logger.js';
 import { guardedConnector } from '../net/guarded-connector.js';
+import { Http2Exchange } from './http2-exchange.js';
 import { type EdgeResponse, type PageStatus, rawPage, rawResponse, sendPage } from './responses.js';
 import type { Authority, Scheme } from './router.js';
 import { type CookieScope, scopeSetCookies } from './set-cookie.js';
@@ -42,8 +42,9 @@ import { type CookieScope, scopeSetCookies } from './set-cookie.js';
  * What the client sees: the origin's response, hop-by-hop headers dropped, and each `Set-Cookie`
  * kept to the name the request was for (`set-cookie.ts`): one App cannot set cookies for another.
  *
- * HTTP/2 clients (RFC 9113) get the same, through Node's compatibility API: the origin is still
- * spoken to over HTTP/1.1. Their pseudo-headers are not forwarded (the origin gets a Host of its own,
+ * HTTP/2 clients (RFC 9113) get the same, each stream an `Http2Exchange` (`http2-exchange.ts`) that
+ * this proxy takes as it takes an HTTP/1.1 request and response: the origin is still spoken to
+ * over HTTP/1.1. Their pseudo-headers are not forwarded (the origin gets a Host of its own,
  * as above; `:authority` is what the edge routed on), their `cookie` fields arrive joined with `; `
  * (Node does it, RFC 9113 §8.2.3), and a request has a body unless its HEADERS frame ended the
  * stream. What an HTTP/2 to HTTP/1.1 downgrade must not pass on is stopped by Node's HTTP/2 layer
@@ -53,8 +54,9 @@ import { type CookieScope, scopeSetCookies } from './set-cookie.js';
  * holds CR, LF or NUL, or whose name is not a token, is dropped. undici, which writes the origin
  * request, refuses such values too. Responses lose what HTTP/2 forbids (RFC 9113 §8.2.2), and a
  * field the origin repeated that Node's HTTP/2 API takes once (`content-type`…) keeps its first
- * value. A stream the client resets (RST_STREAM) aborts the origin request through the response's
- * `close`, as a closed HTTP/1.1 connection does.
+ * value. A stream the client resets (RST_STREAM) aborts the origin request through the stream's
+ * `close`, as a closed HTTP/1.1 connection does; a response the origin cuts short resets the stream
+ * (INTERNAL_ERROR) where an HTTP/1.1 client's connection is closed.
  *
  * Unless private origins are allowed, every address the edge connects to is checked with
  * `isPrivateAddress` at connect time, after DNS resolution: an origin name that resolves (or is
@@ -140,18 +142,20 @@ export class ReverseProxy {
     // A request has a body only if it says so (RFC 9112 §6.3; over HTTP/2, by not ending the stream
     // with its headers); passing `req` otherwise would make undici send an empty chunked body with
     // every GET.
-    const hasBody =
-      req instanceof Http2ServerRequest
-        ? !req.stream.endAfterHeaders
-        : headers['transfer-encoding'] !== undefined ||
-          (contentLength !== undefined && contentLength !== '0');
+    let body: Readable | null;
+    if (req instanceof Http2Exchange) body = req.hasBody ? req.requestBody() : null;
+    else
+      body =
+        headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0')
+          ? req
+          : null;
     this.agent.dispatch(
       {
         origin: origin.origin,
         path: origin.pathPrefix + target,
         method: req.method ?? 'GET',
         headers: originRequestHeaders(req, authority),
-        body: hasBody ? req : null,
+        body,
       },
       new ResponseRelay(res, origin, this.scope(authority), this.logger),
     );
@@ -194,6 +198,19 @@ export class ReverseProxy {
 }
 
 /**
+ * What a relay writes a response to: an HTTP/1.1 response, an HTTP/2 exchange, or an upgrade's
+ * socket. `destroy()` cuts the response short so that it cannot pass for complete; 'close' says
+ * the client is gone (or the response done).
+ */
+interface ClientSide {
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroy(): unknown;
+  once(event: 'close' | 'drain', listener: () => void): unknown;
+  readonly destroyed: boolean;
+}
+
+/**
  * Relays an origin's response to a client. Subclasses say how a head is written and how an error
  * is answered; the body path (write, pause on backpressure, resume on drain) is shared.
  */
@@ -203,7 +220,7 @@ abstract class Relay implements Dispatcher.DispatchHandler {
   protected headWritten = false;
 
   constructor(
-    protected readonly out: Writable,
+    protected readonly out: ClientSide,
     protected readonly origin: ProxyOrigin,
     protected readonly cookies: CookieScope,
     protected readonly logger: Logger,
@@ -215,7 +232,7 @@ abstract class Relay implements Dispatcher.DispatchHandler {
   protected abstract answerError(status: PageStatus): void;
 
   /** Whether the client is gone: its connection closed, or its HTTP/2 stream reset. */
-  protected gone(): boolean {
+  private gone(): boolean {
     return this.out.destroyed;
   }
 
@@ -283,18 +300,16 @@ class ResponseRelay extends Relay {
     cookies: CookieScope,
     logger: Logger,
   ) {
-    // Node's HTTP/2 response is no Writable, but has what the relay uses of one.
-    super(res as Writable, origin, cookies, logger);
-  }
-
-  protected override gone(): boolean {
-    return this.res instanceof Http2ServerResponse ? this.res.stream.destroyed : this.res.destroyed;
+    super(res, origin, cookies, logger);
   }
 
   protected writeHead(statusCode: number, headers: IncomingHttpHeaders): void {
     // Node's own reason phrase: HTTP/2 has none and an origin's may carry anything.
-    if (this.res instanceof Http2ServerResponse) {
+    if (this.res instanceof Http2Exchange) {
       this.res.writeHead(statusCode, h2ResponseHeaders(headers, this.cookies));
+      // A response without a body (to HEAD, a 204 or 304) is complete with its head, and its
+      // stream may close before undici reports the origin's response ended: that is no client gone.
+      if (this.res.bodyless) this.finish();
     } else {
       this.res.writeHead(statusCode, clientResponseHeaders(headers, this.cookies));
     }
@@ -364,8 +379,8 @@ class UpgradeRelay extends Relay {
   }
 }
 
-/** A request over HTTP/1.1, or over HTTP/2 through Node's compatibility API. */
-export type EdgeRequest = IncomingMessage | Http2ServerRequest;
+/** A request over HTTP/1.1, or over HTTP/2 (`http2-exchange.ts`). */
+export type EdgeRequest = IncomingMessage | Http2Exchange;
 
 /** Pseudo-header fields (`:method`, `:authority`…) start with it: HTTP/2 only, never forwarded. */
 const COLON = 0x3a;

@@ -1,5 +1,5 @@
 import { type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
-import { Http2ServerResponse } from 'node:http2';
+import { Http2Exchange } from './http2-exchange.js';
 
 /**
  * The answers the edge writes itself: neutral pages, redirects, ACME key authorizations. Pages name
@@ -11,8 +11,8 @@ import { Http2ServerResponse } from 'node:http2';
  * the socket.
  */
 
-/** A response to a client, over HTTP/1.1 or HTTP/2 (Node's compatibility API). */
-export type EdgeResponse = ServerResponse | Http2ServerResponse;
+/** A response to a client, over HTTP/1.1, or HTTP/2 (`http2-exchange.ts`). */
+export type EdgeResponse = ServerResponse | Http2Exchange;
 
 export type PageStatus = 400 | 404 | 421 | 502 | 503 | 504;
 
@@ -62,7 +62,7 @@ const PAGES = Object.fromEntries(
 
 export function sendPage(res: EdgeResponse, status: PageStatus): void {
   const page = PAGES[status];
-  if (res instanceof Http2ServerResponse) res.writeHead(status, page.h2Headers).end(page.body);
+  if (res instanceof Http2Exchange) res.writeHead(status, page.h2Headers).end(page.body);
   else res.writeHead(status, page.headers).end(page.body);
 }
 
@@ -87,7 +87,7 @@ export function sendText(res: EdgeResponse, text: string): void {
  * HTTP/2 API takes an object.
  */
 function writeHead(res: EdgeResponse, status: number, headers: string[]): EdgeResponse {
-  return res instanceof Http2ServerResponse
+  return res instanceof Http2Exchange
     ? res.writeHead(status, headerObject(headers))
     : res.writeHead(status, headers);
 }

@@ -1,6 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -8,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { normalizeHostname } from '../domain/hostname.js';
 import type { Route } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
+import type { Http2Exchange } from './http2-exchange.js';
 import { Http2Listener } from './http2-listener.js';
 import { LoadingCache } from './loading-cache.js';
 import { type EdgeRequest, type ProxyOrigin, parseOrigin, ReverseProxy } from './proxy.js';
@@ -362,9 +362,10 @@ class EdgeServer implements Edge {
     this.handle('https', req, res, this.replyRequest);
   };
 
-  private readonly onHttp2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
-    this.observe(res);
-    this.handle('https', req, res, this.replyRequest);
+  /** An HTTP/2 stream is both the request and its response. */
+  private readonly onHttp2Request = (exchange: Http2Exchange): void => {
+    this.observe(exchange);
+    this.handle('https', exchange, exchange, this.replyRequest);
   };
 
   /** Reports the response's status and duration to `options.onResponse` (metrics), if set. */
@@ -372,6 +373,7 @@ class EdgeServer implements Edge {
     const onResponse = this.options.onResponse;
     if (!onResponse) return;
     const started = performance.now();
+    // 'finish': the response was written in full. A request whose client left first is not counted.
     res.once('finish', () => onResponse(res.statusCode, (performance.now() - started) / 1000));
   }
 

@@ -11,6 +11,9 @@
  *   client sees its first bytes back before it sends the rest only if nothing buffers in between);
  * - `GET /hop-headers`: a response carrying every header HTTP/2 forbids (RFC 9113 §8.2.2) and
  *   `Content-Type` twice, then `ok`;
+ * - `GET /status?code=N`: answers status N with `X-Status: N` and, where N allows one, a body `ok`;
+ * - `GET /truncated`: promises 1,000 bytes (`Content-Length`), sends 10, then drops the connection;
+ *   with `?chunked=1`, sends the 10 bytes chunked (no length) before dropping it;
  * - WebSocket on any path: echoes each message; `/ws-reject` declines the upgrade with 401; the
  *   101 carries one `Set-Cookie` per `cookie` query parameter;
  * - anything else: 200 with `{ method, url, headers }` as JSON, and response headers that test
@@ -90,6 +93,21 @@ export async function startOrigin(): Promise<TestOrigin> {
       res.setHeader('x-end-to-end', 'kept');
       // No length: Node sends `Transfer-Encoding: chunked` (and `Connection: keep-alive`).
       res.end('ok');
+      return;
+    }
+    if (url.pathname === '/status') {
+      const code = Number(url.searchParams.get('code'));
+      // Node sends no body for the statuses that cannot have one (204, 304), whatever is written.
+      res.writeHead(code, { 'x-status': String(code), 'content-type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    if (url.pathname === '/truncated') {
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        ...(url.searchParams.has('chunked') ? {} : { 'content-length': 1000 }),
+      });
+      res.write(Buffer.alloc(10, 'x'), () => res.destroy());
       return;
     }
     if (url.pathname === '/hang') return;
