@@ -190,8 +190,15 @@ const spread = (values: number[], digits = 2): string =>
 
 function printTables(loads: Load[], figures: Map<string, H2Figure[]>, edgeName: string): void {
   const of = (load: Pick<Load, 'subject' | 'protocol' | 'shape'>) => figures.get(key(load)) ?? [];
+  console.log(`\n### HTTP/2 against HTTP/1.1 (h2load)`);
+  console.log(
+    `\nh2load settings: \`-c ${CONNECTIONS} -m 1\` for both protocols, the same connections and ${CONNECTIONS} requests in flight as bench:edge:throughput's wrk: h2 at its least favourable, one stream per connection (the target's figure). ` +
+      `\`-c ${MULTIPLEXED.connections} -m ${MULTIPLEXED.streams}\` for h2 only, as browsers use it (one connection, many streams), against the same HTTP/1.1 load: the same ${MULTIPLEXED.connections * MULTIPLEXED.streams} requests in flight (HTTP/1.1 with \`-m\` above 1 would be pipelining, which no browser does). ` +
+      `\`-D ${SECONDS}\` after \`--warm-up-time=${WARMUP_SECONDS}\` on the same connections (handshakes done before the measured part), \`-t 1\`. ` +
+      `Every load ${ROUNDS} time(s), each round in a new random order; ratios are taken within a round. The machine's cores are shared with other processes: the range shows how much the figures moved.`,
+  );
   table(
-    `### HTTP/2 against HTTP/1.1: h2load, ${SECONDS} s measured after ${WARMUP_SECONDS} s of warm-up on the same connections, ${ROUNDS} round(s), medians (range over rounds)`,
+    `Each load: ${SECONDS} s measured after ${WARMUP_SECONDS} s of warm-up, medians (range over rounds)`,
     [
       'server',
       'protocol',
