@@ -161,6 +161,8 @@ class EdgeWorkerPool {
           member.listening = true;
           this.logger.info({ worker: worker.id, pid: member.pid }, 'edge: worker started');
           resolveReady({ httpPort: received.httpPort, httpsPort: received.httpsPort });
+          // A drain sent while it was still loading may have come before it listened for one.
+          if (this.stopping) send(worker, { type: 'portico:drain' });
           return;
         case 'portico:start-failed':
           rejectReady(
