@@ -18,15 +18,26 @@ describe('PORTICO_ACME_CHALLENGE', () => {
   });
 
   it.each([
-    ['dns-01', 'dns-01'],
+    ['dns-1', 'dns-1'],
     ['http-01,tls-alpn', 'tls-alpn'],
     ['http01', 'http01'],
   ])('rejects %j, naming the wrong type and the ones it takes', (value, wrong) => {
     const load = () => challenge(value);
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(
-      `PORTICO_ACME_CHALLENGE: unknown ACME challenge type "${wrong}": use http-01 or tls-alpn-01, or both ` +
-        'in order of preference ("tls-alpn-01,http-01")',
+      `PORTICO_ACME_CHALLENGE: unknown ACME challenge type "${wrong}": use http-01, tls-alpn-01, dns-01, or several ` +
+        'in order of preference ("dns-01,tls-alpn-01,http-01")',
+    );
+  });
+
+  it('takes dns-01 with the delegated challenge zone it is answered in, and only with one', () => {
+    const zone = { PORTICO_ACME_DNS_ZONE: 'acme.platform.example', PORTICO_DNS_SERVERS: '127.0.0.1' };
+    expect(loadConfig({ ...zone, PORTICO_ACME_CHALLENGE: 'dns-01,http-01' }).acmeChallengeTypes).toEqual([
+      'dns-01',
+      'http-01',
+    ]);
+    expect(() => challenge('dns-01')).toThrow(
+      /PORTICO_ACME_CHALLENGE includes dns-01.*set PORTICO_ACME_DNS_ZONE/,
     );
   });
 });

@@ -165,8 +165,8 @@ function challengeTypes(env: Env, name: string): AcmeChallengeType[] {
   for (const type of types) {
     if (!(ACME_CHALLENGE_TYPES as readonly string[]).includes(type)) {
       throw new ConfigError(
-        `${name}: unknown ACME challenge type "${type}": use ${ACME_CHALLENGE_TYPES.join(' or ')}, or both in ` +
-          `order of preference ("tls-alpn-01,http-01")`,
+        `${name}: unknown ACME challenge type "${type}": use ${ACME_CHALLENGE_TYPES.join(', ')}, or several in ` +
+          `order of preference ("dns-01,tls-alpn-01,http-01")`,
       );
     }
   }
@@ -320,6 +320,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     }
   }
   checkDnsRole(config);
+  if (config.acmeChallengeTypes.includes('dns-01') && config.acmeDnsZone === undefined) {
+    throw new ConfigError(
+      'PORTICO_ACME_CHALLENGE includes dns-01, which Portico answers in its delegated challenge zone: set PORTICO_ACME_DNS_ZONE (and run the dns role for it)',
+    );
+  }
   for (const [name, addresses, family] of [
     ['PORTICO_EDGE_IPV4', config.edgeIpv4, 4],
     ['PORTICO_EDGE_IPV6', config.edgeIpv6, 6],

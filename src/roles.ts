@@ -4,8 +4,9 @@ import type { Config } from './config.js';
 import { batchedValues } from './dns-server/batched-values.js';
 import { type DnsListener, startDnsServer } from './dns-server/server.js';
 import { type Clock, iso } from './domain/clock.js';
+import { ROUTING_PROOF_KEY_PURPOSE } from './domain/routing-proof.js';
 import { type Edge, startEdge } from './edge/server.js';
-import { StoreChallenges, StoreRoutes } from './edge/store-sources.js';
+import { StoreChallenges, StoreRoutes, StoreRoutingProofs } from './edge/store-sources.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services.js';
 import { ALL_HOSTNAMES, type Store } from './store/store.js';
@@ -55,6 +56,7 @@ export async function startEdgeRole(
     // Read from the store whatever the issuer: a node that issues nothing still serves what is stored.
     certificates: new CertificateReader(store, services.box, config.appsDomain),
     challenges: new StoreChallenges(store),
+    routingProofs: new StoreRoutingProofs(store, services.box.deriveKey(ROUTING_PROOF_KEY_PURPOSE)),
     allowPrivateOrigins: config.allowPrivateOrigins,
     logger,
     onResponse: services.metrics?.observeEdgeResponse,

@@ -3,12 +3,14 @@ import { type CertificateEvent, CertificateService } from './acme/certificates.j
 import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
 import type { Config } from './config.js';
+import { checkDelegation } from './dns/checks.js';
 import type { Resolvers } from './dns/resolver.js';
 import { createResolvers } from './dns/resolvers.js';
 import { AppService } from './domain/apps.js';
 import type { Clock } from './domain/clock.js';
 import { DomainService } from './domain/domains.js';
 import type { DomainEvent } from './domain/lifecycle.js';
+import { ROUTING_PROOF_KEY_PURPOSE, RoutingProver } from './domain/routing-proof.js';
 import { servingChanges } from './domain/serving.js';
 import { type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
@@ -92,9 +94,12 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       metrics?.certificates.inc({ event: event.slice('certificate.'.length) });
     if (subject.domain) await webhooks.record(tx, event, subject.domain, now);
   };
+  const resolvers = deps.resolvers ?? createResolvers(config);
   const certificates = issuer
     ? new CertificateService(store, issuer, box, config, clock, {
         onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
+        delegationInPlace: async (record, signal) =>
+          (await checkDelegation(resolvers.routing, { name: record.name, target: record.value, signal })).ok,
       })
     : undefined;
 
@@ -110,10 +115,13 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   };
   const verification = new VerificationService(
     store,
-    deps.resolvers ?? createResolvers(config),
+    resolvers,
     config,
     clock,
     verificationHooks,
+    new RoutingProver(resolvers.routing, box.deriveKey(ROUTING_PROOF_KEY_PURPOSE), {
+      allowPrivateAddresses: config.allowPrivateOrigins,
+    }),
   );
   const apps = new AppService(store, config, clock, serving);
   const domains = new DomainService(store, config, clock, {

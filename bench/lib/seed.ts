@@ -98,6 +98,7 @@ export async function seedStore(options: SeedOptions): Promise<void> {
         nextCheckAt: null,
         verificationErrors: [],
         routingObserved: [],
+        routingVia: 'dns',
         failureStreak: 0,
       });
     });

@@ -32,6 +32,11 @@ export interface AcmeIssuerOptions {
   accountKeys: AccountKeyStore;
   challenges: ChallengeStore;
   /**
+   * Where DNS-01 answers go: TXT values at a claim's label in the challenge zone, answered by every
+   * dns node (the store's dns_challenges). Needed for `dns-01` among `challengeTypes`.
+   */
+  dnsChallenges?: DnsChallengeWriter;
+  /**
    * The challenge types to answer, in order of preference: for each name the first one the CA
    * offers is used (default `http-01` only). `tls-alpn-01` needs the edge's HTTPS listener on port
    * 443 of the name, `http-01` its HTTP listener on port 80.
@@ -46,6 +51,12 @@ export interface AcmeIssuerOptions {
   /** A connection to the CA that stays silent this long fails as `network` (default 30 s). */
   requestTimeoutMs?: number;
   logger?: IssuerLogger;
+}
+
+/** Writes and removes the TXT values the `dns` role answers in the challenge zone. */
+export interface DnsChallengeWriter {
+  put(label: string, value: string, domainId: string | null): Promise<void>;
+  remove(label: string, value: string): Promise<void>;
 }
 
 type Order = acme.Order;
@@ -127,7 +138,7 @@ export class AcmeIssuer implements CertIssuer {
     );
     this.options.logger?.debug({ names, order: order.url }, 'ACME order placed');
 
-    const validated = await this.validate(client, order, step('validating the names'));
+    const validated = await this.validate(client, order, step('validating the names'), options.delegation);
     if (validated.status !== 'ready') {
       throw await this.validationFailure(client, validated, step('reading why validation failed'));
     }
@@ -158,17 +169,23 @@ export class AcmeIssuer implements CertIssuer {
   }
 
   /** Answers the order's pending authorizations and waits until validation settles. */
-  private async validate(client: acme.Client, order: Order, step: Step): Promise<Order> {
+  private async validate(
+    client: acme.Client,
+    order: Order,
+    step: Step,
+    delegation: IssueOptions['delegation'],
+  ): Promise<Order> {
     const authorizations = await this.transport.run({ ...step, what: 'reading the order' }, () =>
       client.getAuthorizations(order),
     );
-    // The ChallengeStore keys of the answers published: HTTP-01 tokens, TLS-ALPN-01 names.
-    const keys = new Set<string>();
+    // How to take back each answer published: HTTP-01 tokens and TLS-ALPN-01 names from the
+    // ChallengeStore, DNS-01 values from the challenge zone.
+    const keys = new Map<string, () => Promise<void>>();
     try {
       // Authorizations the CA reused from an earlier validation are valid already.
       const pending = authorizations.filter((authz) => authz.status === 'pending');
       const answers = await Promise.allSettled(
-        pending.map((authz) => this.answer(client, authz, keys, step.signal)),
+        pending.map((authz) => this.answer(client, authz, keys, step.signal, delegation)),
       );
       const failed = answers.find((answer) => answer.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
@@ -176,7 +193,7 @@ export class AcmeIssuer implements CertIssuer {
     } finally {
       // The CA is done with the answers, whatever the outcome: stale ones would only pile up (and a
       // stale TLS-ALPN-01 answer would be presented to anyone asking for it).
-      const removals = await Promise.allSettled([...keys].map((key) => this.options.challenges.remove(key)));
+      const removals = await Promise.allSettled([...keys.values()].map((remove) => remove()));
       for (const removal of removals) {
         if (removal.status === 'rejected') {
           this.options.logger?.warn({ err: removal.reason }, 'could not remove an ACME challenge answer');
@@ -192,13 +209,21 @@ export class AcmeIssuer implements CertIssuer {
   private async answer(
     client: acme.Client,
     authz: Authorization,
-    keys: Set<string>,
+    keys: Map<string, () => Promise<void>>,
     signal: AbortSignal | undefined,
+    delegation: IssueOptions['delegation'],
   ): Promise<void> {
     const name = authz.identifier.value;
     let submitted = false;
     try {
-      const picked = this.pick(authz);
+      const picked = this.pick(authz, delegation !== undefined && this.options.dnsChallenges !== undefined);
+      if (picked === undefined && !delegation && this.challengeTypes.every((type) => type === 'dns-01')) {
+        throw new CertIssueError(
+          'rejected_identifier',
+          `Portico answers only DNS-01 (PORTICO_ACME_CHALLENGE) and _acme-challenge.${name} is not delegated to its challenge zone: create the certificate record of the domain's dns_records.`,
+          { hostname: name },
+        );
+      }
       if (picked === undefined) {
         const offered = authz.challenges.map((item) => item.type).join(', ') || 'none';
         throw new CertIssueError(
@@ -209,13 +234,23 @@ export class AcmeIssuer implements CertIssuer {
         );
       }
       const { type, challenge, token } = picked;
-      // An HTTP-01 answer is found by the token in the CA's request; a TLS-ALPN-01 answer by the
-      // name in the CA's handshake (SNI), the only thing it says.
-      const key = type === 'http-01' ? token : tlsAlpnChallengeKey(name);
+      // For DNS-01, acme-client answers the TXT value: the digest of the key authorization.
       const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-      keys.add(key);
       try {
-        await this.options.challenges.put(key, keyAuthorization);
+        if (type === 'dns-01' && delegation && this.options.dnsChallenges) {
+          // At the claim's label, which `_acme-challenge.{name}` is a CNAME to.
+          const writer = this.options.dnsChallenges;
+          keys.set(`dns-01 ${delegation.label} ${keyAuthorization}`, () =>
+            writer.remove(delegation.label, keyAuthorization),
+          );
+          await writer.put(delegation.label, keyAuthorization, delegation.domainId);
+        } else {
+          // An HTTP-01 answer is found by the token in the CA's request; a TLS-ALPN-01 answer by
+          // the name in the CA's handshake (SNI), the only thing it says.
+          const key = type === 'http-01' ? token : tlsAlpnChallengeKey(name);
+          keys.set(key, () => this.options.challenges.remove(key));
+          await this.options.challenges.put(key, keyAuthorization);
+        }
       } catch (error) {
         throw new CertIssueError(
           'unknown',
@@ -250,12 +285,20 @@ export class AcmeIssuer implements CertIssuer {
     }
   }
 
-  /** The challenge to answer for `authz`: of the first configured type the CA offers, if any. */
+  /**
+   * The challenge to answer for `authz`: of the first configured type the CA offers, if any; DNS-01
+   * only for a name whose delegation is in place (`delegated`), the others only for a name the CA
+   * can reach at the edge, which a delegated name may not yet.
+   */
   private pick(
     authz: Authorization,
+    delegated: boolean,
   ): { type: AcmeChallengeType; challenge: Challenge; token: string } | undefined {
     const offered: readonly OfferedChallenge[] = authz.challenges;
-    for (const type of this.challengeTypes) {
+    // A delegated name is validated by DNS-01 whatever the order of preference: it works wherever
+    // the name points (a proxy, the old host), which HTTP-01 and TLS-ALPN-01 do not.
+    const types = delegated ? ['dns-01' as const] : this.challengeTypes.filter((type) => type !== 'dns-01');
+    for (const type of types) {
       const challenge = offered.find((item) => item.type === type);
       if (typeof challenge?.token === 'string') {
         return { type, challenge: challenge as Challenge, token: challenge.token };

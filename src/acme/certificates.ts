@@ -1,11 +1,19 @@
 import { addSeconds, type Clock, iso } from '../domain/clock.js';
+import { type DnsRecord, type DnsSettings, delegationRecord } from '../domain/dns-records.js';
 import { newId } from '../domain/ids.js';
 import { isLive, onCertificate } from '../domain/lifecycle.js';
 import { appsWildcardHostname } from '../domain/serving.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { App, CertificateRecord, Domain, JobOutcome, Store } from '../store/store.js';
+import type { DnsChallengeWriter } from './acme-issuer.js';
 import { IssuanceBudget, type IssuanceLimits } from './issuance-budget.js';
-import { type AccountKeyStore, CertIssueError, type CertIssuer, type ChallengeStore } from './issuer.js';
+import {
+  type AccountKeyStore,
+  CertIssueError,
+  type CertIssuer,
+  type ChallengeStore,
+  type IssueOptions,
+} from './issuer.js';
 import { issueRetrySeconds, renewalTime } from './renewal.js';
 
 /**
@@ -27,6 +35,11 @@ export type CertificateEvent =
   | 'domain.active';
 
 export interface CertificateHooks {
+  /**
+   * Whether the customer's `_acme-challenge` delegation is in place (asked of DNS before each order
+   * of a domain that has one): then the order is validated by DNS-01, wherever the domain points.
+   */
+  delegationInPlace?(record: DnsRecord, signal: AbortSignal): Promise<boolean>;
   onEvent?(
     tx: Store,
     subject: { hostname: string; domain?: Domain },
@@ -35,7 +48,9 @@ export interface CertificateHooks {
   ): Promise<void>;
 }
 
-export interface CertificateSettings extends IssuanceLimits {
+export interface CertificateSettings
+  extends IssuanceLimits,
+    Pick<DnsSettings, 'acmeDnsZone' | 'acmeChallengeTypes'> {
   certRenewFraction: number;
   /** Apps' default hostnames are `{slug}.{appsDomain}`; `*.{appsDomain}` covers them all. */
   appsDomain: string;
@@ -183,7 +198,8 @@ export class CertificateService {
     const limited = await this.budgets.place(hostname, budget, now);
     if (limited) return limited;
     try {
-      const issued = await this.issuer.issue([hostname], { signal });
+      const delegation = await this.delegationOf(owner, signal);
+      const issued = await this.issuer.issue([hostname], { signal, delegation });
       const done = this.clock.now();
       const renewAt = renewalTime(issued.notBefore, issued.notAfter, this.settings.certRenewFraction);
       await this.store.transaction(async (tx) => {
@@ -253,6 +269,15 @@ export class CertificateService {
     }
   }
 
+  /** Where DNS-01 is answered for a domain whose delegation is in place; undefined otherwise. */
+  private async delegationOf(owner: Owner, signal: AbortSignal): Promise<IssueOptions['delegation']> {
+    if (owner.kind !== 'domain') return undefined;
+    const { domain } = owner;
+    const record = delegationRecord(domain.orgId, domain.name, this.settings);
+    if (!record || !(await this.hooks.delegationInPlace?.(record, signal))) return undefined;
+    return { label: record.value.split('.', 1)[0] as string, domainId: domain.id };
+  }
+
   /** The owner the hostname may still be served for, or undefined. */
   private async ownerOf(store: Store, record: CertificateRecord): Promise<Owner | undefined> {
     // The platform's wildcard stays while the issuer can make it; apps come and go beneath it.
@@ -303,5 +328,30 @@ export function storeAccountKeys(store: Store, box: SecretBox, clock: Clock): Ac
     },
     putIfAbsent: async (privateKeyPem) =>
       box.open(await store.putSettingIfAbsent(KEY, box.seal(privateKeyPem), iso(clock.now()))),
+  };
+}
+
+/**
+ * How long a DNS-01 answer stays in the challenge zone at most, should the issuance that put it die
+ * before removing it: an order's validation is over in minutes (`pollTimeoutMs`, 3 min).
+ */
+const DNS_CHALLENGE_TTL_SECONDS = 3600;
+
+/** DNS-01 answers in the store's challenge zone, where every dns node answers them. */
+export function storeDnsChallenges(store: Store, clock: Clock): DnsChallengeWriter {
+  return {
+    put: async (label, value, domainId) => {
+      const now = clock.now();
+      const stored = await store.putDnsChallenge({
+        label,
+        value,
+        domainId,
+        createdAt: iso(now),
+        expiresAt: iso(addSeconds(now, DNS_CHALLENGE_TTL_SECONDS)),
+      });
+      // The claim was removed while its order ran: nothing to answer for.
+      if (!stored) throw new Error('the domain was removed while its certificate was being ordered');
+    },
+    remove: (label, value) => store.removeDnsChallenge(label, value),
   };
 }

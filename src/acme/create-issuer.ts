@@ -5,7 +5,7 @@ import type { Clock } from '../domain/clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Store } from '../store/store.js';
 import { AcmeIssuer } from './acme-issuer.js';
-import { storeAccountKeys, storeChallenges } from './certificates.js';
+import { storeAccountKeys, storeChallenges, storeDnsChallenges } from './certificates.js';
 import { InternalIssuer } from './internal-issuer.js';
 import type { CertIssuer } from './issuer.js';
 
@@ -31,6 +31,7 @@ export async function createIssuer(
         challengeTypes: config.acmeChallengeTypes,
         accountKeys: storeAccountKeys(store, box, clock),
         challenges: storeChallenges(store, clock),
+        dnsChallenges: storeDnsChallenges(store, clock),
         logger: logger.child({ part: 'acme' }),
       });
   }

@@ -30,6 +30,12 @@ export interface IssueOptions {
    * what the issuance published (challenge answers) is cleaned up.
    */
   signal?: AbortSignal;
+  /**
+   * Where Portico answers DNS-01 for these names: the label of the claim's delegation in the
+   * challenge zone (`_acme-challenge.{name}` is a CNAME to `{label}.{zone}`, checked in place by the
+   * caller) and the claim the answers belong to. Without it, DNS-01 is not offered to the CA.
+   */
+  delegation?: { label: string; domainId: string | null };
 }
 
 export interface CertIssuer {
@@ -65,7 +71,7 @@ export interface CertIssuer {
  *   `acme-tls/1` and checks a self-signed certificate carrying the key authorization's digest:
  *   the edge's HTTPS listener answers. For platforms where port 80 does not reach the edge.
  */
-export const ACME_CHALLENGE_TYPES = ['http-01', 'tls-alpn-01'] as const;
+export const ACME_CHALLENGE_TYPES = ['http-01', 'tls-alpn-01', 'dns-01'] as const;
 export type AcmeChallengeType = (typeof ACME_CHALLENGE_TYPES)[number];
 
 /**

@@ -53,7 +53,7 @@ export function toDomainResponse(
     verified_at: domain.verifiedAt,
     app_id: domain.appId,
     created_at: domain.createdAt,
-    dns_records: requiredDnsRecords(domain.name, domain.verificationToken, settings),
+    dns_records: requiredDnsRecords(domain.name, domain.verificationToken, domain.orgId, settings),
     last_checked_at: domain.lastCheckedAt,
     next_check_at: domain.nextCheckAt,
     verification_errors: domain.verificationErrors.map(({ code, message }) => ({
@@ -61,7 +61,12 @@ export function toDomainResponse(
       message,
       definitive: isDefinitive(code),
     })),
-    routing: { configured: routingTargets(domain.name, settings), observed: domain.routingObserved },
+    routing: {
+      configured: routingTargets(domain.name, settings),
+      observed: domain.routingObserved,
+      ok: domain.routingVia !== null,
+      via: domain.routingVia,
+    },
     certificate: toCertificateInfo(certificate),
     // The streak only means something while re-checks watch the domain; a moved domain keeps its
     // last count in the store until it is verified again.

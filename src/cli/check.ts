@@ -1,5 +1,5 @@
 import { getServers } from 'node:dns';
-import { checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
+import { checkDelegation, checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
 import { WireResolver } from '../dns/wire-resolver.js';
 import { parseServer } from '../dns/wire-transport.js';
 import { ownershipRecordName } from '../domain/dns-records.js';
@@ -25,12 +25,14 @@ interface Expectation {
   cnameTarget: string | undefined;
   edgeIPv4: string[];
   edgeIPv6: string[];
+  /** The certificate delegation (`_acme-challenge` CNAME), when Portico answers DNS-01 for the domain. */
+  delegation?: { name: string; target: string };
   /** What Portico itself last saw, when the expectation came from the API. */
   portico?: Domain;
 }
 
 interface RecordCheck {
-  purpose: 'ownership' | 'routing';
+  purpose: 'ownership' | 'routing' | 'certificate';
   name: string;
   expected: string[];
   found: string[];
@@ -132,7 +134,9 @@ function fromApi(domain: Domain): Expectation {
   }
   const routing = (type: string) =>
     records.filter((record) => record.purpose === 'routing' && record.type === type).map((r) => r.value);
+  const delegation = records.find((record) => record.purpose === 'certificate' && record.type === 'CNAME');
   return {
+    ...(delegation ? { delegation: { name: delegation.name, target: delegation.value } } : {}),
     domain: domain.domain,
     recordName: txt.name.slice(0, -suffix.length),
     valuePrefix: txt.value.slice(0, -token.length),
@@ -148,7 +152,7 @@ function fromApi(domain: Domain): Expectation {
 
 async function runChecks(resolver: WireResolver, want: Expectation): Promise<RecordCheck[]> {
   const txtName = ownershipRecordName(want.recordName, want.domain);
-  const [ownership, routing] = await Promise.all([
+  const [ownership, routing, delegation] = await Promise.all([
     checkOwnership(resolver, {
       name: txtName,
       valuePrefix: want.valuePrefix,
@@ -162,6 +166,8 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
           edgeIPv4: want.edgeIPv4,
           edgeIPv6: want.edgeIPv6,
         }),
+    want.delegation &&
+      checkDelegation(resolver, { name: want.delegation.name, target: want.delegation.target }),
   ]);
   const checks: RecordCheck[] = [
     {
@@ -189,6 +195,17 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
       errors: routing.errors,
     });
   }
+  if (delegation && want.delegation) {
+    checks.push({
+      purpose: 'certificate',
+      name: want.delegation.name,
+      expected: [`CNAME ${want.delegation.target}`],
+      found: delegation.observed,
+      ok: delegation.ok,
+      definitive: delegation.definitive,
+      errors: delegation.errors,
+    });
+  }
   return checks;
 }
 
@@ -198,6 +215,7 @@ const NOTHING: Record<string, string> = {
   routing_not_found: 'no CNAME, A or AAAA record',
   nxdomain: 'nothing: the name does not exist',
   cname_loop: 'a CNAME loop',
+  delegation_not_found: 'no CNAME record',
   servfail: 'no answer (SERVFAIL)',
   refused: 'no answer (REFUSED)',
   timeout: 'no answer (timed out)',

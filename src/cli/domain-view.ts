@@ -22,10 +22,10 @@ export function paintStatus(style: Palette, status: string): string {
 export const STATUS_MEANING: Record<string, string> = {
   pending: 'not checked yet: run `portico domains verify` once the records exist',
   verifying: 'looking for the ownership TXT record',
-  verified: 'ownership proven; waiting for routing and a certificate',
+  verified: 'ownership proven; waiting for routing (or the certificate delegation) and a certificate',
   active: 'served over HTTPS',
   failed: 'the TXT record was not found before the deadline',
-  moved: 'the records stopped pointing here, or another claim proved ownership since',
+  moved: 'the ownership record was gone on three checks, or another claim proved ownership since',
 };
 
 /**
@@ -92,6 +92,7 @@ export function printDomain(out: Output, domain: Domain): void {
   if (domain.routing && domain.routing.observed.length > 0) {
     fields.push(['DNS answered', domain.routing.observed.join(', ')]);
   }
+  if (domain.routing && domain.last_checked_at) fields.push(['traffic', describeRouting(domain.routing)]);
   fields.push(['certificate', describeCertificate(style, domain.certificate)]);
   out.fields(fields);
 
@@ -106,4 +107,11 @@ export function printDomain(out: Output, domain: Domain): void {
     out.line('Problems found by the last check:');
     for (const problem of problems) out.line(`  ${formatProblem(style, problem)}`);
   }
+}
+
+/** How the last check saw traffic reach the platform, in words. */
+function describeRouting(routing: NonNullable<Domain['routing']>): string {
+  if (routing.via === 'dns') return 'reaches the platform (DNS points here)';
+  if (routing.via === 'proxy') return 'reaches the platform through your own proxy or CDN';
+  return 'does not reach the platform';
 }

@@ -29,6 +29,10 @@ export const DNS_ERROR_CODES = [
   'nxdomain',
   /** The CNAME chain loops or is too long. */
   'cname_loop',
+  /** No CNAME at `_acme-challenge.{domain}`: the certificate delegation is not in place. */
+  'delegation_not_found',
+  /** `_acme-challenge.{domain}` is a CNAME to another name than the claim's label in the challenge zone. */
+  'delegation_mismatch',
   /** A DNS server failed (SERVFAIL or another error code). Not definitive. */
   'servfail',
   /** A DNS server refused the query. Not definitive. */
@@ -96,6 +100,48 @@ export async function checkOwnership(
   return conclude([{ code: 'txt_mismatch', message: txtMismatch(result, expected, input.valuePrefix) }], {
     observed,
   });
+}
+
+export interface DelegationCheckInput {
+  /** `_acme-challenge.{domain}`. */
+  name: string;
+  /** `{label}.{challenge zone}`: where the CNAME must point. */
+  target: string;
+  signal?: AbortSignal;
+}
+
+export interface DelegationCheck {
+  ok: boolean;
+  definitive: boolean;
+  /** `CNAME {target}` as DNS answered it, or nothing. */
+  observed: string[];
+  errors: DnsError[];
+}
+
+/**
+ * Checks the certificate delegation: `_acme-challenge.{domain}` is a CNAME straight to the claim's
+ * label in Portico's challenge zone, where the dns role answers DNS-01 (RFC 8555 8.4 lets the TXT be
+ * reached through a CNAME). One lookup; the CNAME itself is compared, not what it resolves to.
+ */
+export async function checkDelegation(
+  resolver: Resolver,
+  input: DelegationCheckInput,
+): Promise<DelegationCheck> {
+  const name = canonicalName(input.name);
+  const target = canonicalName(input.target);
+  const result = await resolver.lookup(name, 'CNAME', { signal: input.signal });
+  const found = result.values[0];
+  const observed = found === undefined ? [] : [`CNAME ${found}`];
+  if (found === target) return conclude([], { observed });
+  if (found !== undefined) {
+    const message = `${name} points to ${found}, not ${target}: point its CNAME at ${target} (a CNAME left by another provider answers for that provider only)`;
+    return conclude([{ code: 'delegation_mismatch', message }], { observed });
+  }
+  if (result.failure !== undefined && result.failure !== 'nxdomain' && result.failure !== 'nodata') {
+    return conclude([lookupError(result, result.failure)], { observed });
+  }
+  const message = `${name} has no CNAME: create CNAME ${name} → ${target} so certificates can be issued and renewed by DNS, wherever the domain points`;
+  return conclude([{ code: 'delegation_not_found', message }], { observed });
 }
 
 export interface RoutingCheckInput {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { challengeLabel } from './dns-records.js';
+import { loadConfig } from '../config.js';
+import { challengeLabel, delegationRecord, requiredDnsRecords } from './dns-records.js';
 
 describe('challengeLabel', () => {
   it('is a DNS label of 20 base32 characters', () => {
@@ -34,5 +35,37 @@ describe('challengeLabel', () => {
     // The same as Python's base64.b32encode(sha256(b'portico dns-01 delegation\0org_example\0acme.com')),
     // lowercased, first 20 characters.
     expect(challengeLabel('org_example', 'acme.com')).toBe('pfps5gmh765xiuylj73f');
+  });
+});
+
+describe('the certificate delegation among the records to create', () => {
+  const settings = (env: Record<string, string>) => loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', ...env });
+
+  it('is asked for when Portico answers DNS-01 in its zone, with the claim’s label', () => {
+    const config = settings({
+      PORTICO_ACME_DNS_ZONE: 'acme.platform.test',
+      PORTICO_ACME_CHALLENGE: 'dns-01,http-01',
+    });
+    const records = requiredDnsRecords('shop.acme.com', 'token', 'org_a', config);
+    expect(records.map((r) => r.purpose)).toEqual(['ownership', 'routing', 'certificate']);
+    expect(records[2]).toEqual({
+      type: 'CNAME',
+      name: '_acme-challenge.shop.acme.com',
+      value: `${challengeLabel('org_a', 'shop.acme.com')}.acme.platform.test`,
+      purpose: 'certificate',
+    });
+    // Another organization's claim on the name is delegated elsewhere.
+    expect(requiredDnsRecords('shop.acme.com', 'token', 'org_b', config)[2]?.value).not.toBe(
+      records[2]?.value,
+    );
+  });
+
+  it('is not asked for without the zone, or when DNS-01 is not among the challenges', () => {
+    expect(requiredDnsRecords('shop.acme.com', 't', 'org_a', settings({})).map((r) => r.purpose)).toEqual([
+      'ownership',
+      'routing',
+    ]);
+    const zoneOnly = settings({ PORTICO_ACME_DNS_ZONE: 'acme.platform.test' });
+    expect(delegationRecord('org_a', 'shop.acme.com', zoneOnly)).toBeUndefined();
   });
 });

@@ -8,13 +8,40 @@ export interface DnsSettings {
   edgeIpv6: readonly string[];
   verifyRecordName: string;
   verifyValuePrefix: string;
+  /** The delegated challenge zone (`PORTICO_ACME_DNS_ZONE`), when there is one. */
+  acmeDnsZone?: string;
+  /** `PORTICO_ACME_CHALLENGE`: a delegation is asked for only when `dns-01` is among them. */
+  acmeChallengeTypes?: readonly string[];
 }
 
 export interface DnsRecord {
   type: 'TXT' | 'CNAME' | 'A' | 'AAAA';
   name: string;
   value: string;
-  purpose: 'ownership' | 'routing';
+  purpose: 'ownership' | 'routing' | 'certificate';
+}
+
+/** Where the CA looks for a DNS-01 answer for `domain` (a wildcard's is its parent's, RFC 8555 8.4). */
+export const acmeChallengeName = (domain: string) =>
+  `_acme-challenge.${domain.startsWith('*.') ? domain.slice(2) : domain}`;
+
+/**
+ * The delegation an organization's claim on `domain` asks for, when Portico answers DNS-01 in its
+ * own zone: `_acme-challenge.{domain}` CNAME `{challengeLabel}.{zone}`. Undefined without one.
+ */
+export function delegationRecord(
+  orgId: string,
+  domain: string,
+  settings: Pick<DnsSettings, 'acmeDnsZone' | 'acmeChallengeTypes'>,
+): DnsRecord | undefined {
+  const zone = settings.acmeDnsZone;
+  if (zone === undefined || !settings.acmeChallengeTypes?.includes('dns-01')) return undefined;
+  return {
+    type: 'CNAME',
+    name: acmeChallengeName(domain),
+    value: `${challengeLabel(orgId, domain)}.${zone}`,
+    purpose: 'certificate',
+  };
 }
 
 /** Where the ownership TXT lives: `{record name}.{domain}` (`_mixpeek-verify.shop.acme.com`). */
@@ -38,8 +65,16 @@ export function routingTargets(domain: string, settings: DnsSettings): string[] 
     : [settings.cnameTarget];
 }
 
-/** Every record the customer must create for `domain`, in the order they are usually created. */
-export function requiredDnsRecords(domain: string, token: string, settings: DnsSettings): DnsRecord[] {
+/**
+ * Every record the customer must create for `domain`, in the order they are usually created: the
+ * ownership TXT, the routing, and the certificate delegation where Portico answers DNS-01.
+ */
+export function requiredDnsRecords(
+  domain: string,
+  token: string,
+  orgId: string,
+  settings: DnsSettings,
+): DnsRecord[] {
   const records: DnsRecord[] = [
     {
       type: 'TXT',
@@ -56,6 +91,8 @@ export function requiredDnsRecords(domain: string, token: string, settings: DnsS
   } else {
     records.push({ type: 'CNAME', name: domain, value: settings.cnameTarget, purpose: 'routing' });
   }
+  const delegation = delegationRecord(orgId, domain, settings);
+  if (delegation) records.push(delegation);
   return records;
 }
 

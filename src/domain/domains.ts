@@ -66,6 +66,7 @@ export class DomainService {
       nextCheckAt: null,
       verificationErrors: [],
       routingObserved: [],
+      routingVia: null,
     };
     for (let attempt = 1; ; attempt++) {
       try {

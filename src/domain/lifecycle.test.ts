@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { up as oneLiveClaim } from '../store/migrations/0008-one-live-claim.js';
 import { DOMAIN_STATUSES, type Domain, type DomainStatus } from '../store/store.js';
 import {
-  type Answer,
   type CheckTransition,
   isLive,
   MOVED_AFTER_FAILURES,
@@ -12,6 +11,7 @@ import {
   onCheck,
   onHandOver,
   onVerifyRequest,
+  type RoutingAnswer,
   SERVED_STATUSES,
   STATUS_TABLE,
   statusesWhere,
@@ -40,6 +40,8 @@ function domain(status: DomainStatus, failureStreak = 0): Domain {
     nextCheckAt: null,
     verificationErrors: [],
     routingObserved: [],
+    // An active domain was last seen routed by DNS.
+    routingVia: status === 'active' ? 'dns' : null,
     failureStreak,
   };
 }
@@ -133,13 +135,15 @@ describe('verify requested', () => {
 });
 
 describe('a check', () => {
-  const ok: Answer = { ok: true, definitive: true };
-  const wrong: Answer = { ok: false, definitive: true };
-  const silent: Answer = { ok: false, definitive: false };
-  const answers = { ok, wrong, silent };
+  // Each answer as ownership (an Answer) or routing (a RoutingAnswer: `via` is ignored for ownership).
+  const ok: RoutingAnswer = { ok: true, definitive: true, via: 'dns' };
+  const proxied: RoutingAnswer = { ok: true, definitive: true, via: 'proxy' };
+  const wrong: RoutingAnswer = { ok: false, definitive: true, via: null };
+  const silent: RoutingAnswer = { ok: false, definitive: false, via: null };
+  const answers = { ok, proxied, wrong, silent };
   type Said = keyof typeof answers;
 
-  const none = { trouble: null, tookOwnership: false, readyForCertificate: false };
+  const none = { trouble: null, tookOwnership: false, readyForCertificate: false, routingChanged: false };
   const change = (patch: CheckTransition['patch'], extra: Partial<CheckTransition> = {}) => ({
     patch,
     ...none,
@@ -185,21 +189,42 @@ describe('a check', () => {
     ['verified', 2, 'wrong', 'ok', false, true, change({}, { trouble: 'lost' })],
     ['verified', 2, 'ok', 'ok', false, true, change({ failureStreak: 0 }, { readyForCertificate: true })],
 
-    // An active domain answers for both records.
+    // An active domain answers for its ownership record; its routing is reported when it changes
+    // (it was last seen by DNS), never counted: a CDN in front of it does not take it down.
     ['active', 1, 'ok', 'ok', false, false, change({ failureStreak: 0 })],
-    ['active', 1, 'ok', 'wrong', false, false, change({ failureStreak: 2 }, { trouble: 'lost' })],
+    ['active', 1, 'ok', 'wrong', false, false, change({ failureStreak: 0 }, { routingChanged: true })],
+    ['active', 1, 'ok', 'proxied', false, false, change({ failureStreak: 0 }, { routingChanged: true })],
     ['active', 1, 'wrong', 'ok', false, false, change({ failureStreak: 2 }, { trouble: 'lost' })],
-    ['active', 1, 'ok', 'silent', false, false, change({}, { trouble: 'unanswered' })],
+    [
+      'active',
+      1,
+      'wrong',
+      'proxied',
+      false,
+      false,
+      change({ failureStreak: 2 }, { trouble: 'lost', routingChanged: true }),
+    ],
+    // A silent routing answer says nothing new.
+    ['active', 1, 'ok', 'silent', false, false, change({ failureStreak: 0 })],
     ['active', 1, 'silent', 'silent', false, false, change({}, { trouble: 'unanswered' })],
-    // An answer outweighs a silence.
-    ['active', 1, 'silent', 'wrong', false, false, change({ failureStreak: 2 }, { trouble: 'lost' })],
-    ['active', 2, 'ok', 'wrong', false, false, moved],
+    [
+      'active',
+      1,
+      'silent',
+      'wrong',
+      false,
+      false,
+      change({}, { trouble: 'unanswered', routingChanged: true }),
+    ],
+    ['active', 2, 'ok', 'wrong', false, false, change({ failureStreak: 0 }, { routingChanged: true })],
+    ['active', 2, 'wrong', 'ok', false, false, moved],
     ['active', 2, 'wrong', 'wrong', false, false, moved],
     ['active', 2, 'silent', 'silent', false, false, change({}, { trouble: 'unanswered' })],
     // Asked for: recorded, never counted, but it may clear the streak.
-    ['active', 2, 'ok', 'wrong', false, true, change({}, { trouble: 'lost' })],
-    ['active', 2, 'ok', 'silent', false, true, change({}, { trouble: 'unanswered' })],
+    ['active', 2, 'wrong', 'ok', false, true, change({}, { trouble: 'lost' })],
+    ['active', 2, 'silent', 'ok', false, true, change({}, { trouble: 'unanswered' })],
     ['active', 2, 'ok', 'ok', false, true, change({ failureStreak: 0 })],
+    ['active', 2, 'ok', 'wrong', false, true, change({ failureStreak: 0 }, { routingChanged: true })],
 
     // Nothing watches these: a check has no say.
     ['pending', 0, 'ok', 'ok', false, false, null],
@@ -215,6 +240,30 @@ describe('a check', () => {
       expect(onCheck(domain(status, streak), findings, NOW)).toEqual(expected);
     },
   );
+
+  it('orders the certificate of a proven claim whose delegation is in place, wherever it points', () => {
+    const delegated = {
+      ownership: ok,
+      routing: wrong,
+      delegation: ok,
+      deadlinePassed: false,
+      requested: false,
+    };
+    expect(onCheck(domain('verifying'), delegated, NOW)?.readyForCertificate).toBe(true);
+    expect(onCheck(domain('verified'), delegated, NOW)?.readyForCertificate).toBe(true);
+    // Neither the CA's way in (routing) nor the delegation: wait.
+    const neither = { ...delegated, delegation: wrong };
+    expect(onCheck(domain('verifying'), neither, NOW)?.readyForCertificate).toBe(false);
+    expect(onCheck(domain('verified'), neither, NOW)?.readyForCertificate).toBe(false);
+    // Served already: nothing to order.
+    expect(onCheck(domain('active'), delegated, NOW)?.readyForCertificate).toBe(false);
+  });
+
+  it('announces no routing change on the first check of a domain made active without one', () => {
+    const fresh = { ...domain('active'), lastCheckedAt: null, routingVia: null };
+    const findings = { ownership: ok, routing: ok, deadlinePassed: false, requested: false };
+    expect(onCheck(fresh, findings, NOW)?.routingChanged).toBe(false);
+  });
 });
 
 describe('a hand-over to another organization', () => {

@@ -1,4 +1,4 @@
-import type { Domain } from '../store/store.js';
+import type { Domain, RoutingVia } from '../store/store.js';
 import { DOMAIN_STATUSES, type DomainStatus } from '../store/store.js';
 
 /**
@@ -11,8 +11,11 @@ import { DOMAIN_STATUSES, type DomainStatus } from '../store/store.js';
  *                         |  deadline passed         |                                |
  *                         v                          +---------------+----------------+
  *                       failed                                       |  3 definitive failures in a row,
- *                                                                    v  or another organization proves the name
- *                                                                  moved
+ *                                                                    v  (of the ownership record),
+ *                                                                  moved   or another organization proves the name
+ *
+ *   Routing never moves a domain: a served one whose traffic stops reaching the platform by DNS or
+ *   through its own proxy is reported (domain.routing_changed) and kept (docs/security.md).
  *
  *   verify on failed or moved starts over (verifying); on verified or active it re-checks at once.
  */
@@ -26,7 +29,7 @@ export interface StatusTraits {
    * the name.
    */
   live: boolean;
-  /** The edge serves the name (and routing counts against the domain on a re-check). */
+  /** The edge serves the name (and a change of its routing is announced). */
   served: boolean;
   /** Checks watch it: polled while verifying, re-verified while live. Others change only on request. */
   checked: boolean;
@@ -56,6 +59,8 @@ export const statusesWhere = (trait: keyof StatusTraits): readonly DomainStatus[
 export const isLive = (status: DomainStatus): boolean => STATUS_TABLE[status].live;
 /** The edge serves it. */
 export const SERVED_STATUSES = statusesWhere('served');
+/** The claim holds the name: the edge answers its routing proofs (routing-proof.ts). */
+export const LIVE_STATUSES = statusesWhere('live');
 
 /**
  * The traits of a status named by someone else (an API answer read by the CLI), or undefined for a
@@ -66,7 +71,12 @@ export function traitsOf(status: string): Readonly<StatusTraits> | undefined {
 }
 
 /** The events transitions announce (as webhooks, to the domain's organization). */
-export type DomainEvent = 'domain.verified' | 'domain.failed' | 'domain.moved' | 'domain.active';
+export type DomainEvent =
+  | 'domain.verified'
+  | 'domain.failed'
+  | 'domain.moved'
+  | 'domain.active'
+  | 'domain.routing_changed';
 
 /** The fields the status machine owns; the rest of a domain (check results, schedule) is the callers'. */
 export type StatusFields = Pick<Domain, 'status' | 'verifiedAt' | 'verifyingSince' | 'failureStreak'>;
@@ -77,7 +87,7 @@ export interface Transition<E extends DomainEvent = DomainEvent> {
   event?: E;
 }
 
-/** Definitive failures in a row that make a live domain `moved`. */
+/** Definitive failures of the ownership record in a row that make a live domain `moved`. */
 export const MOVED_AFTER_FAILURES = 3;
 
 /** A new claim: `pending` until someone asks for verification. */
@@ -110,9 +120,19 @@ export interface Answer {
   definitive: boolean;
 }
 
+/** The routing answer: how traffic reaches the platform, when it does (null exactly when not ok). */
+export interface RoutingAnswer extends Answer {
+  via: RoutingVia | null;
+}
+
 export interface CheckFindings {
   ownership: Answer;
-  routing: Answer;
+  routing: RoutingAnswer;
+  /**
+   * The certificate delegation (`_acme-challenge` CNAME to Portico's challenge zone), where there is
+   * one: in place, it gets the certificate over DNS-01 without waiting for routing.
+   */
+  delegation?: Answer;
   /** A verifying domain's time is up (PORTICO_VERIFY_DEADLINE_SECONDS). */
   deadlinePassed: boolean;
   /**
@@ -131,23 +151,33 @@ export interface CheckTransition extends Transition<'domain.verified' | 'domain.
   trouble: 'lost' | 'unanswered' | null;
   /** Ownership was proven just now: other organizations' live claims on the name are handed over. */
   tookOwnership: boolean;
-  /** Ownership and routing hold on a domain not served yet: time for its certificate. */
+  /** Ownership holds, and routing or the delegation, on a domain not served yet: time for its certificate. */
   readyForCertificate: boolean;
+  /**
+   * A served domain's routing is not what its last check saw (reached the platform or not, by DNS
+   * or by proxy): announced as `domain.routing_changed`, which changes nothing else.
+   */
+  routingChanged: boolean;
 }
 
 /**
  * What a check's findings do to a domain's status, or null for a status no check acts on. A
  * verifying domain is verified once its ownership record is found (routing may follow later) and
- * failed at the deadline; a live one must keep its ownership record, and an active one its routing
- * too (or its traffic could be someone else's), or three definitive failures in a row make it moved.
+ * failed at the deadline; a live one must keep its ownership record, or three definitive failures
+ * in a row make it moved. Routing decides only when a claim not served yet gets its certificate:
+ * an active domain whose DNS points at the customer's CDN is still the customer's, and still
+ * served (the dangling-CNAME defence is the ownership record: docs/security.md).
  */
 export function onCheck(domain: Domain, findings: CheckFindings, now: string): CheckTransition | null {
   const { ownership, routing } = findings;
+  // What a certificate needs besides the ownership proof: the CA reaching the edge, or the delegation.
+  const certifiable = routing.ok || findings.delegation?.ok === true;
   const result = (patch: Partial<StatusFields>, extra: Partial<CheckTransition> = {}): CheckTransition => ({
     patch,
     trouble: null,
     tookOwnership: false,
     readyForCertificate: false,
+    routingChanged: false,
     ...extra,
   });
   switch (domain.status) {
@@ -155,30 +185,28 @@ export function onCheck(domain: Domain, findings: CheckFindings, now: string): C
       if (ownership.ok) {
         return result(
           { status: 'verified', verifiedAt: now, failureStreak: 0 },
-          { event: 'domain.verified', tookOwnership: true, readyForCertificate: routing.ok },
+          { event: 'domain.verified', tookOwnership: true, readyForCertificate: certifiable },
         );
       }
       return findings.deadlinePassed ? result({ status: 'failed' }, { event: 'domain.failed' }) : result({});
     case 'verified':
     case 'active': {
-      // A served domain must keep both records; a verified one waiting for its CNAME is not
-      // failing: only its ownership proof counts against it.
       const served = STATUS_TABLE[domain.status].served;
-      const counted = served ? [ownership, routing] : [ownership];
-      const lost = counted.some((answer) => !answer.ok && answer.definitive);
-      const unanswered = counted.some((answer) => !answer.ok && !answer.definitive);
-      const trouble = lost ? 'lost' : unanswered ? 'unanswered' : null;
+      // Only a definite answer is news, and only against what an earlier check saw.
+      const routingChanged =
+        served && routing.definitive && domain.lastCheckedAt !== null && domain.routingVia !== routing.via;
+      const trouble = ownership.ok ? null : ownership.definitive ? 'lost' : 'unanswered';
       // Recorded, not counted: the schedule's next check counts what it finds.
-      if (trouble && findings.requested) return result({}, { trouble });
-      if (lost) {
+      if (trouble && findings.requested) return result({}, { trouble, routingChanged });
+      if (trouble === 'lost') {
         const failureStreak = domain.failureStreak + 1;
         return failureStreak >= MOVED_AFTER_FAILURES
           ? result({ status: 'moved', failureStreak }, { event: 'domain.moved', trouble })
-          : result({ failureStreak }, { trouble });
+          : result({ failureStreak }, { trouble, routingChanged });
       }
       // DNS did not answer: nothing is held against the domain.
-      if (trouble) return result({}, { trouble });
-      return result({ failureStreak: 0 }, { readyForCertificate: !served && routing.ok });
+      if (trouble) return result({}, { trouble, routingChanged });
+      return result({ failureStreak: 0 }, { readyForCertificate: !served && certifiable, routingChanged });
     }
     default:
       // pending, failed, moved: nothing watches these until someone asks to verify again.

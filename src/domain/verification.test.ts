@@ -39,6 +39,8 @@ function domain(status: DomainStatus, fields: Partial<Domain> = {}): Domain {
     nextCheckAt: null,
     verificationErrors: [],
     routingObserved: [],
+    // An active domain was last seen routed by DNS.
+    routingVia: status === 'active' ? 'dns' : null,
     failureStreak: 0,
     ...fields,
   };
@@ -58,8 +60,9 @@ function outcome(ownership: Answer, routing: Answer): CheckOutcome {
     observed: ownership === 'ok' ? ['mixpeek-site-verification=token'] : [],
     errors: error(ownership, 'txt_not_found'),
   };
-  const route: RoutingCheck = {
+  const route: CheckOutcome['routing'] = {
     ok: routing === 'ok',
+    via: routing === 'ok' ? 'dns' : null,
     definitive: routing !== 'silent',
     configured: ['CNAME cname.apps.example.net'],
     observed: routing === 'ok' ? ['CNAME cname.apps.example.net'] : [],
@@ -78,6 +81,7 @@ function summary(before: Domain, decision: Decision) {
     next: next ? `${next.kind} in ${(next.runAt.getTime() - NOW.getTime()) / 1000}s` : null,
     certificate: decision.readyForCertificate,
     tookOwnership: decision.tookOwnership,
+    ...(decision.routingChanged ? { routingChanged: true } : {}),
   };
 }
 
@@ -205,6 +209,8 @@ describe('decide() on a live domain (verified or active), scheduled', () => {
     certificate: false,
     tookOwnership: false,
   });
+  /** `domain.routing_changed` besides: an active domain's routing is no longer what DNS showed. */
+  const changed = (summary: object) => ({ ...summary, routingChanged: true });
   const moved = {
     status: 'moved',
     streak: 3,
@@ -219,13 +225,14 @@ describe('decide() on a live domain (verified or active), scheduled', () => {
     ['ok', 'ok', ok('verified', RECHECK(SIX_HOURS), true), ok('active', RECHECK(SIX_HOURS), false)],
     // A verified domain waiting for its CNAME is not failing: routing is polled on the schedule,
     // counted from when ownership was proven (10 minutes ago: every minute).
-    ['ok', 'wrong', ok('verified', RECHECK(60), false), counted('active', 2)],
-    ['ok', 'silent', ok('verified', RECHECK(60), false), counted('active', 1)],
+    // An active domain's routing is reported, never counted: only its ownership record keeps it.
+    ['ok', 'wrong', ok('verified', RECHECK(60), false), changed(ok('active', RECHECK(SIX_HOURS), false))],
+    ['ok', 'silent', ok('verified', RECHECK(60), false), ok('active', RECHECK(SIX_HOURS), false)],
     ['wrong', 'ok', counted('verified', 2), counted('active', 2)],
-    ['wrong', 'wrong', counted('verified', 2), counted('active', 2)],
+    ['wrong', 'wrong', counted('verified', 2), changed(counted('active', 2))],
     ['wrong', 'silent', counted('verified', 2), counted('active', 2)],
     ['silent', 'ok', counted('verified', 1), counted('active', 1)],
-    ['silent', 'wrong', counted('verified', 1), counted('active', 2)],
+    ['silent', 'wrong', counted('verified', 1), changed(counted('active', 1))],
     ['silent', 'silent', counted('verified', 1), counted('active', 1)],
   ];
 
@@ -237,13 +244,13 @@ describe('decide() on a live domain (verified or active), scheduled', () => {
   // The same answers after two failures in a row: a third counted one ends serving.
   const afterTwo: [Answer, Answer, object, object][] = [
     ['ok', 'ok', ok('verified', RECHECK(SIX_HOURS), true), ok('active', RECHECK(SIX_HOURS), false)],
-    ['ok', 'wrong', ok('verified', RECHECK(60), false), moved],
-    ['ok', 'silent', ok('verified', RECHECK(60), false), counted('active', 2)],
+    ['ok', 'wrong', ok('verified', RECHECK(60), false), changed(ok('active', RECHECK(SIX_HOURS), false))],
+    ['ok', 'silent', ok('verified', RECHECK(60), false), ok('active', RECHECK(SIX_HOURS), false)],
     ['wrong', 'ok', moved, moved],
     ['wrong', 'wrong', moved, moved],
     ['wrong', 'silent', moved, moved],
     ['silent', 'ok', counted('verified', 2), counted('active', 2)],
-    ['silent', 'wrong', counted('verified', 2), moved],
+    ['silent', 'wrong', counted('verified', 2), changed(counted('active', 2))],
     ['silent', 'silent', counted('verified', 2), counted('active', 2)],
   ];
 
@@ -284,7 +291,6 @@ describe('decide() on a live domain, on a check someone asked for', () => {
     ['verified', 'wrong', 'ok'],
     ['verified', 'silent', 'ok'],
     ['active', 'wrong', 'ok'],
-    ['active', 'ok', 'wrong'],
     ['active', 'silent', 'silent'],
   ] as const)('%s, ownership %s, routing %s: recorded, never counted', (status, own, routing) => {
     const before = domain(status, { failureStreak: 2 });
@@ -331,6 +337,7 @@ describe('decide() on a domain no check watches', () => {
             next: null,
             tookOwnership: false,
             readyForCertificate: false,
+            routingChanged: false,
           });
         }
       }
@@ -351,13 +358,19 @@ describe('what decide() records of a check', () => {
           { code: 'cname_mismatch', message: 'wrong' },
         ],
         routingObserved: [],
+        routingVia: null,
         nextCheckAt: decision.next ? iso(decision.next.runAt) : null,
       });
       const routed = decide(domain(status), outcome('ok', 'ok'), NOW, settings);
       expect(routed.patch).toMatchObject({
         verificationErrors: [],
         routingObserved: ['CNAME cname.apps.example.net'],
+        routingVia: 'dns',
       });
+      // A silent DNS tells nothing of the routing: what the last check saw is kept.
+      expect(decide(domain(status), outcome('ok', 'silent'), NOW, settings).patch).not.toHaveProperty(
+        'routingVia',
+      );
       expect(routed.patch.nextCheckAt).toBe(iso(routed.next?.runAt ?? NOW));
     },
   );

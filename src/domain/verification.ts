@@ -1,10 +1,18 @@
-import { checkOwnership, checkRouting, type OwnershipCheck, type RoutingCheck } from '../dns/checks.js';
+import {
+  checkDelegation,
+  checkOwnership,
+  checkRouting,
+  type DelegationCheck,
+  type OwnershipCheck,
+  type RoutingCheck,
+} from '../dns/checks.js';
 import type { Resolvers } from '../dns/resolver.js';
-import type { Domain, DomainPatch, Store } from '../store/store.js';
+import type { Domain, DomainPatch, RoutingVia, Store } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
-import { type DnsSettings, ownershipRecordName, routesByAddress } from './dns-records.js';
+import { type DnsSettings, delegationRecord, ownershipRecordName, routesByAddress } from './dns-records.js';
 import { newId } from './ids.js';
-import { type DomainEvent, onCheck, onHandOver, STATUS_TABLE } from './lifecycle.js';
+import { type DomainEvent, isLive, onCheck, onHandOver, STATUS_TABLE } from './lifecycle.js';
+import type { RoutingProver } from './routing-proof.js';
 
 /**
  * Verification: proving a claim's ownership by DNS, then watching that the proof and the routing
@@ -51,7 +59,10 @@ export interface VerificationSettings extends DnsSettings {
 
 export interface CheckOutcome {
   ownership: OwnershipCheck;
-  routing: RoutingCheck;
+  /** DNS's answer, and how traffic reaches the platform: by DNS, through the customer's proxy, or not. */
+  routing: RoutingCheck & { via: RoutingVia | null };
+  /** The certificate delegation, when Portico answers DNS-01 (undefined otherwise). */
+  delegation?: DelegationCheck;
 }
 
 /** What one check changes: pure, so every rule is tested without DNS or a database (verification.test.ts). */
@@ -64,6 +75,8 @@ export interface Decision {
   tookOwnership: boolean;
   /** Ownership and routing hold and the domain has no certificate yet: time to issue one. */
   readyForCertificate: boolean;
+  /** A served domain's routing changed since the last check: `domain.routing_changed`. */
+  routingChanged: boolean;
 }
 
 export const VERIFY_JOB = 'domain:verify';
@@ -91,13 +104,14 @@ export function decide(
   settings: VerificationSettings,
   { requested = false }: CheckOptions = {},
 ): Decision {
-  const { ownership, routing } = outcome;
+  const { ownership, routing, delegation } = outcome;
   const since = (start: string | null) => secondsSince(start, now);
   const transition = onCheck(
     domain,
     {
       ownership,
       routing,
+      delegation,
       deadlinePassed: since(domain.verifyingSince) >= settings.verifyDeadlineSeconds,
       requested,
     },
@@ -109,6 +123,7 @@ export function decide(
       next: null,
       tookOwnership: false,
       readyForCertificate: false,
+      routingChanged: false,
     };
   }
   const after = { ...domain, ...transition.patch };
@@ -117,8 +132,15 @@ export function decide(
     patch: {
       updatedAt: iso(now),
       lastCheckedAt: iso(now),
-      verificationErrors: [...ownership.errors, ...routing.errors],
+      // A missing delegation is worth a word only while nothing else can get the certificate.
+      verificationErrors: [
+        ...ownership.errors,
+        ...routing.errors,
+        ...(delegation && !delegation.ok && !routing.ok ? delegation.errors : []),
+      ],
       routingObserved: routing.observed,
+      // What a silent DNS could not tell is kept as the last check saw it.
+      ...(routing.definitive ? { routingVia: routing.via } : {}),
       ...transition.patch,
       nextCheckAt: next ? iso(next.runAt) : null,
     },
@@ -126,6 +148,7 @@ export function decide(
     ...(transition.event ? { event: transition.event } : {}),
     tookOwnership: transition.tookOwnership,
     readyForCertificate: transition.readyForCertificate,
+    routingChanged: transition.routingChanged,
   };
 }
 
@@ -178,12 +201,19 @@ export class VerificationService {
     private readonly settings: VerificationSettings,
     private readonly clock: Clock,
     private readonly hooks: VerificationHooks = {},
+    /** Proves routing through a customer's proxy when DNS does not show it; without one, DNS decides. */
+    private readonly prover?: Pick<RoutingProver, 'prove'>,
   ) {}
 
-  /** Asks DNS about the domain: its ownership record and its routing. No state changes. */
+  /**
+   * Asks DNS about the domain: its ownership record and its routing; and, for a live claim whose
+   * DNS points elsewhere (a CDN's addresses, a CNAME to a proxy), asks its proxy whether requests
+   * reach the edge (routing-proof.ts). No state changes.
+   */
   async inspect(domain: Domain, signal?: AbortSignal): Promise<CheckOutcome> {
     const s = this.settings;
-    const [ownership, routing] = await Promise.all([
+    const delegation = delegationRecord(domain.orgId, domain.name, s);
+    const [ownership, dns, delegated] = await Promise.all([
       checkOwnership(this.resolvers.ownership, {
         name: ownershipRecordName(s.verifyRecordName, domain.name),
         valuePrefix: s.verifyValuePrefix,
@@ -198,8 +228,32 @@ export class VerificationService {
         edgeIPv6: routesByAddress(domain.name, s) ? s.edgeIpv6 : [],
         signal,
       }),
+      delegation &&
+        checkDelegation(this.resolvers.routing, { name: delegation.name, target: delegation.value, signal }),
     ]);
-    return { ownership, routing };
+    const routing = await this.throughProxy(domain, dns, signal);
+    return { ownership, routing, ...(delegated ? { delegation: delegated } : {}) };
+  }
+
+  /**
+   * DNS's routing answer, or, when DNS answered with somewhere else, the proof through the proxy
+   * there. Only for live claims: the edge answers proofs for those alone, and a claim not yet
+   * proven has nothing to route. A silent DNS is left silent (nothing to send a request to).
+   */
+  private async throughProxy(
+    domain: Domain,
+    dns: RoutingCheck,
+    signal: AbortSignal | undefined,
+  ): Promise<CheckOutcome['routing']> {
+    if (dns.ok) return { ...dns, via: 'dns' };
+    if (!this.prover || !dns.definitive || !isLive(domain.status)) return { ...dns, via: null };
+    const proof = await this.prover.prove(domain, signal);
+    if (proof.ok) return { ...dns, ok: true, errors: [], via: 'proxy' };
+    // DNS's own message says what to change; the proxy's failure says why it was not enough.
+    const errors = dns.errors.map((error, i) =>
+      i === dns.errors.length - 1 ? { ...error, message: `${error.message}; ${proof.reason}` } : error,
+    );
+    return { ...dns, errors, via: null };
   }
 
   /**
@@ -243,6 +297,7 @@ export class VerificationService {
       const updated = (await tx.updateDomain(domain.id, decision.patch)) ?? domain;
       await this.scheduleNext(tx, updated, decision, now);
       if (decision.event) await this.hooks.onEvent?.(tx, updated, decision.event, now);
+      if (decision.routingChanged) await this.hooks.onEvent?.(tx, updated, 'domain.routing_changed', now);
       for (const { claim, event } of moved) await this.hooks.onEvent?.(tx, claim, event, now);
       if (decision.readyForCertificate) await this.hooks.onReadyForCertificate?.(tx, updated, now);
       return updated;

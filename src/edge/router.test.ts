@@ -140,6 +140,33 @@ describe('beforeRoute', () => {
     }
   });
 
+  it('answers a routing proof for the Host, over HTTP and HTTPS, with no route lookup', () => {
+    const nonce = 'n'.repeat(32);
+    const target = `/.well-known/portico-routing/${nonce}`;
+    const proof = { action: 'routing-proof', hostname: 'shop.acme.test', nonce };
+    expect(beforeRoute('http', host('shop.acme.test'), undefined, target)).toEqual(proof);
+    expect(beforeRoute('https', host('shop.acme.test'), 'shop.acme.test', `${target}?x=1`)).toEqual(proof);
+    // The SNI name decides over HTTPS, as for every request: another name is misdirected.
+    expect(beforeRoute('https', host('other.acme.test'), 'shop.acme.test', target)).toMatchObject({
+      status: 421,
+    });
+    expect(beforeRoute('http', 'none', undefined, target)).toMatchObject({
+      status: 404,
+      reason: 'unknown-host',
+    });
+  });
+
+  it('refuses a malformed routing-proof nonce', () => {
+    for (const nonce of ['', 'short', 'a/b'.repeat(10), 'x'.repeat(65), `${'a'.repeat(30)}.b`]) {
+      expect(
+        beforeRoute('http', host('x.test'), undefined, `/.well-known/portico-routing/${nonce}`),
+      ).toMatchObject({
+        status: 404,
+        reason: 'bad-proof-nonce',
+      });
+    }
+  });
+
   it('proxies the challenge path over HTTPS like any other path', () => {
     expect(
       beforeRoute('https', host('shop.acme.test'), 'shop.acme.test', '/.well-known/acme-challenge/tok'),

@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { normalizeHostname } from '../domain/hostname.js';
+import { isRoutingProofNonce, ROUTING_PROOF_PATH } from '../domain/routing-proof.js';
 import { httpsUrl, type Route } from '../domain/serving.js';
 
 /**
@@ -25,7 +26,9 @@ export type RejectReason =
   /** Served, but the App has no `origin_url`. */
   | 'no-origin'
   /** An ACME challenge path that is not a well-formed token. */
-  | 'bad-challenge-token';
+  | 'bad-challenge-token'
+  /** A routing-proof path whose nonce is not well formed. */
+  | 'bad-proof-nonce';
 
 export type EdgeDecision =
   /** Reverse-proxy to the route's origin. */
@@ -34,6 +37,8 @@ export type EdgeDecision =
   | { readonly action: 'redirect'; readonly location: string }
   /** Answer with the token's key authorization (`text/plain`), or 404 when it is unknown. */
   | { readonly action: 'challenge'; readonly token: string }
+  /** Answer with the proof that requests for `hostname` reach this edge (domain/routing-proof.ts), or 404. */
+  | { readonly action: 'routing-proof'; readonly hostname: string; readonly nonce: string }
   /** A neutral page that names no tenant. */
   | { readonly action: 'reject'; readonly status: 400 | 404 | 421 | 502; readonly reason: RejectReason };
 
@@ -53,6 +58,7 @@ const UNKNOWN_HOST: EdgeDecision = { action: 'reject', status: 404, reason: 'unk
 const MISDIRECTED: EdgeDecision = { action: 'reject', status: 421, reason: 'misdirected' };
 const NO_ORIGIN: EdgeDecision = { action: 'reject', status: 502, reason: 'no-origin' };
 const BAD_CHALLENGE_TOKEN: EdgeDecision = { action: 'reject', status: 404, reason: 'bad-challenge-token' };
+const BAD_PROOF_NONCE: EdgeDecision = { action: 'reject', status: 404, reason: 'bad-proof-nonce' };
 
 /** A Host header's hostname (normalized) and port, as checked by `parseHost`. */
 export interface Authority {
@@ -178,6 +184,13 @@ export function beforeRoute(
   // The handshake was made for the SNI name, not the Host: another tenant's name on this connection
   // is answered 421, which also tells a client that reused the connection to open a new one.
   if (scheme === 'https' && hostname !== servername) return MISDIRECTED;
+  // Answered for a live claim whether served or not: a claim behind the customer's CDN proves its
+  // routing this way before it has a certificate (domain/routing-proof.ts).
+  if (target.startsWith(ROUTING_PROOF_PATH)) {
+    const query = target.indexOf('?');
+    const nonce = target.slice(ROUTING_PROOF_PATH.length, query === -1 ? undefined : query);
+    return isRoutingProofNonce(nonce) ? { action: 'routing-proof', hostname, nonce } : BAD_PROOF_NONCE;
+  }
   return hostname;
 }
 

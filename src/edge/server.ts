@@ -22,7 +22,7 @@ import {
   type Scheme,
 } from './router.js';
 import { SniCache } from './sni-cache.js';
-import type { CertificateSource, ChallengeSource, RouteSource } from './sources.js';
+import type { CertificateSource, ChallengeSource, RouteSource, RoutingProofSource } from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
 import { edgeTlsProfile } from './tls-profile.js';
 
@@ -45,6 +45,8 @@ export interface EdgeOptions {
   routes: RouteSource;
   certificates: CertificateSource;
   challenges: ChallengeSource;
+  /** Answers routing proofs (domain/routing-proof.ts); without it the proof path is answered 404. */
+  routingProofs?: RoutingProofSource;
   /** `PORTICO_ALLOW_PRIVATE_ORIGINS`: allow origins on loopback and private networks. */
   allowPrivateOrigins: boolean;
   logger: Logger;
@@ -446,6 +448,24 @@ class EdgeServer implements Edge {
           },
         );
         return;
+      case 'routing-proof': {
+        const proofs = this.options.routingProofs;
+        if (!proofs) {
+          sendPage(res, 404);
+          return;
+        }
+        proofs.proof(outcome.hostname, outcome.nonce).then(
+          (proof) => {
+            if (proof === undefined) sendPage(res, 404);
+            else sendText(res, proof);
+          },
+          (err: unknown) => {
+            this.logger.error({ err }, 'edge: routing proof lookup failed');
+            sendPage(res, 503);
+          },
+        );
+        return;
+      }
       case 'reject':
         sendPage(res, outcome.status);
         return;
@@ -472,7 +492,8 @@ class EdgeServer implements Edge {
         socket.end(rawRedirect(outcome.location));
         return;
       case 'challenge':
-        // A CA never asks for an upgrade: nothing to answer with.
+      case 'routing-proof':
+        // Neither a CA nor Portico's worker asks for an upgrade: nothing to answer with.
         socket.end(rawPage(404));
         return;
       case 'reject':

@@ -42,6 +42,15 @@ export interface CertificateSource {
   certificate(hostname: string): Promise<EdgeCertificate | undefined>;
 }
 
+/** The edge's half of a routing proof (domain/routing-proof.ts). */
+export interface RoutingProofSource {
+  /**
+   * The proof for `nonce` of the live claim on `hostname`, or `undefined` when no claim on the name
+   * is live. Read on every request for the proof path: the worker sends one per check.
+   */
+  proof(hostname: string, nonce: string): Promise<string | undefined>;
+}
+
 export interface ChallengeSource {
   /**
    * The key authorization (`{token}.{account key thumbprint}`) for a pending HTTP-01 challenge, or

@@ -1,7 +1,9 @@
 import { tlsAlpnChallengeKey } from '../acme/issuer.js';
+import { LIVE_STATUSES } from '../domain/lifecycle.js';
+import { routingProof } from '../domain/routing-proof.js';
 import { type Route, routeOf } from '../domain/serving.js';
 import type { Store } from '../store/store.js';
-import type { ChallengeSource, RouteSource } from './sources.js';
+import type { ChallengeSource, RouteSource, RoutingProofSource } from './sources.js';
 
 /**
  * The edge's sources backed by the store: what every edge node serves is decided by the database
@@ -30,5 +32,18 @@ export class StoreChallenges implements ChallengeSource {
 
   tlsAlpnKeyAuthorization(hostname: string): Promise<string | undefined> {
     return this.store.findChallenge(tlsAlpnChallengeKey(hostname));
+  }
+}
+
+/** Routing proofs for the live claim on a name, with the key every node derives alike. */
+export class StoreRoutingProofs implements RoutingProofSource {
+  constructor(
+    private readonly store: Store,
+    private readonly key: Buffer,
+  ) {}
+
+  async proof(hostname: string, nonce: string): Promise<string | undefined> {
+    const claim = await this.store.findDomainInStatus(hostname, LIVE_STATUSES);
+    return claim && routingProof(this.key, claim.id, claim.name, nonce);
   }
 }

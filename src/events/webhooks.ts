@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'domain.failed',
   'domain.moved',
   'domain.active',
+  'domain.routing_changed',
   'certificate.issued',
   'certificate.renewed',
   'certificate.failed',
@@ -172,6 +173,7 @@ export class WebhookService {
         status: domain.status,
         verified_at: domain.verifiedAt,
         verification_errors: domain.verificationErrors,
+        routing: { ok: domain.routingVia !== null, via: domain.routingVia, observed: domain.routingObserved },
         ...extra,
       },
     };

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config-error.js';
@@ -72,6 +72,15 @@ export class SecretBox {
     return ['v1', nonce, body, cipher.getAuthTag()]
       .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
       .join('.');
+  }
+
+  /**
+   * A key of its own for one `purpose` (HKDF-SHA256 of this one), for what every node must compute
+   * alike without it ever being stored, such as the edge's answer to a routing proof
+   * (domain/routing-proof.ts). A purpose's key reveals nothing of the sealing key or of another's.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.key, Buffer.alloc(0), `portico:${purpose}`, 32));
   }
 
   /** Throws when the value was not sealed with this key or was altered. */

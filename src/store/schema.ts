@@ -77,6 +77,8 @@ export interface DomainsTable {
   verification_errors: string;
   /** JSON: what DNS answered for routing on the last check, e.g. `["CNAME cname.apps.example.net"]`. */
   routing_observed: string;
+  /** How traffic was last seen to reach the platform: 'dns', 'proxy', or NULL (not seen, or not checked). */
+  routing_via: string | null;
   /** Definitive failed re-checks in a row; three make an active domain `moved`. */
   failure_streak: Generated<number>;
 }

@@ -168,8 +168,13 @@ export interface Domain {
   nextCheckAt: string | null;
   verificationErrors: VerificationError[];
   routingObserved: string[];
+  /** How the last check saw traffic reach the platform, or null when it did not (or none ran). */
+  routingVia: RoutingVia | null;
   failureStreak: number;
 }
+
+/** `dns`: the CNAME or addresses point here; `proxy`: a request through the customer's proxy reached the edge. */
+export type RoutingVia = 'dns' | 'proxy';
 export type DomainPatch = Partial<
   Pick<
     Domain,
@@ -181,6 +186,7 @@ export type DomainPatch = Partial<
     | 'nextCheckAt'
     | 'verificationErrors'
     | 'routingObserved'
+    | 'routingVia'
     | 'failureStreak'
   >
 > & { updatedAt: string };

@@ -17,6 +17,8 @@ export interface RunningProcess {
   apiUrl(): Promise<string>;
   /** The edge's HTTPS port, once its "Portico edge listening on" line is out. */
   edgeHttpsPort(): Promise<number>;
+  /** The edge's HTTP port, likewise. */
+  edgeHttpPort(): Promise<number>;
   /**
    * The key the first start of an API on an empty store prints, read from the JSON start-up record
    * (`"first_api_key"`): what a log collector sees off a terminal.
@@ -67,9 +69,11 @@ export function startPortico(args: string[], env: Record<string, string | undefi
     child,
     output: () => text,
     waitFor,
-    apiUrl: async () => (await waitFor(/Portico API listening on (http:\/\/127\.0\.0\.1:\d+)/))[1] as string,
+    // PORTICO_HOST is 127.0.0.1 but where a test binds to its network namespace's address.
+    apiUrl: async () => (await waitFor(/Portico API listening on (http:\/\/[\d.]+:\d+)/))[1] as string,
     edgeHttpsPort: async () =>
-      Number((await waitFor(/edge listening on http:\/\/\S+ and https:\/\/127\.0\.0\.1:(\d+)/))[1]),
+      Number((await waitFor(/edge listening on http:\/\/\S+ and https:\/\/[\d.]+:(\d+)/))[1]),
+    edgeHttpPort: async () => Number((await waitFor(/edge listening on http:\/\/[\d.]+:(\d+) and/))[1]),
     firstApiKey: async () => (await waitFor(/"first_api_key":"(pk_[a-z0-9]{40})"/))[1] as string,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) {

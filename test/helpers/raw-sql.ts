@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { randomAlphanumeric } from '../../src/domain/ids.js';
 import { createStore, type Store } from '../../src/store/index.js';
@@ -17,6 +18,12 @@ export interface StoreWithSql {
   query(text: string): Promise<Record<string, unknown>[]>;
   /** Opens another store on the same database (migrations run again, as at a restart). */
   reopen(): Promise<Store>;
+  /**
+   * Runs one migration's `up` again on the database, as an upgrade from before it would: deleting
+   * its row from `kysely_migration` instead is refused once a later migration has run.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: migrations take an untyped Kysely, as in src/store/migrations
+  runMigration(up: (db: Kysely<any>) => Promise<void>): Promise<void>;
   /** Closes the SQL connection and the first store, and deletes the database. */
   close(): Promise<void>;
 }
@@ -35,6 +42,10 @@ export async function openStoreWithSql(backend: Backend['name']): Promise<StoreW
         return [];
       },
       reopen: () => createStore({ dataDir: dir }),
+      runMigration: async (up) => {
+        // Not destroyed: that would close `raw`, which the queries above go on using.
+        await up(new Kysely({ dialect: new SqliteDialect({ database: raw }) }));
+      },
       close: async () => {
         raw.close();
         await store.close();
@@ -54,6 +65,18 @@ export async function openStoreWithSql(backend: Backend['name']): Promise<StoreW
     store,
     query: async (text) => (await client.query(text)).rows,
     reopen: open,
+    runMigration: async (up) => {
+      const db = new Kysely({
+        dialect: new PostgresDialect({
+          pool: new pg.Pool({ connectionString: url, options: `-c search_path=${schema}`, max: 1 }),
+        }),
+      });
+      try {
+        await up(db);
+      } finally {
+        await db.destroy();
+      }
+    },
     close: async () => {
       await store.close();
       await client.query(`DROP SCHEMA ${schema} CASCADE`);

@@ -32,7 +32,10 @@ export const DnsRecord = Type.Object(
     type: Type.String({ description: 'TXT, CNAME, A or AAAA' }),
     name: Type.String({ description: 'Fully qualified record name' }),
     value: Type.String(),
-    purpose: Type.String({ description: 'ownership or routing' }),
+    purpose: Type.String({
+      description:
+        'ownership, routing, or certificate (the delegation of _acme-challenge, where the platform answers DNS-01 for the certificate)',
+    }),
   },
   { $id: 'DnsRecord', title: 'DnsRecord', description: 'A record the customer must create' },
 );
@@ -53,6 +56,14 @@ export const Routing = Type.Object(
   {
     configured: Type.Array(Type.String(), { description: 'What the routing record must point to' }),
     observed: Type.Array(Type.String(), { description: 'What DNS answered on the last check' }),
+    ok: Type.Boolean({
+      description:
+        'Whether the last check saw traffic for the domain reach the platform (false before the first check)',
+    }),
+    via: Type.Union([Type.Literal('dns'), Type.Literal('proxy'), Type.Null()], {
+      description:
+        'How it reaches the platform: dns (the CNAME or addresses point here), proxy (DNS points at the customer’s own CDN or proxy, and a request through it reached the edge), or null',
+    }),
   },
   { $id: 'Routing', title: 'Routing' },
 );
@@ -140,7 +151,12 @@ export const DomainResponse = Type.Object(
         last_checked_at: '2026-05-04T09:12:31.448Z',
         next_check_at: '2026-05-05T09:12:31.448Z',
         verification_errors: [],
-        routing: { configured: ['cname.apps.example.net'], observed: ['cname.apps.example.net'] },
+        routing: {
+          configured: ['cname.apps.example.net'],
+          observed: ['cname.apps.example.net'],
+          ok: true,
+          via: 'dns',
+        },
         certificate: {
           status: 'issued',
           issuer: 'acme',

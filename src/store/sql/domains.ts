@@ -1,7 +1,7 @@
 import { type Insertable, type Selectable, sql, type Updateable } from 'kysely';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
-import type { Domain, DomainStatus, DomainStore } from '../store.js';
+import type { Domain, DomainStatus, DomainStore, RoutingVia } from '../store.js';
 import { listPage, type SqlContext, toCount } from './context.js';
 import { prepared } from './prepared.js';
 
@@ -21,6 +21,7 @@ const toDomain = (row: Selectable<DomainsTable>): Domain => ({
   nextCheckAt: row.next_check_at,
   verificationErrors: JSON.parse(row.verification_errors),
   routingObserved: JSON.parse(row.routing_observed),
+  routingVia: row.routing_via as RoutingVia | null,
   failureStreak: row.failure_streak,
 });
 
@@ -42,6 +43,7 @@ const insertDomain = prepared((db, row: Insertable<DomainsTable>) =>
     next_check_at: row.next_check_at,
     verification_errors: row.verification_errors,
     routing_observed: row.routing_observed,
+    routing_via: row.routing_via,
     failure_streak: row.failure_streak,
   }),
 );
@@ -125,6 +127,7 @@ export function domainQueries({ db, caps }: SqlContext): DomainStore {
           next_check_at: domain.nextCheckAt,
           verification_errors: JSON.stringify(domain.verificationErrors),
           routing_observed: JSON.stringify(domain.routingObserved),
+          routing_via: domain.routingVia,
           failure_streak: domain.failureStreak,
         }),
       );
@@ -202,6 +205,7 @@ export function domainQueries({ db, caps }: SqlContext): DomainStore {
         values.verification_errors = JSON.stringify(patch.verificationErrors);
       if (patch.routingObserved !== undefined)
         values.routing_observed = JSON.stringify(patch.routingObserved);
+      if (patch.routingVia !== undefined) values.routing_via = patch.routingVia;
       if (patch.failureStreak !== undefined) values.failure_streak = patch.failureStreak;
       const row = await writing(() =>
         db.updateTable('domains').set(values).where('id', '=', id).returningAll().executeTakeFirst(),

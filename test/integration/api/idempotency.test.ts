@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { up as idempotencySealed } from '../../../src/store/migrations/0011-idempotency-sealed.js';
 import { openApi, type TestApi } from '../../helpers/api.js';
 import { openStoreWithSql, type StoreWithSql } from '../../helpers/raw-sql.js';
 import { backends } from '../../helpers/stores.js';
@@ -74,14 +75,9 @@ describe.each(backends)('kept Idempotency-Key answers on $name', (backend) => {
       `INSERT INTO idempotency_keys (org_id, key, request_hash, response_status, response_body, created_at)
        VALUES ('org_legacy', 'plain-before', 'h', 200, '{"webhook_id":"wh_1","secret":"whsec_legacy-plain-text"}', '${now}')`,
     );
-    await db.query(`DELETE FROM kysely_migration WHERE name = '0011-idempotency-sealed'`);
-    const restarted = await db.reopen();
-    try {
-      expect(await restarted.migrationsApplied()).toBe(true);
-      expect(await keptAnswers('plain-before')).toEqual([]);
-      expect(await keptAnswers('sealed-before')).toHaveLength(1);
-    } finally {
-      await restarted.close();
-    }
+    // The upgrade: the migration that sealed answers, run on the answers kept before it.
+    await db.runMigration(idempotencySealed);
+    expect(await keptAnswers('plain-before')).toEqual([]);
+    expect(await keptAnswers('sealed-before')).toHaveLength(1);
   });
 });

@@ -122,6 +122,7 @@ describe.each(backends)('portico serve --roles dns on $name', (backend) => {
         nextCheckAt: null,
         verificationErrors: [],
         routingObserved: [],
+        routingVia: null,
         failureStreak: 0,
       },
     });

@@ -55,6 +55,7 @@ describe.each(backends)('store contract on $name', (backend) => {
     nextCheckAt: null,
     verificationErrors: [],
     routingObserved: [],
+    routingVia: null,
     failureStreak: 0,
     ...extra,
   });

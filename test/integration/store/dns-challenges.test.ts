@@ -69,6 +69,7 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
       nextCheckAt: null,
       verificationErrors: [],
       routingObserved: [],
+      routingVia: null,
       failureStreak: 0,
     });
     return { appId, id };

@@ -145,6 +145,7 @@ describe.each(backends)('the store itself refuses a second live claim on $name',
       nextCheckAt: null,
       verificationErrors: [],
       routingObserved: [],
+      routingVia: null,
       failureStreak: 0,
     };
     await store.insertDomain(domain);

@@ -197,19 +197,41 @@ describe.each(backends)('verification on $name', (backend) => {
     await verify(domain.domain);
     const id = (await store.findClaims(domain.domain))[0]?.id as string;
     await store.updateDomain(id, { status: 'active', updatedAt: rig.clock.now().toISOString() });
-    dns.set(domain.domain, 'CNAME', 'elsewhere.example.net');
+    const ownership = `_mixpeek-verify.${domain.domain}`;
+    dns.set(ownership, 'TXT', 'mixpeek-site-verification=another-claims-token');
     await later(6 * 3600);
     await later(10 * 60);
     expect((await store.findDomainById(id))?.failureStreak).toBe(2);
     const failing = await read(domain.domain);
-    expect(failing.verification_errors.map((e: { code: string }) => e.code)).toEqual(['cname_mismatch']);
+    expect(failing.verification_errors.map((e: { code: string }) => e.code)).toEqual(['txt_mismatch']);
     // The API says how close the domain is to `moved`, and that DNS's answer counted.
     expect(failing).toMatchObject({ status: 'active', reverify_failures: 2, moved_after_failures: 3 });
     expect(failing.verification_errors[0].definitive).toBe(true);
-    dns.set(domain.domain, 'CNAME', 'cname.apps.portico.test');
+    dns.set(ownership, 'TXT', `mixpeek-site-verification=${domain.verification_token}`);
     await later(10 * 60);
     expect(await store.findDomainById(id)).toMatchObject({ status: 'active', failureStreak: 0 });
     expect(await read(domain.domain)).toMatchObject({ reverify_failures: 0, verification_errors: [] });
+  });
+
+  it('never counts routing against an active domain: a change is announced and the domain kept', async () => {
+    const domain = await add();
+    rig.publish(domain);
+    await verify(domain.domain);
+    const id = (await store.findClaims(domain.domain))[0]?.id as string;
+    await store.updateDomain(id, { status: 'active', updatedAt: rig.clock.now().toISOString() });
+    await later(6 * 3600);
+    expect(await read(domain.domain)).toMatchObject({ routing: { ok: true, via: 'dns' } });
+    // DNS now points at something that is not the platform (and no proxy there answers for it).
+    dns.set(domain.domain, 'CNAME', 'elsewhere.example.net');
+    for (let i = 0; i < 4; i++) await later(6 * 3600);
+    const kept = await read(domain.domain);
+    expect(kept).toMatchObject({ status: 'active', reverify_failures: 0, routing: { ok: false, via: null } });
+    expect(kept.verification_errors.map((e: { code: string }) => e.code)).toEqual(['cname_mismatch']);
+    // Announced once, when it changed; not on every check that finds it so.
+    const changes = rig.events.filter(
+      (e) => e.event === 'domain.routing_changed' && e.domain === domain.domain,
+    );
+    expect(changes).toHaveLength(1);
   });
 
   it('never counts SERVFAIL, REFUSED or silence against a live domain', async () => {
@@ -331,10 +353,11 @@ describe.each(backends)('verification on $name', (backend) => {
 
     it('clears a failure streak once the records are back', async () => {
       const { domain, id } = await activeDomain();
-      dns.set(domain.domain, 'CNAME', 'elsewhere.example.net');
+      const ownership = `_mixpeek-verify.${domain.domain}`;
+      dns.set(ownership, 'TXT', 'mixpeek-site-verification=another-claims-token');
       await later(6 * 3600);
       expect((await store.findDomainById(id))?.failureStreak).toBe(1);
-      dns.set(domain.domain, 'CNAME', 'cname.apps.portico.test');
+      dns.set(ownership, 'TXT', `mixpeek-site-verification=${domain.verification_token}`);
       rig.clock.advance(30);
       expect(await verify(domain.domain)).toMatchObject({ status: 'active', verification_errors: [] });
       expect((await store.findDomainById(id))?.failureStreak).toBe(0);
