@@ -217,7 +217,7 @@ describe('portico command', () => {
     // Off a terminal, serve's output is JSON records (PORTICO_LOG_FORMAT), a failure to start included.
     expect(JSON.parse(badRole.stderr)).toMatchObject({
       level: 60,
-      msg: 'unknown role "teapot": roles are api, worker, edge',
+      msg: 'unknown role "teapot": roles are api, worker, edge, dns',
     });
     const missingOrg = await runPortico(['keys', 'create'], env);
     expect(missingOrg.code).toBe(2);
