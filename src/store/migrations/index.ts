@@ -11,6 +11,7 @@ import * as jobOrganization from './0009-job-organization.js';
 import * as tenancyLimits from './0010-tenancy-limits.js';
 import * as idempotencySealed from './0011-idempotency-sealed.js';
 import * as routingVia from './0013-routing-via.js';
+import * as certificateLifecycle from './0015-certificate-lifecycle.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '0010-tenancy-limits': tenancyLimits,
   '0011-idempotency-sealed': idempotencySealed,
   '0013-routing-via': routingVia,
+  '0015-certificate-lifecycle': certificateLifecycle,
 };
 
 export const migrationProvider: MigrationProvider = {
