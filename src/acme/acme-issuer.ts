@@ -135,7 +135,7 @@ export class AcmeIssuer implements CertIssuer {
   async precheck(hostnames: string[], options: IssueOptions = {}): Promise<void> {
     const resolver = this.options.caaResolver;
     if (resolver === undefined) return;
-    const names = checkHostnames(hostnames);
+    const names = checkHostnames(hostnames, { wildcards: this.wildcards });
     // The directory (read while registering) says who the CA is; the account, who orders.
     const client = await abortable(this.registered(), options.signal);
     const { ca } = this.transport;
