@@ -1,4 +1,11 @@
-import { type CaaAuthority, type CaaRecord, decideCaa, findRelevantCaa, formatCaa } from '../dns/caa.js';
+import {
+  type CaaAuthority,
+  type CaaRecord,
+  type CaaSearch,
+  decideCaa,
+  findRelevantCaa,
+  formatCaa,
+} from '../dns/caa.js';
 import type { LookupFailure, Resolver } from '../dns/resolver.js';
 import { CertIssueError } from './issuer.js';
 
@@ -23,26 +30,41 @@ export async function checkCaa(
   signal?: AbortSignal,
 ): Promise<void> {
   for (const name of names) {
-    const search = await findRelevantCaa(resolver, name, { signal });
-    if (!search.ok) {
-      throw new CertIssueError(
-        'caa_lookup_failed',
-        `Could not read the CAA records of ${name}: ${failureWords(search.failure)} for ${search.at}. ` +
-          'No CA issues without reading them; this is tried again shortly.',
-        { hostname: name },
-      );
-    }
-    if (search.at === undefined) continue;
-    const decision = decideCaa(search.records, name, ca);
-    if (decision.allowed) continue;
-    const where =
-      search.cnameChain.length > 0
-        ? `${search.at} (through its CNAME to ${search.cnameChain.at(-1)})`
-        : search.at;
-    throw new CertIssueError('caa_forbidden', forbidden(decision.why, decision.records, where, name, ca), {
-      hostname: name,
-    });
+    const refusal = caaRefusal(await findRelevantCaa(resolver, name, { signal }), name, ca);
+    if (refusal !== undefined) throw refusal;
   }
+}
+
+/**
+ * What the relevant CAA records of `name` (`search`, from `findRelevantCaa`) say against ordering
+ * it from `ca`, as the error the order fails with; undefined when they allow it. `portico domains
+ * check` shows the same words.
+ */
+export function caaRefusal(search: CaaSearch, name: string, ca: CaaAuthority): CertIssueError | undefined {
+  if (!search.ok) {
+    return new CertIssueError(
+      'caa_lookup_failed',
+      `Could not read the CAA records of ${name}: ${failureWords(search.failure)} for ${search.at}. ` +
+        'No CA issues without reading them; this is tried again shortly.',
+      { hostname: name },
+    );
+  }
+  if (search.at === undefined) return undefined;
+  const decision = decideCaa(search.records, name, ca);
+  if (decision.allowed) return undefined;
+  const where =
+    search.cnameChain.length > 0
+      ? `${search.at} (through its CNAME to ${search.cnameChain.at(-1)})`
+      : search.at;
+  // The records belong to the end of the CNAME chain: that is where they are changed.
+  const owner = search.cnameChain.at(-1) ?? search.at;
+  return new CertIssueError(
+    'caa_forbidden',
+    forbidden(decision.why, decision.records, where, owner, name, ca),
+    {
+      hostname: name,
+    },
+  );
 }
 
 /** What the customer reads: the records, where they are, whom they forbid, and what to change. */
@@ -50,12 +72,13 @@ function forbidden(
   why: 'critical' | 'nobody' | 'other_ca' | 'account' | 'method',
   records: readonly CaaRecord[],
   where: string,
+  owner: string,
   name: string,
   ca: CaaAuthority,
 ): string {
   const found = `${records.map((record) => `CAA ${formatCaa(record)}`).join(', ')} at ${where}`;
   const identity = ca.identities?.[0];
-  const allow = identity === undefined ? '' : ` (\`${where.split(' ')[0]}. CAA 0 issue "${identity}"\`)`;
+  const allow = identity === undefined ? '' : ` (\`${owner}. CAA 0 issue "${identity}"\`)`;
   switch (why) {
     case 'critical':
       return (
