@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../domain/clock.js';
-import type { Store } from '../store/store.js';
+import type { CertificateLifetimeStats, Store } from '../store/store.js';
 
 /**
  * The fractions of their lifetime left that certificates are counted below: half, the renewal
@@ -114,13 +114,23 @@ export class Metrics {
         this.set((await expiryStats()).expiringSoon);
       },
     });
+    // One query for the two gauges below: a scrape collects them together.
+    let lifetime: Promise<CertificateLifetimeStats> | undefined;
+    const lifetimeStats = () => {
+      lifetime ??= store
+        .certificateLifetimeStats(clock.now().toISOString(), LIFETIME_FRACTIONS)
+        .finally(() => {
+          lifetime = undefined;
+        });
+      return lifetime;
+    };
     new Gauge({
       name: 'portico_certificates_lifetime_left',
       help: 'Issued certificates with less than a fraction of their lifetime left, by that fraction (below="0.5", "0.333", "0.167", "0": expired). Renewal starts at a third; below a sixth, renewal has been failing for half its window.',
       labelNames: ['below'],
       registers,
       async collect() {
-        const stats = await store.certificateLifetimeStats(clock.now().toISOString(), LIFETIME_FRACTIONS);
+        const stats = await lifetimeStats();
         for (const [i, fraction] of LIFETIME_FRACTIONS.entries()) {
           this.set({ below: fractionLabel(fraction) }, stats.below[i] ?? 0);
         }
@@ -131,8 +141,7 @@ export class Metrics {
       help: 'The least fraction of its lifetime any issued certificate has left (1 when there is none; negative once one expired).',
       registers,
       async collect() {
-        const stats = await store.certificateLifetimeStats(clock.now().toISOString(), []);
-        this.set(stats.leastLeft ?? 1);
+        this.set((await lifetimeStats()).leastLeft ?? 1);
       },
     });
     new Gauge({
