@@ -201,7 +201,7 @@ describe('checkCaa (the loopback DNS server)', () => {
   let resolver: WireResolver;
   beforeAll(async () => {
     dns = await startDnsServer();
-    resolver = new WireResolver({ servers: [dns.address], timeoutMs: 200, attempts: 1 });
+    resolver = new WireResolver({ servers: [dns.address], timeoutMs: 2000 });
   });
   afterAll(async () => {
     await dns?.close();
