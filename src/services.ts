@@ -71,15 +71,18 @@ export type EventSink = (
   event: DomainEvent | CertificateEvent,
   subject: { hostname: string; domain?: Domain },
   now: Date,
+  data?: Record<string, unknown>,
 ) => Promise<void>;
 
 export async function createServices(deps: ServiceDeps): Promise<Services> {
   const { config, store, clock, logger } = deps;
   // Seals private keys and webhook secrets; several nodes must share it (PORTICO_ENCRYPTION_KEY).
   const box = openSecretBox(config);
+  const resolvers = deps.resolvers ?? createResolvers(config);
+  // CAA is read as the CA reads it: through a recursive resolver, as routing is.
   const issuer =
     deps.issuer === undefined
-      ? await createIssuer(config, store, box, clock, logger)
+      ? await createIssuer(config, store, box, clock, logger, resolvers.routing)
       : (deps.issuer ?? undefined);
   const { metrics } = deps;
   const webhooks = new WebhookService(store, box, config, clock, (outcome) =>
@@ -87,17 +90,24 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   );
   // Events about customers' domains go to their organization's webhooks; a certificate of an app's
   // default hostname belongs to the platform and is only logged.
-  const events: EventSink = async (tx, event, subject, now) => {
+  const events: EventSink = async (tx, event, subject, now, data) => {
     logger.info({ event, hostname: subject.hostname, domainId: subject.domain?.id }, 'event');
     deps.onEvent?.(event, subject);
     if (event.startsWith('certificate.'))
       metrics?.certificates.inc({ event: event.slice('certificate.'.length) });
-    if (subject.domain) await webhooks.record(tx, event, subject.domain, now);
+    if (subject.domain) await webhooks.record(tx, event, subject.domain, now, data);
   };
-  const resolvers = deps.resolvers ?? createResolvers(config);
   const certificates = issuer
     ? new CertificateService(store, issuer, box, config, clock, {
-        onEvent: (tx, subject, event, now) => events(tx, event, subject, now),
+        onEvent: (tx, subject, event, now, data) => events(tx, event, subject, now, data),
+        onRevocation: (outcome, detail) => {
+          metrics?.certificateRevocations.inc({ outcome });
+          const fields = { ...detail, outcome };
+          if (outcome === 'given_up')
+            logger.warn(fields, 'certificate revocation given up; its key is deleted');
+          else if (outcome === 'retrying') logger.info(fields, 'certificate revocation failed; will retry');
+          else logger.info(fields, 'certificate revocation done; its key is deleted');
+        },
         delegationInPlace: async (record, signal) =>
           (await checkDelegation(resolvers.routing, { name: record.name, target: record.value, signal })).ok,
       })

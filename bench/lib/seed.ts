@@ -117,6 +117,8 @@ export async function seedStore(options: SeedOptions): Promise<void> {
         notAfter: certificate.notAfter,
         renewAt: null,
         lastError: null,
+        lastErrorCode: null,
+        expiryAlertedAt: null,
         failures: 0,
         createdAt: now,
         updatedAt: now,

@@ -1,9 +1,11 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
+import type { Resolver } from '../dns/resolver.js';
 import type { Logger } from '../logger.js';
 import { ACME_ERROR, asProblem, challengeLabel, combine, problemError, type Step } from './acme-problems.js';
 import { CaTransport } from './ca-transport.js';
+import { checkCaa } from './caa.js';
 import {
   type AccountKeyStore,
   type AcmeChallengeType,
@@ -13,6 +15,8 @@ import {
   checkHostnames,
   type IssuedCertificate,
   type IssueOptions,
+  REVOCATION_REASON_CODES,
+  type RevocationReason,
   tlsAlpnChallengeKey,
 } from './issuer.js';
 
@@ -50,6 +54,11 @@ export interface AcmeIssuerOptions {
   pollTimeoutMs?: number;
   /** A connection to the CA that stays silent this long fails as `network` (default 30 s). */
   requestTimeoutMs?: number;
+  /**
+   * Where `precheck()` reads CAA records (the recursive resolver verification uses, as the CA
+   * asks one). Without it, CAA is left to the CA.
+   */
+  caaResolver?: Resolver;
   logger?: IssuerLogger;
 }
 
@@ -124,6 +133,64 @@ export class AcmeIssuer implements CertIssuer {
   /** The URL of the ACME account this issuer acts for, looking it up or registering it first. */
   async accountUrl(options: IssueOptions = {}): Promise<string> {
     return (await abortable(this.registered(), options.signal)).getAccountUrl();
+  }
+
+  /**
+   * CAA before ordering: the names' CAA records must allow this CA, as its directory names itself
+   * (`meta.caaIdentities`), for this account and a challenge type answered (RFC 8657's parameters).
+   * A directory without `caaIdentities` (RFC 8555 makes them optional; Pebble lists none) cannot be
+   * matched against `issue` records: then only records that forbid every CA (`issue ";"`, a critical
+   * unknown tag) are refused here, and the rest is left to the CA, which checks CAA itself before it
+   * issues. Refusing them instead would block every name whose records allow this very CA.
+   */
+  async precheck(hostnames: string[], options: IssueOptions = {}): Promise<void> {
+    const resolver = this.options.caaResolver;
+    if (resolver === undefined) return;
+    const names = checkHostnames(hostnames, { wildcards: this.wildcards });
+    // The directory (read while registering) says who the CA is; the account, who orders.
+    const client = await abortable(this.registered(), options.signal);
+    const { ca } = this.transport;
+    await checkCaa(
+      resolver,
+      names,
+      {
+        identities: ca.listsCaaIdentities ? ca.caaIdentities : undefined,
+        accountUri: client.getAccountUrl(),
+        validationMethods: this.challengeTypes,
+      },
+      options.signal,
+    );
+  }
+
+  /**
+   * Revokes with the account's key (RFC 8555 section 7.6): the account that ordered a certificate
+   * may revoke it. A certificate the CA reports as already revoked is done.
+   */
+  async revoke(certificatePem: string, reason: RevocationReason, options: IssueOptions = {}): Promise<void> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const leaf = new X509Certificate(certificatePem);
+    const names = (leaf.subjectAltName ?? '')
+      .split(', ')
+      .flatMap((san) => (san.startsWith('DNS:') ? [san.slice(4)] : []));
+    const client = await abortable(this.registered(), signal);
+    const step: Step = { what: 'revoking the certificate', names, signal };
+    try {
+      await this.transport.run(step, () =>
+        client.revokeCertificate(certificatePem, { reason: REVOCATION_REASON_CODES[reason] }),
+      );
+    } catch (error) {
+      if (!(error instanceof CertIssueError) || error.problemType === undefined) throw error;
+      if (error.problemType === `${ACME_ERROR}alreadyRevoked`) return;
+      // The problem's message was written for orders; say what was refused instead.
+      throw new CertIssueError(
+        error.code,
+        `The CA refused to revoke the certificate of ${names.join(', ')} (serial ${leaf.serialNumber}, ` +
+          `${error.problemType}).`,
+        { problemType: error.problemType, retryAfterSeconds: error.retryAfterSeconds, cause: error },
+      );
+    }
+    this.options.logger?.info({ names, serial: leaf.serialNumber, reason }, 'ACME certificate revoked');
   }
 
   async issue(hostnames: string[], options: IssueOptions = {}): Promise<IssuedCertificate> {

@@ -16,6 +16,11 @@ import { explainFailure, type Step } from './acme-problems.js';
 export interface CaInfo {
   /** Domains a CAA record names to allow this CA (`0 issue "letsencrypt.org"`). */
   caaIdentities: string[];
+  /**
+   * Whether the directory lists `caaIdentities` at all (RFC 8555 makes them optional; Pebble has
+   * none): undefined until the directory has been read.
+   */
+  listsCaaIdentities?: boolean;
 }
 
 /**
@@ -72,8 +77,11 @@ acme.axios.interceptors.response.use((response) => {
         retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
       },
     };
-    const caaIdentities = directoryCaaIdentities(response.data);
-    if (caaIdentities !== undefined) exchange.ca.caaIdentities = caaIdentities;
+    const meta = directoryMeta(response.data);
+    if (meta !== undefined) {
+      exchange.ca.caaIdentities = meta.caaIdentities ?? [];
+      exchange.ca.listsCaaIdentities = meta.caaIdentities !== undefined;
+    }
   }
   return response;
 });
@@ -136,12 +144,14 @@ export class CaTransport {
   }
 }
 
-/** `meta.caaIdentities` of an ACME directory, or undefined when `body` is no directory that has them. */
-function directoryCaaIdentities(body: unknown): string[] | undefined {
+/** What an ACME directory's `meta` says that Portico uses, or undefined when `body` is no directory. */
+function directoryMeta(body: unknown): { caaIdentities?: string[] } | undefined {
   if (typeof body !== 'object' || body === null || !('newOrder' in body)) return undefined;
   const { meta } = body as { meta?: { caaIdentities?: unknown } };
   const identities = meta?.caaIdentities;
-  return Array.isArray(identities) ? identities.filter((item) => typeof item === 'string') : undefined;
+  return Array.isArray(identities)
+    ? { caaIdentities: identities.filter((item) => typeof item === 'string') }
+    : {};
 }
 
 /** Retry-After (RFC 9110 section 10.2.3): delay-seconds or an HTTP date; in seconds from now. */

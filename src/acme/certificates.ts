@@ -2,19 +2,20 @@ import { addSeconds, type Clock, iso } from '../domain/clock.js';
 import { type DnsRecord, type DnsSettings, delegationRecord } from '../domain/dns-records.js';
 import { newId } from '../domain/ids.js';
 import { isLive, onCertificate } from '../domain/lifecycle.js';
-import { appsWildcardHostname } from '../domain/serving.js';
+import { appsWildcardHostname, type DropReason } from '../domain/serving.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { App, CertificateRecord, Domain, JobOutcome, Store } from '../store/store.js';
 import type { DnsChallengeWriter } from './acme-issuer.js';
-import { IssuanceBudget, type IssuanceLimits } from './issuance-budget.js';
+import { type Budget, IssuanceBudget, type IssuanceLimits } from './issuance-budget.js';
 import {
   type AccountKeyStore,
   CertIssueError,
   type CertIssuer,
   type ChallengeStore,
   type IssueOptions,
+  type RevocationReason,
 } from './issuer.js';
-import { issueRetrySeconds, renewalTime } from './renewal.js';
+import { expiryAlertTime, issueRetrySeconds, renewalTime } from './renewal.js';
 
 /**
  * Certificates for served hostnames: asking for them, obtaining them from the issuer and keeping
@@ -25,14 +26,32 @@ import { issueRetrySeconds, renewalTime } from './renewal.js';
  */
 export const ISSUE_JOB = 'cert:issue';
 export const RENEW_JOB = 'cert:renew';
+/** Revokes the certificate of a name that left, then deletes its key (`revoke`). */
+export const REVOKE_JOB = 'cert:revoke';
+/** Announces a certificate that reached the last sixth of its lifetime unrenewed (`alertExpiring`). */
+export const EXPIRING_JOB = 'cert:expiring';
 export const issueJobKey = (hostname: string) => `${ISSUE_JOB}:${hostname}`;
 export const renewJobKey = (hostname: string) => `${RENEW_JOB}:${hostname}`;
+export const revokeJobKey = (revocationId: string) => `${REVOKE_JOB}:${revocationId}`;
+export const expiringJobKey = (hostname: string) => `${EXPIRING_JOB}:${hostname}`;
+
+/**
+ * Tries at revoking one certificate before it is given up (and its key deleted all the same): on
+ * the retryable schedule of `issueRetrySeconds` the tenth comes some 34 hours after the first, so
+ * a CA outage of a day is ridden out; a refusal the CA repeats (on the permanent schedule) is
+ * asked about for five days. A certificate that expires meanwhile needs no revoking at all.
+ */
+export const MAX_REVOCATION_ATTEMPTS = 10;
 
 export type CertificateEvent =
   | 'certificate.issued'
   | 'certificate.renewed'
   | 'certificate.failed'
+  | 'certificate.expiring'
   | 'domain.active';
+
+/** How one try at revoking ended: done (`revoked`), not needed (`expired`), or `retrying` / `given_up`. */
+export type RevocationOutcome = 'revoked' | 'expired' | 'retrying' | 'given_up';
 
 export interface CertificateHooks {
   /**
@@ -40,12 +59,19 @@ export interface CertificateHooks {
    * of a domain that has one): then the order is validated by DNS-01, wherever the domain points.
    */
   delegationInPlace?(record: DnsRecord, signal: AbortSignal): Promise<boolean>;
+  /** A status change, in its transaction; `data` is what the event says besides the domain. */
   onEvent?(
     tx: Store,
     subject: { hostname: string; domain?: Domain },
     event: CertificateEvent,
     now: Date,
+    data?: Record<string, unknown>,
   ): Promise<void>;
+  /** A try at revoking (logs and metrics): which certificate, why, and the CA's error if it failed. */
+  onRevocation?(
+    outcome: RevocationOutcome,
+    detail: { hostname: string; reason: RevocationReason; attempts: number; error?: string },
+  ): void;
 }
 
 export interface CertificateSettings
@@ -124,6 +150,8 @@ export class CertificateService {
       notAfter: null,
       renewAt: null,
       lastError: null,
+      lastErrorCode: null,
+      expiryAlertedAt: null,
       failures: 0,
       createdAt: iso(now),
       updatedAt: iso(now),
@@ -147,18 +175,27 @@ export class CertificateService {
   ) {
     const existing = await tx.findCertificate(hostname);
     if (existing?.status === 'issued' && existing.domainId === owner.domainId) return;
+    // Another claim's certificate still stored under the name is replaced below: revoke it first.
+    if (existing?.certificatePem && existing.domainId !== owner.domainId) {
+      await this.retire(tx, existing, 'superseded');
+    }
     await tx.putCertificate({ ...this.pendingRecord(hostname, now), ...owner });
     await this.enqueueIssue(tx, hostname, orgId, now);
   }
 
-  /** Drops the certificates of a domain that is removed or no longer live; the edge stops serving them. */
-  async dropForDomain(tx: Store, domainId: string): Promise<void> {
-    for (const record of await tx.deleteCertificatesOfDomain(domainId)) await this.forgetJobs(tx, record);
+  /**
+   * Drops the certificates of a domain that is removed or no longer live: the edge stops serving
+   * them when the transaction commits, and each is queued for revocation, with `reason`.
+   */
+  async dropForDomain(tx: Store, domainId: string, reason: DropReason): Promise<void> {
+    for (const record of await tx.deleteCertificatesOfDomain(domainId)) await this.retire(tx, record, reason);
   }
 
   /** Drops every certificate of an app that is being deleted: its default hostname's and its domains'. */
   async dropForApp(tx: Store, appId: string): Promise<void> {
-    for (const record of await tx.deleteCertificatesOfApp(appId)) await this.forgetJobs(tx, record);
+    for (const record of await tx.deleteCertificatesOfApp(appId)) {
+      await this.retire(tx, record, 'cessationOfOperation');
+    }
   }
 
   /** Drops the certificate of one hostname (an app's old default hostname after a rename). */
@@ -183,8 +220,14 @@ export class CertificateService {
     const owner = record && (await this.ownerOf(this.store, record));
     if (!record || !owner) {
       // The domain was removed, moved or never proven, or the app is gone: nothing to do, and
-      // nothing to keep renewing.
-      if (record) await this.store.transaction((tx) => this.forget(tx, record));
+      // nothing to keep renewing. Judged again in the transaction, which a new claim's request
+      // may have preceded.
+      if (record) {
+        await this.store.transaction(async (tx) => {
+          const current = await tx.findCertificate(hostname);
+          if (current && !(await this.ownerOf(tx, current))) await this.forget(tx, current);
+        });
+      }
       return undefined;
     }
     // A worker that died after storing the certificate, before finishing its job, left the job to
@@ -195,6 +238,13 @@ export class CertificateService {
     }
     // Whose budget the order uses: the domain's organization, or the platform for its own names.
     const budget = owner.kind === 'domain' ? owner.domain.orgId : null;
+    // What can be checked before ordering (CAA): a refusal here places no order and spends no budget.
+    try {
+      await this.issuer.precheck?.([hostname], { signal });
+    } catch (error) {
+      if (!(error instanceof CertIssueError)) throw error;
+      return this.failed(record, owner, error, now, { placed: false });
+    }
     const limited = await this.budgets.place(hostname, budget, now);
     if (limited) return limited;
     try {
@@ -207,18 +257,30 @@ export class CertificateService {
         // meanwhile is never made `active` again beside the one that took the name.
         await tx.lockDomainName(hostname);
         const current = await tx.findCertificate(hostname);
-        // Removed or handed over while the CA was working: the certificate is not stored.
-        if (!current || current.domainId !== record.domainId || !(await this.ownerOf(tx, current))) return;
-        await tx.putCertificate({
-          ...current,
-          status: 'issued',
+        const sealed = {
+          hostname,
+          appId: record.appId,
           issuer: issued.issuer,
           certificatePem: issued.certificatePem,
           privateKeyEnc: this.box.seal(issued.privateKeyPem),
-          notBefore: iso(issued.notBefore),
           notAfter: iso(issued.notAfter),
+        };
+        // Removed or handed over while the CA was working: the certificate is not stored, and the
+        // CA is told it is not needed (superseded when another claim holds the name now).
+        if (!current || current.domainId !== record.domainId || !(await this.ownerOf(tx, current))) {
+          const superseded = current !== undefined && current.domainId !== record.domainId;
+          await this.queueRevocation(tx, sealed, superseded ? 'superseded' : 'cessationOfOperation', done);
+          return;
+        }
+        await tx.putCertificate({
+          ...current,
+          ...sealed,
+          status: 'issued',
+          notBefore: iso(issued.notBefore),
           renewAt: iso(renewAt),
           lastError: null,
+          lastErrorCode: null,
+          expiryAlertedAt: null,
           failures: 0,
           updatedAt: iso(done),
         });
@@ -234,6 +296,7 @@ export class CertificateService {
           newId('job'),
           iso(done),
         );
+        await this.enqueueExpiryAlert(tx, hostname, issued.notBefore, issued.notAfter, orgOf(owner), done);
         const domain = owner.kind === 'domain' ? owner.domain : undefined;
         const renewed = current.certificatePem !== null;
         await this.hooks.onEvent?.(
@@ -253,20 +316,126 @@ export class CertificateService {
       return undefined;
     } catch (error) {
       if (!(error instanceof CertIssueError)) throw error;
-      const failures = record.failures + 1;
-      const delay = issueRetrySeconds(failures, error.retryable, error.retryAfterSeconds);
-      await this.store.transaction(async (tx) => {
-        await tx.recordCertificateFailure(hostname, error.message, iso(this.clock.now()));
-        await this.budgets.record(tx, hostname, `failed:${error.code}`, this.clock.now(), budget);
-        await this.hooks.onEvent?.(
-          tx,
-          { hostname, domain: owner.kind === 'domain' ? owner.domain : undefined },
-          'certificate.failed',
-          now,
-        );
-      });
+      return this.failed(record, owner, error, now, { placed: true, budget });
+    }
+  }
+
+  /**
+   * A failed attempt: recorded with its code on the certificate (a certificate being served stays),
+   * logged against the order's budget when one was placed, announced, and tried again after the
+   * backoff of `issueRetrySeconds`.
+   */
+  private async failed(
+    record: CertificateRecord,
+    owner: Owner,
+    error: CertIssueError,
+    now: Date,
+    order: { placed: true; budget: Budget } | { placed: false },
+  ): Promise<JobOutcome> {
+    const { hostname } = record;
+    const delay = issueRetrySeconds(record.failures + 1, error.retryable, error.retryAfterSeconds);
+    await this.store.transaction(async (tx) => {
+      const at = this.clock.now();
+      await tx.recordCertificateFailure(hostname, error.message, iso(at), error.code);
+      if (order.placed) await this.budgets.record(tx, hostname, `failed:${error.code}`, at, order.budget);
+      await this.hooks.onEvent?.(
+        tx,
+        { hostname, domain: owner.kind === 'domain' ? owner.domain : undefined },
+        'certificate.failed',
+        now,
+      );
+      // A renewal failing: make sure the expiry alert is due (certificates stored before alerts
+      // existed have none yet; for the others this changes nothing).
+      if (record.certificatePem && record.notBefore && record.notAfter && !record.expiryAlertedAt) {
+        const [notBefore, notAfter] = [new Date(record.notBefore), new Date(record.notAfter)];
+        await this.enqueueExpiryAlert(tx, hostname, notBefore, notAfter, orgOf(owner), at);
+      }
+    });
+    return { retryAt: addSeconds(this.clock.now(), delay), error: error.message };
+  }
+
+  /**
+   * The `cert:expiring` job: announces `certificate.expiring` for the hostname's certificate that
+   * expires at `notAfter`, once, if it is still the one served (no renewal replaced it) and its
+   * name is still served. The store's mark makes a repeated run (a worker that died after the
+   * commit) announce nothing more.
+   */
+  async alertExpiring(hostname: string, notAfter: string): Promise<JobOutcome> {
+    const record = await this.store.findCertificate(hostname);
+    if (!record?.certificatePem || record.notAfter !== notAfter || record.expiryAlertedAt) return undefined;
+    if (record.notBefore === null) return undefined;
+    const owner = await this.ownerOf(this.store, record);
+    if (!owner) return undefined;
+    const now = this.clock.now();
+    const [from, until] = [Date.parse(record.notBefore), Date.parse(notAfter)];
+    const alertAt = expiryAlertTime(new Date(from), new Date(until));
+    // Enqueued for the alert time; a clock a little behind the scheduler's waits for it.
+    if (alertAt.getTime() > now.getTime()) return { retryAt: alertAt, error: 'not due yet' };
+    const left = (until - now.getTime()) / (until - from);
+    await this.store.transaction(async (tx) => {
+      if (!(await tx.markCertificateExpiryAlerted(hostname, notAfter, iso(now)))) return;
+      await this.hooks.onEvent?.(
+        tx,
+        { hostname, domain: owner.kind === 'domain' ? owner.domain : undefined },
+        'certificate.expiring',
+        now,
+        {
+          certificate: {
+            not_before: record.notBefore,
+            not_after: notAfter,
+            lifetime_left: Math.round(left * 1000) / 1000,
+            last_error: record.lastError,
+            last_error_code: record.lastErrorCode,
+          },
+        },
+      );
+    });
+    return undefined;
+  }
+
+  /**
+   * The `cert:revoke` job (`attempts`: this run included): asks the CA to revoke the certificate of
+   * a name that left, then deletes it and its key. A failure is retried on the backoff of issuance
+   * until `MAX_REVOCATION_ATTEMPTS`, then given up (the key is deleted all the same: keeping it
+   * longer protects nothing). A certificate already expired needs no revoking.
+   */
+  async revoke(revocationId: string, attempts: number, signal: AbortSignal): Promise<JobOutcome> {
+    const revocation = await this.store.findCertificateRevocation(revocationId);
+    if (!revocation) return undefined;
+    const reason: RevocationReason =
+      revocation.reason === 'superseded' ? 'superseded' : 'cessationOfOperation';
+    const detail = { hostname: revocation.hostname, reason, attempts };
+    const finish = async (outcome: RevocationOutcome, error?: string) => {
+      await this.store.deleteCertificateRevocation(revocation.id);
+      this.hooks.onRevocation?.(outcome, { ...detail, error });
+      return undefined;
+    };
+    const now = this.clock.now();
+    if (revocation.notAfter !== null && Date.parse(revocation.notAfter) <= now.getTime()) {
+      return finish('expired');
+    }
+    if (!this.issuer.revoke || revocation.issuer !== this.issuer.kind) {
+      // Queued under another PORTICO_TLS_ISSUER than the one running now: nobody here can revoke it.
+      return finish(
+        'given_up',
+        `the ${revocation.issuer ?? 'unknown'} issuer that made it is not configured`,
+      );
+    }
+    try {
+      await this.issuer.revoke(revocation.certificatePem, reason, { signal });
+    } catch (caught) {
+      // Stopping (shutdown, the job's timeout) is no answer from the CA: the job runs again.
+      if (signal.aborted) throw caught;
+      const error =
+        caught instanceof CertIssueError
+          ? caught
+          : new CertIssueError('unknown', caught instanceof Error ? caught.message : String(caught));
+      if (attempts >= MAX_REVOCATION_ATTEMPTS) return finish('given_up', error.message);
+      this.hooks.onRevocation?.('retrying', { ...detail, error: error.message });
+      const delay = issueRetrySeconds(attempts, error.retryable, error.retryAfterSeconds);
       return { retryAt: addSeconds(this.clock.now(), delay), error: error.message };
     }
+    return finish('revoked');
   }
 
   /** Where DNS-01 is answered for a domain whose delegation is in place; undefined otherwise. */
@@ -294,16 +463,95 @@ export class CertificateService {
     return app ? { kind: 'app', app } : undefined;
   }
 
+  /** Deletes a hostname's certificate whose name is no longer served, and retires it. */
   private async forget(tx: Store, record: CertificateRecord): Promise<void> {
     await tx.deleteCertificate(record.hostname);
-    await this.forgetJobs(tx, record);
+    await this.retire(tx, record, 'cessationOfOperation');
   }
 
-  /** Stops issuing and renewing for a certificate that is gone, and tells the edge. */
-  private async forgetJobs(tx: Store, record: CertificateRecord): Promise<void> {
+  /**
+   * What follows a certificate row's deletion (the caller's), in its transaction: no more issuing,
+   * renewing or alerting for it, the edge told, and the certificate queued for revocation, so its
+   * key is kept (sealed) until the CA has revoked it.
+   */
+  private async retire(tx: Store, record: CertificateRecord, reason: RevocationReason): Promise<void> {
     await tx.deleteJob(issueJobKey(record.hostname));
     await tx.deleteJob(renewJobKey(record.hostname));
+    await tx.deleteJob(expiringJobKey(record.hostname));
     await tx.publishServingChange(record.hostname);
+    if (record.certificatePem === null) return;
+    await this.queueRevocation(
+      tx,
+      { ...record, certificatePem: record.certificatePem },
+      reason,
+      this.clock.now(),
+    );
+  }
+
+  /**
+   * Queues the revocation of a certificate no longer wanted: a row holding it (and its sealed key)
+   * and a `cert:revoke` job, in the caller's transaction, so nothing acknowledged is lost and the
+   * request that dropped it never waits for the CA. Certificates of an issuer that revokes nothing
+   * (the local CA) or already expired are simply forgotten.
+   */
+  private async queueRevocation(
+    tx: Store,
+    certificate: Pick<CertificateRecord, 'hostname' | 'appId' | 'issuer' | 'privateKeyEnc' | 'notAfter'> & {
+      certificatePem: string;
+    },
+    reason: RevocationReason,
+    now: Date,
+  ): Promise<void> {
+    if (!this.issuer.revoke || certificate.issuer !== this.issuer.kind) return;
+    if (certificate.notAfter !== null && Date.parse(certificate.notAfter) <= now.getTime()) return;
+    // The organization the name was served for takes the job's turn (apps outlive their domains'
+    // drops: a domain's app is still there, and an app being deleted is deleted after this).
+    const app = certificate.appId ? await tx.findAppById(certificate.appId) : undefined;
+    const id = newId('rev');
+    await tx.insertCertificateRevocation({
+      id,
+      hostname: certificate.hostname,
+      issuer: certificate.issuer,
+      certificatePem: certificate.certificatePem,
+      privateKeyEnc: certificate.privateKeyEnc,
+      reason,
+      orgId: app?.orgId ?? null,
+      notAfter: certificate.notAfter,
+      createdAt: iso(now),
+    });
+    await tx.enqueueJob(
+      {
+        kind: REVOKE_JOB,
+        key: revokeJobKey(id),
+        payload: { revocationId: id },
+        orgId: app?.orgId ?? null,
+        runAt: iso(now),
+      },
+      newId('job'),
+      iso(now),
+    );
+  }
+
+  /** Schedules `alertExpiring` for when the certificate has `EXPIRY_ALERT_FRACTION` of its lifetime left. */
+  private async enqueueExpiryAlert(
+    tx: Store,
+    hostname: string,
+    notBefore: Date,
+    notAfter: Date,
+    orgId: string | null,
+    now: Date,
+  ): Promise<void> {
+    await tx.enqueueJob(
+      {
+        kind: EXPIRING_JOB,
+        key: expiringJobKey(hostname),
+        payload: { hostname, notAfter: iso(notAfter) },
+        orgId,
+        runAt: iso(expiryAlertTime(notBefore, notAfter)),
+      },
+      newId('job'),
+      iso(now),
+    );
   }
 }
 

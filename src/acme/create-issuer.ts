@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Resolver } from '../dns/resolver.js';
 import type { Clock } from '../domain/clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Store } from '../store/store.js';
@@ -9,13 +10,17 @@ import { storeAccountKeys, storeChallenges, storeDnsChallenges } from './certifi
 import { InternalIssuer } from './internal-issuer.js';
 import type { CertIssuer } from './issuer.js';
 
-/** The issuer PORTICO_TLS_ISSUER names, or undefined for `none`. */
+/**
+ * The issuer PORTICO_TLS_ISSUER names, or undefined for `none`. `caaResolver` is where an ACME
+ * issuer reads CAA records before ordering.
+ */
 export async function createIssuer(
   config: Config,
   store: Store,
   box: SecretBox,
   clock: Clock,
   logger: Logger,
+  caaResolver?: Resolver,
 ): Promise<CertIssuer | undefined> {
   switch (config.tlsIssuer) {
     case 'none':
@@ -32,6 +37,7 @@ export async function createIssuer(
         accountKeys: storeAccountKeys(store, box, clock),
         challenges: storeChallenges(store, clock),
         dnsChallenges: storeDnsChallenges(store, clock),
+        caaResolver,
         logger: logger.child({ part: 'acme' }),
       });
   }

@@ -61,7 +61,31 @@ export interface CertIssuer {
    *   the caller's job (the job lease).
    */
   issue(hostnames: string[], options?: IssueOptions): Promise<IssuedCertificate>;
+  /**
+   * Checks, before an order is placed for `hostnames`, what would make the CA refuse it for a
+   * reason of the customer's that Portico can see first: CAA records (RFC 8659) forbidding this CA.
+   * Rejects with a `CertIssueError` (`caa_forbidden`, or the retryable `caa_lookup_failed` when DNS
+   * does not answer); resolves when an order may be placed. Absent: nothing to check (the local CA).
+   */
+  precheck?(hostnames: string[], options?: IssueOptions): Promise<void>;
+  /**
+   * Revokes a certificate this issuer issued (RFC 8555 section 7.6), giving `reason`; one already
+   * revoked counts as done. Rejects with a `CertIssueError` (retryable or not, as for issuance).
+   * Absent: the issuer has nothing to revoke (the local CA, which no client outside trusts).
+   */
+  revoke?(certificatePem: string, reason: RevocationReason, options?: IssueOptions): Promise<void>;
 }
+
+/**
+ * Why a certificate is revoked, as RFC 5280 (section 5.3.1) names the reasons an ACME client may
+ * give: `cessationOfOperation` (5) when its name is no longer served (removed, or its ownership
+ * lost), `superseded` (4) when another claim took the name over and gets a certificate of its own.
+ */
+export type RevocationReason = 'cessationOfOperation' | 'superseded';
+export const REVOCATION_REASON_CODES: Readonly<Record<RevocationReason, 4 | 5>> = {
+  superseded: 4,
+  cessationOfOperation: 5,
+};
 
 /**
  * The ACME challenge types Portico can answer (RFC 8555 section 8.3, RFC 8737), as the CA names them.
@@ -125,6 +149,7 @@ export type CertIssueErrorCode =
   | 'server_error'
   | 'timeout'
   | 'caa_forbidden'
+  | 'caa_lookup_failed'
   | 'challenge_failed'
   | 'unauthorized'
   | 'dns_problem'
@@ -149,6 +174,9 @@ export const RETRYABLE: Readonly<Record<CertIssueErrorCode, boolean>> = {
   timeout: true,
   // A CAA record forbids this CA: the customer must change it.
   caa_forbidden: false,
+  // DNS did not answer for the CAA records (SERVFAIL, a timeout): no permission, but no refusal
+  // either; a resolver's trouble usually passes within minutes.
+  caa_lookup_failed: true,
   // The CA could not connect to the name (wrong address, nothing listening, TLS failure).
   challenge_failed: false,
   // The CA connected but got the wrong answer: the name points somewhere other than the edge.

@@ -9,13 +9,28 @@
  * When to renew: once `fraction` of the lifetime is left (`PORTICO_CERT_RENEW_PERCENT`, a third by
  * default, as CertMagic and Let's Encrypt advise). A third of a 90-day certificate is 30 days: room
  * for weeks of trouble at the CA or in the customer's DNS, retried at the capped interval below
- * (some 120 tries), and for the expiry alert (`portico_certificates_expiring_within_14_days`) to
- * reach a person while the old certificate is still valid. Relative to the lifetime, so short-lived
- * certificates (Let's Encrypt's 6-day ones) renew early enough too.
+ * (some 120 tries), and for the expiry alert (`expiryAlertTime`) to reach a person while the old
+ * certificate is still valid. Relative to the lifetime, so short-lived certificates (Let's
+ * Encrypt's 6-day ones) renew early enough too.
  */
 export function renewalTime(notBefore: Date, notAfter: Date, fraction: number): Date {
   const lifetime = notAfter.getTime() - notBefore.getTime();
   return new Date(notAfter.getTime() - lifetime * fraction);
+}
+
+/**
+ * A certificate with less than this fraction of its lifetime left, and no renewal yet, is announced
+ * (`certificate.expiring`) and counted by the metrics' alert examples. Relative, not a number of
+ * days, so it means the same for a 90-day and a 6-day certificate: renewal starts with a third
+ * left, so by a sixth half the renewal window has passed in failures, and what is left (15 days of
+ * a 90-day certificate, 24 hours of a 6-day one) is the time a person has to act before visitors
+ * see an expired certificate.
+ */
+export const EXPIRY_ALERT_FRACTION = 1 / 6;
+
+/** When a certificate valid from `notBefore` to `notAfter` has `EXPIRY_ALERT_FRACTION` of its lifetime left. */
+export function expiryAlertTime(notBefore: Date, notAfter: Date): Date {
+  return renewalTime(notBefore, notAfter, EXPIRY_ALERT_FRACTION);
 }
 
 /**

@@ -30,6 +30,7 @@ function toCertificateInfo(record: CertificateRecord | undefined): DomainRespons
     not_before: record.notBefore,
     not_after: record.notAfter,
     last_error: record.lastError,
+    last_error_code: record.lastErrorCode,
   };
 }
 

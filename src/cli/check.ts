@@ -1,4 +1,6 @@
 import { getServers } from 'node:dns';
+import { caaRefusal } from '../acme/caa.js';
+import { findRelevantCaa, formatCaa } from '../dns/caa.js';
 import { checkDelegation, checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
 import { WireResolver } from '../dns/wire-resolver.js';
 import { parseServer } from '../dns/wire-transport.js';
@@ -29,17 +31,22 @@ interface Expectation {
   delegation?: { name: string; target: string };
   /** What Portico itself last saw, when the expectation came from the API. */
   portico?: Domain;
+  /**
+   * The CA's names in CAA records (`--ca letsencrypt.org`), to judge the CAA records against;
+   * undefined when not given: then only records that forbid every CA fail.
+   */
+  caIdentities: string[] | undefined;
 }
 
 interface RecordCheck {
-  purpose: 'ownership' | 'routing' | 'certificate';
+  purpose: 'ownership' | 'routing' | 'certificate' | 'caa';
   name: string;
   expected: string[];
   found: string[];
   ok: boolean;
   /** False when DNS did not answer (timeout, SERVFAIL…): the record may well be right. */
   definitive: boolean;
-  errors: DnsError[];
+  errors: { code: string; message: string }[];
 }
 
 /**
@@ -55,8 +62,10 @@ export async function checkDomain(args: string[], out: Output): Promise<number> 
     'record-name': { type: 'string' },
     'value-prefix': { type: 'string' },
     dns: { type: 'string', multiple: true },
+    ca: { type: 'string', multiple: true },
   });
   const servers = dnsServers(values.dns);
+  const caIdentities = values.ca ? commaList(values.ca).map((ca) => ca.toLowerCase()) : undefined;
   let expectation: Expectation;
   if (positionals.length === 2) {
     if (values.token !== undefined) {
@@ -66,7 +75,10 @@ export async function checkDomain(args: string[], out: Output): Promise<number> 
     }
     const [appRef = '', name = ''] = positionals;
     const client = connect(values);
-    expectation = fromApi(await client.getDomain(await resolveAppId(client, appRef), name));
+    expectation = {
+      ...fromApi(await client.getDomain(await resolveAppId(client, appRef), name)),
+      caIdentities,
+    };
   } else if (positionals.length === 1 && values.token !== undefined) {
     expectation = {
       domain: normalizeDomain(positionals[0] ?? ''),
@@ -77,6 +89,7 @@ export async function checkDomain(args: string[], out: Output): Promise<number> 
         values['cname-target'] === undefined ? undefined : normalizeHostname(values['cname-target']),
       edgeIPv4: [],
       edgeIPv6: [],
+      caIdentities,
     };
   } else {
     throw new UsageError(
@@ -95,14 +108,19 @@ export async function checkDomain(args: string[], out: Output): Promise<number> 
   return exitCode;
 }
 
-/** Servers from `--dns` (repeated or comma-separated), else PORTICO_DNS_SERVERS, else the system's. */
-function dnsServers(flags: string[] | undefined): string[] | undefined {
-  const split = (text: string) =>
+/** The items of flags given repeated or comma-separated (`--dns a,b --dns c`). */
+function commaList(flags: readonly string[]): string[] {
+  return flags.flatMap((text) =>
     text
       .split(',')
       .map((item) => item.trim())
-      .filter(Boolean);
-  const servers = flags ? flags.flatMap(split) : split(process.env.PORTICO_DNS_SERVERS ?? '');
+      .filter(Boolean),
+  );
+}
+
+/** Servers from `--dns` (repeated or comma-separated), else PORTICO_DNS_SERVERS, else the system's. */
+function dnsServers(flags: string[] | undefined): string[] | undefined {
+  const servers = commaList(flags ?? [process.env.PORTICO_DNS_SERVERS ?? '']);
   for (const server of servers) {
     try {
       parseServer(server);
@@ -121,7 +139,7 @@ function normalizeDomain(name: string): string {
 }
 
 /** Reads the record name, value prefix and routing target back out of the records the API lists. */
-function fromApi(domain: Domain): Expectation {
+function fromApi(domain: Domain): Omit<Expectation, 'caIdentities'> {
   const records = domain.dns_records ?? [];
   const txt = records.find((record) => record.type === 'TXT' && record.purpose === 'ownership');
   const token = domain.verification_token;
@@ -152,7 +170,7 @@ function fromApi(domain: Domain): Expectation {
 
 async function runChecks(resolver: WireResolver, want: Expectation): Promise<RecordCheck[]> {
   const txtName = ownershipRecordName(want.recordName, want.domain);
-  const [ownership, routing, delegation] = await Promise.all([
+  const [ownership, routing, delegation, caa] = await Promise.all([
     checkOwnership(resolver, {
       name: txtName,
       valuePrefix: want.valuePrefix,
@@ -168,6 +186,7 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
         }),
     want.delegation &&
       checkDelegation(resolver, { name: want.delegation.name, target: want.delegation.target }),
+    checkCaaRecords(resolver, want),
   ]);
   const checks: RecordCheck[] = [
     {
@@ -206,12 +225,47 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
       errors: delegation.errors,
     });
   }
+  checks.push(caa);
   return checks;
+}
+
+/**
+ * The CAA records the CA will read for the domain (RFC 8659: its own, else its closest parent's,
+ * through CNAMEs), judged as the worker judges them before ordering (src/acme/caa.ts): against the
+ * CA's names given with `--ca`, else only for what forbids every CA.
+ */
+async function checkCaaRecords(resolver: WireResolver, want: Expectation): Promise<RecordCheck> {
+  const search = await findRelevantCaa(resolver, want.domain);
+  const refusal = caaRefusal(search, want.domain, { identities: want.caIdentities });
+  const allowing = want.caIdentities?.map((identity) => `CAA 0 issue "${identity}"`).join(' or ');
+  const expected = [`no CAA record, or ${allowing ?? 'one allowing the CA (--ca NAME to check yours)'}`];
+  if (!search.ok) {
+    return {
+      purpose: 'caa',
+      name: search.at,
+      expected,
+      found: [],
+      ok: false,
+      definitive: false,
+      errors: [{ code: search.failure, message: refusal?.message ?? '' }],
+    };
+  }
+  const via = search.cnameChain.at(-1);
+  return {
+    purpose: 'caa',
+    name: search.at ?? want.domain,
+    expected,
+    found: search.records.map((record) => `CAA ${formatCaa(record)}${via ? ` (at ${via})` : ''}`),
+    ok: refusal === undefined,
+    definitive: true,
+    errors: refusal === undefined ? [] : [{ code: refusal.code, message: refusal.message }],
+  };
 }
 
 /** What a check found when DNS showed no record, in a few words for the FOUND column. */
 const NOTHING: Record<string, string> = {
   txt_not_found: 'no TXT record',
+  caa: 'no CAA record: any CA may issue',
   routing_not_found: 'no CNAME, A or AAAA record',
   nxdomain: 'nothing: the name does not exist',
   cname_loop: 'a CNAME loop',
@@ -236,7 +290,9 @@ function printReport(
     checks.map((check) => [
       check.name,
       check.expected,
-      check.found.length > 0 ? check.found : [style.dim(NOTHING[check.errors[0]?.code ?? ''] ?? 'nothing')],
+      check.found.length > 0
+        ? check.found
+        : [style.dim(NOTHING[check.errors[0]?.code ?? (check.purpose === 'caa' ? 'caa' : '')] ?? 'nothing')],
       check.ok ? style.green('yes') : check.definitive ? style.red('no') : style.yellow('unknown'),
     ]),
   );

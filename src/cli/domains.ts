@@ -28,10 +28,12 @@ Commands:
                                   ask Portico to check DNS now; with --wait, follow the domain
                                   until it is active (exit 0), failed or moved (exit 1), or
                                   the timeout passes (exit 3; default 300 s)
-  check APP DOMAIN [--dns HOST:PORT]
-  check DOMAIN --token TOKEN [--cname-target HOST] [--dns HOST:PORT]
+  check APP DOMAIN [--dns HOST:PORT] [--ca NAME]
+  check DOMAIN --token TOKEN [--cname-target HOST] [--dns HOST:PORT] [--ca NAME]
                                   query DNS now and compare with the records Portico expects
-                                  (servers: --dns, else $PORTICO_DNS_SERVERS, else the system's)
+                                  (servers: --dns, else $PORTICO_DNS_SERVERS, else the system's);
+                                  CAA too: whether the CA may issue for the domain (--ca: the
+                                  CA's name in CAA records, e.g. letsencrypt.org)
 
 Exit codes: 0 done (or active, or all records right), 1 failed or moved (or a record is wrong),
 2 usage error, 3 timeout, 4 API, network or DNS error.

@@ -8,7 +8,7 @@
  */
 
 /** The record types Portico asks about. */
-export type RecordType = 'TXT' | 'CNAME' | 'A' | 'AAAA' | 'NS' | 'SOA';
+export type RecordType = 'TXT' | 'CNAME' | 'A' | 'AAAA' | 'NS' | 'SOA' | 'CAA';
 
 /**
  * Why a lookup produced no values.
@@ -44,7 +44,9 @@ export interface LookupResult {
    * The records found, in answer order. TXT: the character-strings of each
    * record joined into one value (DNS splits long values into 255-byte
    * strings). CNAME: the target. A/AAAA: the address. NS: the host name.
-   * SOA: `mname rname serial refresh retry expire minimum`.
+   * SOA: `mname rname serial refresh retry expire minimum`. CAA: its presentation form,
+   * `flags tag "value"` (RFC 8659 section 4.1.1; `"` and `\\` in the value escaped by `\\`),
+   * which `parseCaa` of caa.ts reads back.
    * Names are lowercase, without a trailing dot.
    */
   values: string[];

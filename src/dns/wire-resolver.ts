@@ -8,6 +8,7 @@ import {
   RECURSION_DESIRED,
   type TxtData,
 } from 'dns-packet';
+import { formatCaa } from './caa.js';
 import {
   canonicalName,
   type LookupFailure,
@@ -388,6 +389,8 @@ function recordValue(answer: Answer): string | undefined {
       const { mname, rname, serial, refresh, retry, expire, minimum } = answer.data;
       return [canonicalName(mname), canonicalName(rname), serial, refresh, retry, expire, minimum].join(' ');
     }
+    case 'CAA':
+      return formatCaa({ flags: answer.data.flags ?? 0, tag: answer.data.tag, value: answer.data.value });
     default:
       return undefined;
   }

@@ -10,7 +10,7 @@ export function randomAlphanumeric(length: number): string {
 }
 
 /** Prefixed resource ids as Mixpeek shapes them: `app_` + 12 lowercase alphanumerics. */
-export const newId = (prefix: 'app' | 'org' | 'dom' | 'key' | 'job' | 'wh' | 'evt' | 'dlv') =>
+export const newId = (prefix: 'app' | 'org' | 'dom' | 'key' | 'job' | 'wh' | 'evt' | 'dlv' | 'rev') =>
   `${prefix}_${randomAlphanumeric(12)}`;
 
 /** 2020-01-01T00:00:00Z: six base-36 digits of seconds since then last until 2089. */

@@ -1,6 +1,6 @@
 import type { App, Domain, Store } from '../store/store.js';
 import type { LifecycleHooks } from './hooks.js';
-import { type DomainEvent, SERVED_STATUSES } from './lifecycle.js';
+import { type DomainEvent, LIVE_STATUSES, SERVED_STATUSES } from './lifecycle.js';
 
 /**
  * What a hostname serves, in one place: the name every app answers on (`{slug}.{apps domain}`),
@@ -107,13 +107,25 @@ export async function routeOf(
   };
 }
 
-/** What the change rules ask of the issuing side (`CertificateService`); none with PORTICO_TLS_ISSUER=none. */
+/**
+ * Why a domain's certificates are dropped, in the words of RFC 5280's revocation reasons (the CA is
+ * told, for the certificates it revokes): `superseded` when another organization took the name over
+ * and is served it with a certificate of its own, `cessationOfOperation` when the name is no longer
+ * served here at all (removed, or its ownership record gone).
+ */
+export type DropReason = 'cessationOfOperation' | 'superseded';
+
+/**
+ * What the change rules ask of the issuing side (`CertificateService`); none with PORTICO_TLS_ISSUER=none.
+ * Dropping takes a certificate off the edge at once (with the transaction); its revocation at the
+ * CA, which needs the network, is queued in the same transaction and done by a worker.
+ */
 export interface ServedCertificates {
   /** Makes sure an app's default hostname will have a certificate. */
   requestForApp(tx: Store, app: App, hostname: string, now: Date): Promise<void>;
   dropHostname(tx: Store, hostname: string): Promise<void>;
   dropForApp(tx: Store, appId: string): Promise<void>;
-  dropForDomain(tx: Store, domainId: string): Promise<void>;
+  dropForDomain(tx: Store, domainId: string, reason: DropReason): Promise<void>;
 }
 
 /** The app and domain services' hooks, and what a domain's status change does to what is served. */
@@ -136,8 +148,8 @@ export function servingChanges(appsDomain: string, certificates?: ServedCertific
     }
   };
   /** A domain no longer served: removed, or moved (another organization proved it, or its records went). */
-  const unserveDomain = async (tx: Store, domain: Domain) => {
-    await certificates?.dropForDomain(tx, domain.id);
+  const unserveDomain = async (tx: Store, domain: Domain, reason: DropReason) => {
+    await certificates?.dropForDomain(tx, domain.id, reason);
     await tx.publishServingChange(domain.name);
   };
   return {
@@ -152,9 +164,14 @@ export function servingChanges(appsDomain: string, certificates?: ServedCertific
       await certificates?.dropForApp(tx, app.id);
       await announceApp(tx, app);
     },
-    domainRemoved: (tx, domain) => unserveDomain(tx, domain),
+    domainRemoved: (tx, domain) => unserveDomain(tx, domain, 'cessationOfOperation'),
     domainEvent: async (tx, domain, event) => {
-      if (event === 'domain.moved') await unserveDomain(tx, domain);
+      if (event !== 'domain.moved') return;
+      // A hand-over moves the old claim after the new one became live, in the same transaction: a
+      // live claim on the name now is the one that superseded this. Without one, the records went.
+      const successor = await tx.findDomainInStatus(domain.name, LIVE_STATUSES);
+      const handedOver = successor !== undefined && successor.id !== domain.id;
+      await unserveDomain(tx, domain, handedOver ? 'superseded' : 'cessationOfOperation');
     },
   };
 }

@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   'certificate.issued',
   'certificate.renewed',
   'certificate.failed',
+  'certificate.expiring',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -1,7 +1,15 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../domain/clock.js';
-import type { Store } from '../store/store.js';
+import type { CertificateLifetimeStats, Store } from '../store/store.js';
 import { EDGE_DURATION_BUCKETS, type EdgeMetricsDelta, representative } from './edge-metrics.js';
+
+/**
+ * The fractions of their lifetime left that certificates are counted below: half, the renewal
+ * point (a third), the alert point (a sixth, `EXPIRY_ALERT_FRACTION`), and expiry. Fractions, not
+ * days, so one alert fits 90-day and 6-day certificates alike.
+ */
+const LIFETIME_FRACTIONS = [1 / 2, 1 / 3, 1 / 6, 0];
+const fractionLabel = (fraction: number) => String(Math.round(fraction * 1000) / 1000);
 
 /**
  * Prometheus metrics (docs/operations.md lists and explains them). Counters count what this
@@ -12,6 +20,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly checks: Counter<'outcome'>;
   readonly certificates: Counter<'event'>;
+  readonly certificateRevocations: Counter<'outcome'>;
   readonly webhookDeliveries: Counter<'outcome'>;
   readonly edgeRequests: Histogram<'status_class'>;
   readonly edgeTlsContextsBuilt: Counter;
@@ -29,8 +38,14 @@ export class Metrics {
     });
     this.certificates = new Counter({
       name: 'portico_certificate_events_total',
-      help: 'Certificate issuance outcomes: issued, renewed, failed.',
+      help: 'Certificate events: issued, renewed, failed (an attempt), expiring (less than a sixth of the lifetime left, unrenewed).',
       labelNames: ['event'],
+      registers,
+    });
+    this.certificateRevocations = new Counter({
+      name: 'portico_certificate_revocations_total',
+      help: 'Tries at revoking the certificate of a name that left, by outcome: revoked, expired (nothing to revoke), retrying, given_up (after 10 tries; the key is deleted all the same).',
+      labelNames: ['outcome'],
       registers,
     });
     this.webhookDeliveries = new Counter({
@@ -98,6 +113,44 @@ export class Metrics {
       registers,
       async collect() {
         this.set((await expiryStats()).expiringSoon);
+      },
+    });
+    // One query for the two gauges below: a scrape collects them together.
+    let lifetime: Promise<CertificateLifetimeStats> | undefined;
+    const lifetimeStats = () => {
+      lifetime ??= store
+        .certificateLifetimeStats(clock.now().toISOString(), LIFETIME_FRACTIONS)
+        .finally(() => {
+          lifetime = undefined;
+        });
+      return lifetime;
+    };
+    new Gauge({
+      name: 'portico_certificates_lifetime_left',
+      help: 'Issued certificates with less than a fraction of their lifetime left, by that fraction (below="0.5", "0.333", "0.167", "0": expired). Renewal starts at a third; below a sixth, renewal has been failing for half its window.',
+      labelNames: ['below'],
+      registers,
+      async collect() {
+        const stats = await lifetimeStats();
+        for (const [i, fraction] of LIFETIME_FRACTIONS.entries()) {
+          this.set({ below: fractionLabel(fraction) }, stats.below[i] ?? 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'portico_certificate_least_lifetime_left_ratio',
+      help: 'The least fraction of its lifetime any issued certificate has left (1 when there is none; negative once one expired).',
+      registers,
+      async collect() {
+        this.set((await lifetimeStats()).leastLeft ?? 1);
+      },
+    });
+    new Gauge({
+      name: 'portico_certificate_revocations_pending',
+      help: 'Certificates of names that left, waiting to be revoked at the CA (their keys kept sealed until then).',
+      registers,
+      async collect() {
+        this.set(await store.countCertificateRevocations());
       },
     });
     new Gauge({

@@ -8,7 +8,7 @@ import type { Database } from './schema.js';
 import { apiKeyQueries } from './sql/api-keys.js';
 import { appQueries } from './sql/apps.js';
 import { certificateQueries, challengeQueries, settingQueries } from './sql/certificates.js';
-import type { Capabilities } from './sql/context.js';
+import { type Capabilities, postgresEpochSeconds, sqliteEpochSeconds } from './sql/context.js';
 import { dnsChallengeQueries } from './sql/dns-challenges.js';
 import { domainQueries } from './sql/domains.js';
 import { idempotencyQueries } from './sql/idempotency.js';
@@ -195,7 +195,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     return bindStore({
       db,
       schema,
-      caps: { rowLocks: true, advisoryLocks: true, lateralJoins: true },
+      caps: { rowLocks: true, advisoryLocks: true, lateralJoins: true, epochSeconds: postgresEpochSeconds },
       dialect: 'postgres',
       close,
       feed,
@@ -216,7 +216,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
   };
   return bindStore({
     db,
-    caps: { rowLocks: false, advisoryLocks: false, lateralJoins: false },
+    caps: { rowLocks: false, advisoryLocks: false, lateralJoins: false, epochSeconds: sqliteEpochSeconds },
     dialect: 'sqlite',
     close,
     feed,

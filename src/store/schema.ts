@@ -18,6 +18,7 @@ export interface Database {
   acme_challenges: AcmeChallengesTable;
   dns_challenges: DnsChallengesTable;
   certificate_orders: CertificateOrdersTable;
+  certificate_revocations: CertificateRevocationsTable;
   settings: SettingsTable;
   events: EventsTable;
   webhooks: WebhooksTable;
@@ -113,6 +114,10 @@ export interface CertificatesTable {
   not_after: string | null;
   renew_at: string | null;
   last_error: string | null;
+  /** The stable code of the last failed attempt (`caa_forbidden`, …); null after a success or for a note. */
+  last_error_code: string | null;
+  /** When `certificate.expiring` was announced for this certificate (its `not_after`); null until then. */
+  expiry_alerted_at: string | null;
   failures: Generated<number>;
   created_at: string;
   updated_at: string;
@@ -148,6 +153,19 @@ export interface SlugHoldsTable {
   /** The organization that may take the slug again at once. */
   org_id: string;
   held_until: string;
+  created_at: string;
+}
+
+/** Certificates of names that left, waiting for the CA to revoke them; the row (and key) goes after. */
+export interface CertificateRevocationsTable {
+  id: string;
+  hostname: string;
+  issuer: string | null;
+  certificate_pem: string;
+  private_key_enc: string | null;
+  reason: string;
+  org_id: string | null;
+  not_after: string | null;
   created_at: string;
 }
 

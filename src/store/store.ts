@@ -352,9 +352,40 @@ export interface CertificateRecord {
   notAfter: string | null;
   renewAt: string | null;
   lastError: string | null;
+  /** The stable code of the last failed attempt (docs/errors.md); null after a success, or beside a note (a wait). */
+  lastErrorCode: string | null;
+  /** When `certificate.expiring` was announced for the certificate served now; null until it is. */
+  expiryAlertedAt: string | null;
   failures: number;
   createdAt: string;
   updatedAt: string;
+}
+
+/**
+ * The certificate of a name that is no longer served (removed, moved, handed over), waiting to be
+ * revoked at the CA. It holds the key, sealed as the certificate row held it, until the revocation
+ * is done or given up: then the row goes, and the key with it.
+ */
+export interface CertificateRevocation {
+  id: string;
+  hostname: string;
+  issuer: string | null;
+  certificatePem: string;
+  privateKeyEnc: string | null;
+  /** RFC 5280's name of the reason: `cessationOfOperation` or `superseded`. */
+  reason: string;
+  /** The organization the name was served for; null for the platform's own names. */
+  orgId: string | null;
+  notAfter: string | null;
+  createdAt: string;
+}
+
+/** Issued certificates by the fraction of their lifetime left (metrics). */
+export interface CertificateLifetimeStats {
+  /** For each fraction asked about, in order: how many have less than that fraction left (expired ones included). */
+  below: number[];
+  /** The least fraction left on any issued certificate (negative once expired); null when there is none. */
+  leastLeft: number | null;
 }
 
 export interface CertificateStore {
@@ -367,8 +398,11 @@ export interface CertificateStore {
   findCertificatesByDomainIds(domainIds: readonly string[]): Promise<CertificateRecord[]>;
   /** Inserts or replaces the hostname's row as a whole, in one statement (atomic for readers). */
   putCertificate(record: CertificateRecord): Promise<void>;
-  /** Records a failed attempt without touching a certificate that is still being served. */
-  recordCertificateFailure(hostname: string, error: string, now: string): Promise<void>;
+  /**
+   * Records a failed attempt (its message and stable code) without touching a certificate that is
+   * still being served.
+   */
+  recordCertificateFailure(hostname: string, error: string, now: string, code?: string | null): Promise<void>;
   /**
    * Notes in `last_error` why no order could be placed yet (a rate limit), changing nothing else:
    * no failure is counted and a certificate being served stays. A hostname without a row is left alone.
@@ -401,6 +435,20 @@ export interface CertificateStore {
   lockCertificateOrders(): Promise<void>;
   /** The soonest `not_after` of issued certificates, and how many expire before `soon` (metrics). */
   certificateExpiryStats(soon: string): Promise<{ soonestNotAfter: string | null; expiringSoon: number }>;
+  /** Issued certificates by the fraction of their lifetime left at `now`, below each of `fractions`. */
+  certificateLifetimeStats(now: string, fractions: readonly number[]): Promise<CertificateLifetimeStats>;
+  /**
+   * Notes that `certificate.expiring` was announced for the hostname's certificate that expires at
+   * `notAfter`, unless it was already (or the certificate was replaced): answers whether this call
+   * noted it, so concurrent or repeated callers announce it once.
+   */
+  markCertificateExpiryAlerted(hostname: string, notAfter: string, now: string): Promise<boolean>;
+  insertCertificateRevocation(revocation: CertificateRevocation): Promise<void>;
+  findCertificateRevocation(id: string): Promise<CertificateRevocation | undefined>;
+  /** Deletes the revocation and the key it held; answers whether it existed. */
+  deleteCertificateRevocation(id: string): Promise<boolean>;
+  /** Revocations waiting (metrics). */
+  countCertificateRevocations(): Promise<number>;
 }
 
 /**

@@ -42,12 +42,13 @@ import {
 } from 'dns-packet';
 import { type DnsServerAddress, parseServer, tcpQuery, udpQuery } from '../../src/dns/wire-transport.js';
 
-export type TestRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'NS' | 'SOA';
+export type TestRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'NS' | 'SOA' | 'CAA';
 
 /**
  * One record's value, as in a zone file: an address, a host name, for SOA
  * `mname rname`, for TXT a string or the list of the record's strings
- * (strings longer than 255 bytes are split, as DNS requires).
+ * (strings longer than 255 bytes are split, as DNS requires), for CAA
+ * `flags tag "value"` (`0 issue "letsencrypt.org"`).
  */
 export type TestRecordValue = string | readonly string[];
 
@@ -472,6 +473,13 @@ function toAnswer(name: string, type: TestRecordType, value: TestRecordValue): A
     return { ...base, type, data: strings.flatMap((s) => chunks(Buffer.from(s), 255)) };
   }
   const text = typeof value === 'string' ? value : value.join('');
+  if (type === 'CAA') {
+    const match = /^(\d+)\s+([A-Za-z0-9]+)\s+"(.*)"$/.exec(text);
+    if (match === null) throw new TypeError(`a CAA record is \`flags tag "value"\`, not ${text}`);
+    const [, flags = '0', tag = '', value = ''] = match;
+    // dns-packet's types list three tags; the wire format takes any.
+    return { ...base, type, data: { flags: Number(flags), tag: tag as 'issue', value } };
+  }
   if (type === 'SOA') {
     const [mname = '', rname = ''] = text.split(/\s+/);
     const data = { mname, rname, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 60 };
@@ -497,6 +505,7 @@ const TEST_RECORD_TYPES: readonly string[] = [
   'TXT',
   'NS',
   'SOA',
+  'CAA',
 ] satisfies TestRecordType[];
 
 function isTestRecordType(type: string): type is TestRecordType {

@@ -55,6 +55,11 @@ export interface Pebble {
   tlsPort: number;
   /** The root that issued certificates chain to; Pebble makes a new one at each start. */
   rootPem(): Promise<string>;
+  /**
+   * What Pebble's management interface says of the certificate with this serial (hex, as
+   * `X509Certificate.serialNumber` gives it): `Valid` or `Revoked`, and the reason it was revoked with.
+   */
+  certificateStatus(serialHex: string): Promise<{ status: string; reason?: number }>;
   /** Everything Pebble printed so far (for failure messages). */
   output(): string;
   /** Stops Pebble without cleaning up, as a CA outage: `resume()` starts it again on the same ports. */
@@ -233,6 +238,16 @@ async function launch(
       if (response.statusCode !== 200)
         throw new Error(`pebble /roots/0 answered ${response.statusCode}: ${body}`);
       return body;
+    },
+    certificateStatus: async (serialHex) => {
+      const url = `https://${HOST}:${managementPort}/cert-status-by-serial/${serialHex.toLowerCase()}`;
+      const response = await request(url, { dispatcher: management });
+      const body = await response.body.text();
+      if (response.statusCode !== 200) {
+        throw new Error(`pebble /cert-status-by-serial answered ${response.statusCode}: ${body}`);
+      }
+      const parsed = JSON.parse(body) as { Status: string; Reason?: number };
+      return { status: parsed.Status, reason: parsed.Reason };
     },
     pause: halt,
     resume: async () => {

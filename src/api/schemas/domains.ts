@@ -74,7 +74,14 @@ export const CertificateInfo = Type.Object(
     issuer: Type.Union([Type.String(), Type.Null()]),
     not_before: Type.Union([Type.String(), Type.Null()]),
     not_after: Type.Union([Type.String(), Type.Null()]),
-    last_error: Type.Union([Type.String(), Type.Null()]),
+    last_error: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'Why the last attempt failed, or why no order was placed yet (a note such as waiting for the hourly order budget), in words the customer can act on',
+    }),
+    last_error_code: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'The stable code of the last failed attempt (docs/errors.md, certificate errors), e.g. caa_forbidden: a CAA record of the domain forbids the CA; null after a success or beside a note',
+    }),
   },
   { $id: 'CertificateInfo', title: 'CertificateInfo' },
 );
@@ -163,6 +170,7 @@ export const DomainResponse = Type.Object(
           not_before: '2026-05-04T08:13:40.000Z',
           not_after: '2026-08-02T08:13:39.000Z',
           last_error: null,
+          last_error_code: null,
         },
       },
     ],

@@ -8,7 +8,7 @@ export const CreateWebhookRequest = Type.Object(
       Type.Array(Type.String(), {
         maxItems: 20,
         description:
-          'Event types to deliver (domain.verified, domain.failed, domain.moved, domain.active, domain.routing_changed, certificate.issued, certificate.renewed, certificate.failed), or ["*"] (the default) for all',
+          'Event types to deliver (domain.verified, domain.failed, domain.moved, domain.active, domain.routing_changed, certificate.issued, certificate.renewed, certificate.failed, certificate.expiring), or ["*"] (the default) for all',
       }),
     ),
     secret: Type.Optional(

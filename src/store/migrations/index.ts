@@ -12,6 +12,7 @@ import * as tenancyLimits from './0010-tenancy-limits.js';
 import * as idempotencySealed from './0011-idempotency-sealed.js';
 import * as dnsChallenges from './0012-dns-challenges.js';
 import * as routingVia from './0013-routing-via.js';
+import * as certificateLifecycle from './0015-certificate-lifecycle.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0011-idempotency-sealed': idempotencySealed,
   '0012-dns-challenges': dnsChallenges,
   '0013-routing-via': routingVia,
+  '0015-certificate-lifecycle': certificateLifecycle,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,7 +1,8 @@
-import type { Insertable, Selectable } from 'kysely';
-import type { CertificatesTable } from '../schema.js';
+import { type Insertable, type Selectable, sql } from 'kysely';
+import type { CertificateRevocationsTable, CertificatesTable } from '../schema.js';
 import type {
   CertificateRecord,
+  CertificateRevocation,
   CertificateStatus,
   CertificateStore,
   ChallengeRecordStore,
@@ -22,6 +23,8 @@ const toRecord = (row: Selectable<CertificatesTable>): CertificateRecord => ({
   notAfter: row.not_after,
   renewAt: row.renew_at,
   lastError: row.last_error,
+  lastErrorCode: row.last_error_code,
+  expiryAlertedAt: row.expiry_alerted_at,
   failures: row.failures,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -39,9 +42,23 @@ const toRow = (record: CertificateRecord): Insertable<CertificatesTable> => ({
   not_after: record.notAfter,
   renew_at: record.renewAt,
   last_error: record.lastError,
+  last_error_code: record.lastErrorCode,
+  expiry_alerted_at: record.expiryAlertedAt,
   failures: record.failures,
   created_at: record.createdAt,
   updated_at: record.updatedAt,
+});
+
+const toRevocation = (row: Selectable<CertificateRevocationsTable>): CertificateRevocation => ({
+  id: row.id,
+  hostname: row.hostname,
+  issuer: row.issuer,
+  certificatePem: row.certificate_pem,
+  privateKeyEnc: row.private_key_enc,
+  reason: row.reason,
+  orgId: row.org_id,
+  notAfter: row.not_after,
+  createdAt: row.created_at,
 });
 
 // Read by the edge on every name it has not cached.
@@ -93,11 +110,12 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
         .onConflict((oc) => oc.column('hostname').doUpdateSet(changes))
         .execute();
     },
-    async recordCertificateFailure(hostname, error, now) {
+    async recordCertificateFailure(hostname, error, now, code = null) {
       await db
         .updateTable('certificates')
         .set((eb) => ({
           last_error: error,
+          last_error_code: code,
           failures: eb('failures', '+', 1),
           updated_at: now,
           // A certificate already issued keeps being served while renewal retries.
@@ -109,7 +127,7 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
     async recordCertificateWait(hostname, reason, now) {
       await db
         .updateTable('certificates')
-        .set({ last_error: reason, updated_at: now })
+        .set({ last_error: reason, last_error_code: null, updated_at: now })
         .where('hostname', '=', hostname)
         .execute();
     },
@@ -141,6 +159,75 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
         soonestNotAfter: row?.soonest ?? null,
         expiringSoon: toCount((row?.soon as number | string | null) ?? 0),
       };
+    },
+    async certificateLifetimeStats(now, fractions) {
+      const { epochSeconds } = caps;
+      const notAfter = epochSeconds(sql.ref('not_after'));
+      // Fraction of the lifetime left; NULL for a lifetime of zero, which no CA issues.
+      const left = sql<number>`(${notAfter} - ${epochSeconds(sql.val(now))}) / nullif(${notAfter} - ${epochSeconds(sql.ref('not_before'))}, 0)`;
+      const row = await db
+        .selectFrom('certificates')
+        .select((eb) => [
+          eb.fn.min(left).as('least'),
+          ...fractions.map((fraction, i) =>
+            eb.fn.sum(eb.case().when(left, '<', fraction).then(1).else(0).end()).as(`below${i}`),
+          ),
+        ])
+        .where('status', '=', 'issued')
+        .where('not_after', 'is not', null)
+        .where('not_before', 'is not', null)
+        .executeTakeFirst();
+      const values = (row ?? {}) as Record<string, number | string | null>;
+      const least = values.least;
+      return {
+        below: fractions.map((_, i) => toCount(values[`below${i}`] ?? 0)),
+        leastLeft: least === null || least === undefined ? null : Number(least),
+      };
+    },
+    async markCertificateExpiryAlerted(hostname, notAfter, now) {
+      const result = await db
+        .updateTable('certificates')
+        .set({ expiry_alerted_at: now })
+        .where('hostname', '=', hostname)
+        .where('not_after', '=', notAfter)
+        .where('expiry_alerted_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async insertCertificateRevocation(revocation) {
+      await db
+        .insertInto('certificate_revocations')
+        .values({
+          id: revocation.id,
+          hostname: revocation.hostname,
+          issuer: revocation.issuer,
+          certificate_pem: revocation.certificatePem,
+          private_key_enc: revocation.privateKeyEnc,
+          reason: revocation.reason,
+          org_id: revocation.orgId,
+          not_after: revocation.notAfter,
+          created_at: revocation.createdAt,
+        })
+        .execute();
+    },
+    async findCertificateRevocation(id) {
+      const row = await db
+        .selectFrom('certificate_revocations')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row && toRevocation(row);
+    },
+    async deleteCertificateRevocation(id) {
+      const result = await db.deleteFrom('certificate_revocations').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+    async countCertificateRevocations() {
+      const row = await db
+        .selectFrom('certificate_revocations')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst();
+      return toCount(row?.n as number | string | undefined);
     },
     async recordCertificateOrder(id, hostname, outcome, now, orgId = null) {
       await db

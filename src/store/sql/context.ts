@@ -1,4 +1,11 @@
-import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
+import {
+  type Expression,
+  type Kysely,
+  type RawBuilder,
+  type Selectable,
+  type SelectQueryBuilder,
+  sql,
+} from 'kysely';
 import type { Database } from '../schema.js';
 import type { Page, PageOf } from '../store.js';
 
@@ -13,7 +20,20 @@ export interface Capabilities {
   advisoryLocks: boolean;
   /** `JOIN LATERAL` exists (PostgreSQL). SQLite reaches the same rows with a correlated `IN (…)`. */
   lateralJoins: boolean;
+  /**
+   * Seconds since 1970 of an ISO 8601 timestamp held as text (a column or a value), as a number
+   * SQL can compute with: the two dialects spell date arithmetic differently.
+   */
+  epochSeconds(text: Expression<string | null>): RawBuilder<number>;
 }
+
+/** `epochSeconds` of PostgreSQL: the text cast to a timestamp. */
+export const postgresEpochSeconds = (text: Expression<string | null>): RawBuilder<number> =>
+  sql<number>`extract(epoch from cast(${text} as timestamptz))`;
+
+/** `epochSeconds` of SQLite: from its Julian day number (1970-01-01 is day 2440587.5). */
+export const sqliteEpochSeconds = (text: Expression<string | null>): RawBuilder<number> =>
+  sql<number>`((julianday(${text}) - 2440587.5) * 86400.0)`;
 
 /** A query context: the root database or a transaction, plus the capabilities of its dialect. */
 export interface SqlContext {

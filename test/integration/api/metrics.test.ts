@@ -83,6 +83,12 @@ describe.each(backends)('metrics on $name', (backend) => {
     );
     expect(active.value('portico_jobs_due', { kind: 'cert:issue' })).toBe(0);
     expect(active.value('portico_certificate_soonest_expiry_days')).toBeGreaterThan(80);
+    // By fraction of lifetime left: a fresh certificate is below none of the marks.
+    for (const below of ['0.5', '0.333', '0.167', '0']) {
+      expect(active.text).toContain(`portico_certificates_lifetime_left{below="${below}"} 0\n`);
+    }
+    expect(active.value('portico_certificate_least_lifetime_left_ratio')).toBeGreaterThan(0.99);
+    expect(active.text).toContain('portico_certificate_revocations_pending 0\n');
 
     // A request the edge answers shows up under its status class.
     await new Promise<void>((resolve, reject) =>

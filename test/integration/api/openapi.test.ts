@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { RETRYABLE } from '../../../src/acme/issuer.js';
 import { errors } from '../../../src/domain/errors.js';
 import { DOMAIN_STATUSES } from '../../../src/store/store.js';
 import { openApiOn, type TestApi } from '../../helpers/api.js';
@@ -246,5 +247,11 @@ describe('docs/errors.md', () => {
       }
     });
     for (const code of new Set(codes)) expect(documented, code).toContain(`\`${code}\``);
+  });
+  it('lists every certificate error code (certificate.last_error_code), and whether it is retried soon', () => {
+    const section = documented.slice(documented.indexOf('## Certificate errors'));
+    for (const [code, retryable] of Object.entries(RETRYABLE)) {
+      expect(section, code).toContain(`| \`${code}\` | ${retryable ? 'yes' : 'no'} |`);
+    }
   });
 });

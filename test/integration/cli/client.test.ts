@@ -240,7 +240,48 @@ describe('portico apps and domains, against a running Portico', { timeout: 180_0
         found: [`TXT mixpeek-site-verification=${token}`],
       }),
       expect.objectContaining({ purpose: 'routing', ok: true, found: [`CNAME ${CNAME_TARGET}`] }),
+      expect.objectContaining({ purpose: 'caa', ok: true, found: [] }),
     ]);
+  });
+
+  it('check shows the CAA records the CA will read, where they are, and whether they forbid it', async () => {
+    const token = await tokenOf('absent.example.com');
+    publishRecords('absent.example.com', token);
+    dns.set('example.com', 'CAA', ['0 issue "digicert.com"', '0 iodef "mailto:security@example.com"']);
+    try {
+      const check = (...flags: string[]) =>
+        portico('domains', 'check', 'shop-cli', 'absent.example.com', '--dns', dns.address, ...flags);
+      // Without the CA's name, records naming some CA cannot be judged: shown, not failed.
+      const unjudged = await check();
+      expect(unjudged.code, unjudged.stdout + unjudged.stderr).toBe(0);
+      expect(unjudged.stdout).toMatch(
+        /^example\.com\s+no CAA record, or one allowing the CA .*CAA 0 issue "digicert\.com"\s+yes$/m,
+      );
+
+      const forbidden = await check('--ca', 'letsencrypt.org');
+      expect(forbidden.code).toBe(1);
+      expect(forbidden.stdout).toMatch(
+        /^example\.com\s+no CAA record, or CAA 0 issue "letsencrypt\.org"\s+CAA 0 issue "digicert\.com"\s+no$/m,
+      );
+      expect(forbidden.stdout).toContain(
+        '✗ caa_forbidden: CAA 0 issue "digicert.com" at example.com forbids letsencrypt.org for absent.example.com',
+      );
+
+      dns.add('example.com', 'CAA', '0 issue "letsencrypt.org"');
+      const allowed = await check('--ca', 'letsencrypt.org', '--json');
+      expect(allowed.code, allowed.stdout).toBe(0);
+      expect(JSON.parse(allowed.stdout).records).toContainEqual(
+        expect.objectContaining({ purpose: 'caa', name: 'example.com', ok: true, definitive: true }),
+      );
+
+      dns.fault('absent.example.com', 'servfail', 'CAA');
+      const unanswered = await check('--ca', 'letsencrypt.org');
+      expect(unanswered.code).toBe(4);
+      expect(unanswered.stdout).toMatch(/^absent\.example\.com\s+.*no answer \(SERVFAIL\)\s+unknown$/m);
+    } finally {
+      dns.fault('absent.example.com', null, 'CAA');
+      dns.remove('example.com', 'CAA');
+    }
   });
 
   it('check DOMAIN --token needs no API at all', async () => {
