@@ -1,7 +1,7 @@
 import { getServers } from 'node:dns';
 import { caaRefusal } from '../acme/caa.js';
 import { findRelevantCaa, formatCaa } from '../dns/caa.js';
-import { checkDelegation, checkOwnership, checkRouting, type DnsError } from '../dns/checks.js';
+import { checkDelegation, checkOwnership, checkRouting } from '../dns/checks.js';
 import { WireResolver } from '../dns/wire-resolver.js';
 import { parseServer } from '../dns/wire-transport.js';
 import { ownershipRecordName } from '../domain/dns-records.js';

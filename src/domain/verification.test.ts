@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
-import type { DnsError, OwnershipCheck, RoutingCheck } from '../dns/checks.js';
+import type { DnsError, OwnershipCheck } from '../dns/checks.js';
 import type { Domain, DomainStatus } from '../store/store.js';
 import { addSeconds, iso } from './clock.js';
 import {
