@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import { type Config, loadConfig } from '../config.js';
-import type { Edge } from '../edge/server.js';
-import { startEdge } from '../edge/server.js';
+import { type Edge, startEdge } from '../edge/server.js';
 import { createLogger, type Logger } from '../logger.js';
 import { EdgeMetricsBatch } from '../ops/edge-metrics.js';
 import { applyServingChange, edgeOptions } from '../roles.js';

@@ -47,6 +47,9 @@ const accepts = (port: number) =>
     socket.once('error', () => resolve(false));
   });
 
+/** Pids in numeric order, as `edgeWorkerPids` gives them (the default sort compares them as text). */
+const byNumber = (a: number, b: number) => a - b;
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -208,7 +211,7 @@ describe.each(backends)('two edge workers on $name', { timeout: 120_000 }, (back
     const workers = edgeWorkerPids(primary);
     expect(workers).toHaveLength(2);
     const connections = await connectionsTo(workers);
-    expect(connections.map((connection) => connection.owner).sort()).toEqual(workers);
+    expect(connections.map((connection) => connection.owner).sort(byNumber)).toEqual(workers);
     for (const connection of connections) {
       const answer = await connection.get('/from-either');
       expect(answer).toMatchObject({ status: 200, clientPort: connection.clientPort, reused: true });
@@ -219,7 +222,7 @@ describe.each(backends)('two edge workers on $name', { timeout: 120_000 }, (back
     }
     // Each says it started, in the log an operator reads.
     const started = records(portico).filter((record) => record.msg === 'edge: worker started');
-    expect(started.map((record) => record.pid).sort()).toEqual(workers);
+    expect(started.map((record) => Number(record.pid)).sort(byNumber)).toEqual(workers);
   });
 
   it("shows both workers' answers and TLS contexts in the API's /metrics", async () => {
@@ -312,7 +315,7 @@ describe.each(backends)('two edge workers on $name', { timeout: 120_000 }, (back
       }
       return stopped.size === connections.length || Date.now() - removedAt > 5_000;
     }, 50);
-    expect([...stopped.keys()].sort()).toEqual(workers);
+    expect([...stopped.keys()].sort(byNumber)).toEqual(workers);
     for (const connection of connections) {
       // On the connection to that worker: its own answer.
       expect(stopped.get(connection.owner)).toMatchObject({ status: 404, clientPort: connection.clientPort });
