@@ -228,6 +228,11 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
+/** CPU seconds (user + system) used so far by `pid` alone (0 once it is gone). */
+export function processCpuSeconds(pid: number): number {
+  return (readStat(pid)?.cpuTicks ?? 0) / ticksPerSecond();
+}
+
 /** CPU seconds (user + system) used so far by `pid` and its descendants. */
 export function cpuSeconds(pid: number): number {
   let ticks = 0;
