@@ -442,33 +442,12 @@ class EdgeServer implements Edge {
         sendRedirect(res, outcome.location);
         return;
       case 'challenge':
-        this.challenges.keyAuthorization(outcome.token).then(
-          (keyAuthorization) => {
-            if (keyAuthorization === undefined) sendPage(res, 404);
-            else sendText(res, keyAuthorization);
-          },
-          (err: unknown) => {
-            this.logger.error({ err }, 'edge: challenge lookup failed');
-            sendPage(res, 503);
-          },
-        );
+        this.answerText(res, this.challenges.keyAuthorization(outcome.token), 'challenge');
         return;
       case 'routing-proof': {
         const proofs = this.options.routingProofs;
-        if (!proofs) {
-          sendPage(res, 404);
-          return;
-        }
-        proofs.proof(outcome.hostname, outcome.nonce).then(
-          (proof) => {
-            if (proof === undefined) sendPage(res, 404);
-            else sendText(res, proof);
-          },
-          (err: unknown) => {
-            this.logger.error({ err }, 'edge: routing proof lookup failed');
-            sendPage(res, 503);
-          },
-        );
+        const proof = proofs ? proofs.proof(outcome.hostname, outcome.nonce) : Promise.resolve(undefined);
+        this.answerText(res, proof, 'routing proof');
         return;
       }
       case 'reject':
@@ -479,6 +458,20 @@ class EdgeServer implements Edge {
         return;
     }
   };
+
+  /** A looked-up answer as text/plain: 404 when there is none, 503 (logged) when the lookup failed. */
+  private answerText(res: EdgeResponse, lookup: Promise<string | undefined>, what: string): void {
+    lookup.then(
+      (text) => {
+        if (text === undefined) sendPage(res, 404);
+        else sendText(res, text);
+      },
+      (err: unknown) => {
+        this.logger.error({ err }, `edge: ${what} lookup failed`);
+        sendPage(res, 503);
+      },
+    );
+  }
 
   /** Upgrade requests are only ever proxied; anything else is answered raw and the socket closed. */
   private readonly replyUpgrade: Reply<IncomingMessage, UpgradeChannel> = (

@@ -33,6 +33,22 @@ export function namespaceUnsupported(): string | undefined {
   return undefined;
 }
 
+/**
+ * Says loudly that `file` is skipped when namespaces cannot be made here, and fails under CI, which
+ * runs as root with iproute2: there a skip would hide that what it tests went untested. Answers why
+ * it is skipped (for `describe.skipIf`), or undefined when it runs.
+ */
+export function namespaceTestGuard(file: string, what: string): string | undefined {
+  const unsupported = namespaceUnsupported();
+  if (unsupported === undefined) return undefined;
+  const line = '!'.repeat(100);
+  console.warn(
+    `\n${line}\n!!! ${file} SKIPPED: ${unsupported}.\n!!! It makes a network namespace (root and iproute2 needed) ${what}.\n${line}\n`,
+  );
+  if (process.env.CI) throw new Error(`CI must run ${file}: ${unsupported}`);
+  return unsupported;
+}
+
 export async function createNetworkNamespace(): Promise<NetworkNamespace> {
   const id = randomBytes(4).toString('hex');
   const name = `portico-${id}`;

@@ -11,7 +11,7 @@ import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js'
 import {
   createNetworkNamespace,
   type NetworkNamespace,
-  namespaceUnsupported,
+  namespaceTestGuard,
 } from '../../helpers/network-namespace.js';
 import { type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -92,14 +92,7 @@ interface Reported {
   listening?: boolean;
 }
 
-const unsupported = namespaceUnsupported();
-if (unsupported !== undefined) {
-  const line = '!'.repeat(100);
-  console.warn(
-    `\n${line}\n!!! system/customer-cdn.test.ts SKIPPED: ${unsupported}.\n!!! It makes a network namespace (root and iproute2 needed) for the customer's CDN.\n${line}\n`,
-  );
-  if (process.env.CI) throw new Error(`CI must run system/customer-cdn.test.ts: ${unsupported}`);
-}
+const unsupported = namespaceTestGuard('system/customer-cdn.test.ts', "for the customer's CDN");
 
 /**
  * A customer whose domain sits behind their own CDN (issue 15, item 4): DNS points the name at the

@@ -10,7 +10,7 @@ import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js'
 import {
   createNetworkNamespace,
   type NetworkNamespace,
-  namespaceUnsupported,
+  namespaceTestGuard,
 } from '../../helpers/network-namespace.js';
 import { type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -53,15 +53,10 @@ interface Reported {
   listening?: { origin: number; receiver: number };
 }
 
-const unsupported = namespaceUnsupported();
-if (unsupported !== undefined) {
-  const line = '!'.repeat(100);
-  console.warn(
-    `\n${line}\n!!! system/public-origin.test.ts SKIPPED: ${unsupported}.\n!!! It makes a network namespace (root and iproute2 needed) to test the shipped defaults end to end.\n${line}\n`,
-  );
-  // CI runs as root with iproute2: there, a skip would hide that the defaults went untested.
-  if (process.env.CI) throw new Error(`CI must run system/public-origin.test.ts: ${unsupported}`);
-}
+const unsupported = namespaceTestGuard(
+  'system/public-origin.test.ts',
+  'to test the shipped defaults end to end',
+);
 
 /**
  * The shipped defaults end to end: `portico serve` as a real process with
