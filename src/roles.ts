@@ -8,6 +8,7 @@ import { ROUTING_PROOF_KEY_PURPOSE } from './domain/routing-proof.js';
 import { type Edge, type EdgeOptions, startEdge } from './edge/server.js';
 import { StoreChallenges, StoreRoutes, StoreRoutingProofs } from './edge/store-sources.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './ops/metrics.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import type { Services } from './services.js';
 import { ALL_HOSTNAMES, type Store } from './store/store.js';
@@ -165,7 +166,8 @@ export async function startDnsRole({
   store,
   clock,
   logger,
-}: Pick<RoleDeps, 'config' | 'store' | 'clock' | 'logger'>): Promise<DnsListener> {
+  metrics,
+}: Pick<RoleDeps, 'config' | 'store' | 'clock' | 'logger'> & { metrics?: Metrics }): Promise<DnsListener> {
   const zone = config.acmeDnsZone;
   // loadConfig refuses the role without a zone; this keeps the type honest.
   if (zone === undefined) throw new Error('the dns role needs PORTICO_ACME_DNS_ZONE');
@@ -178,6 +180,7 @@ export async function startDnsRole({
     values: batchedValues((labels) => store.listDnsChallengeValues(labels, iso(clock.now()))),
     logger: logger.child({ role: 'dns' }),
     now: () => clock.now(),
+    onQuery: metrics?.countDnsQuery,
   });
 }
 

@@ -197,7 +197,7 @@ async function start(
   }
   if (has('dns')) {
     const dns = await listening(config, 'dns', () =>
-      startDnsRole({ config, store, clock: systemClock, logger }),
+      startDnsRole({ config, store, clock: systemClock, logger, metrics }),
     );
     running.dns = dns.close;
     const address = formatServer({ ...config.dnsListen, port: dns.port });

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../logger.js';
-import { type ChallengeValues, Responder } from './responder.js';
+import { type ChallengeValues, Responder, type Transport } from './responder.js';
 import { challengeZone, type ZoneSettings } from './zone.js';
 
 /**
@@ -27,6 +27,20 @@ export interface DnsServerOptions {
   now?: () => Date;
   /** How long an idle TCP connection stays open; tests shorten it. */
   idleTimeoutMs?: number;
+  /** Called once per query: the header's rcode of the answer sent, or `dropped` (none sent). */
+  onQuery?: (transport: Transport, outcome: QueryOutcome) => void;
+}
+
+/** What a query got: its answer's rcode by name, or `dropped` (over a limit, or unanswerable). */
+export type QueryOutcome = string;
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+/** The rcode in an answer's header (its lower four bits; BADVERS's upper bits are in its OPT record). */
+function outcomeOf(answer: Buffer | undefined): QueryOutcome {
+  if (answer === undefined || answer.length < 4) return 'dropped';
+  const rcode = answer.readUInt8(3) & 0x0f;
+  return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
 }
 
 export interface DnsListener {
@@ -59,7 +73,10 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsList
     reported(options.values, options.logger),
     options.now,
   );
-  const limits = { idleTimeoutMs: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS };
+  const limits: Limits = {
+    idleTimeoutMs: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    onQuery: options.onQuery ?? (() => undefined),
+  };
   return listenDns(options.host, options.port, responder, options.logger, limits);
 }
 
@@ -90,6 +107,7 @@ function reported(values: ChallengeValues, logger: Logger): ChallengeValues {
 
 interface Limits {
   idleTimeoutMs: number;
+  onQuery: NonNullable<DnsServerOptions['onQuery']>;
 }
 
 async function listenDns(
@@ -141,11 +159,15 @@ function serve(
 ): DnsListener {
   let pendingUdp = 0;
   udp.on('message', (message, peer) => {
-    if (pendingUdp >= MAX_PENDING_UDP) return;
+    if (pendingUdp >= MAX_PENDING_UDP) {
+      limits.onQuery('udp', 'dropped');
+      return;
+    }
     pendingUdp++;
     responder
       .respond(message, 'udp')
       .then((answer) => {
+        limits.onQuery('udp', outcomeOf(answer));
         // A send that fails (the peer's address unreachable) concerns that client alone.
         if (answer) udp.send(answer, peer.port, peer.address, () => undefined);
       })
@@ -203,6 +225,7 @@ function answerConnection(socket: net.Socket, responder: Responder, logger: Logg
       responder
         .respond(message, 'tcp')
         .then((answer) => {
+          limits.onQuery('tcp', outcomeOf(answer));
           if (answer === undefined || socket.destroyed) return;
           const length = Buffer.alloc(2);
           length.writeUInt16BE(answer.length);

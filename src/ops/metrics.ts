@@ -24,6 +24,7 @@ export class Metrics {
   readonly webhookDeliveries: Counter<'outcome'>;
   readonly edgeRequests: Histogram<'status_class'>;
   readonly edgeTlsContextsBuilt: Counter;
+  readonly dnsQueries: Counter<'transport' | 'rcode'>;
 
   constructor(store: Store, clock: Clock) {
     const registers = [this.registry];
@@ -64,6 +65,12 @@ export class Metrics {
     this.edgeTlsContextsBuilt = new Counter({
       name: 'portico_edge_tls_contexts_built_total',
       help: 'TLS contexts the edge built for certificates: once per name and renewal when PORTICO_EDGE_CERT_CACHE_MB holds every name in use; a steady climb means it does not.',
+      registers,
+    });
+    this.dnsQueries = new Counter({
+      name: 'portico_dns_queries_total',
+      help: 'Queries the dns role answered, by transport (udp, tcp) and the rcode answered (NOERROR, NXDOMAIN, REFUSED, SERVFAIL: the store did not answer, FORMERR, NOTIMP), or dropped (over a limit).',
+      labelNames: ['transport', 'rcode'],
       registers,
     });
     new Gauge({
@@ -167,6 +174,11 @@ export class Metrics {
   /** For the edge's `onTlsContextBuilt`. */
   readonly countTlsContextBuilt = (): void => {
     this.edgeTlsContextsBuilt.inc();
+  };
+
+  /** For the dns role's `onQuery`. */
+  readonly countDnsQuery = (transport: string, rcode: string): void => {
+    this.dnsQueries.inc({ transport, rcode });
   };
 
   /** For the edge's `onResponse`. */

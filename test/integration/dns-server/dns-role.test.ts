@@ -8,8 +8,10 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchedValues } from '../../../src/dns-server/batched-values.js';
 import { type DnsListener, startDnsServer } from '../../../src/dns-server/server.js';
+import { systemClock } from '../../../src/domain/clock.js';
 import { challengeLabel } from '../../../src/domain/dns-records.js';
 import { newId } from '../../../src/domain/ids.js';
+import { Metrics } from '../../../src/ops/metrics.js';
 import { createStore } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/store.js';
 import {
@@ -372,6 +374,38 @@ describe.each(backends)('the dns server’s TCP connections on $name', (backend)
     const [answer] = await connection.received(1);
     expect(decode(answer as Buffer).id).toBe(77);
     await connection.closed;
+  });
+
+  it('counts its queries by transport and rcode on /metrics (portico_dns_queries_total)', async () => {
+    const metrics = new Metrics(store, systemClock);
+    const counted = await startDnsServer({
+      host: '127.0.0.1',
+      port: 0,
+      zone: ZONE,
+      nameservers: [],
+      values: async () => [],
+      logger: pino({ level: 'silent' }),
+      onQuery: metrics.countDnsQuery,
+    });
+    try {
+      await udpExchange(counted.port, dnsQuery(`nothing.${ZONE}`, 'TXT'));
+      await udpExchange(counted.port, dnsQuery(`nothing.${ZONE}`, 'TXT', { id: 2 }));
+      await udpExchange(counted.port, dnsQuery('example.com', 'A'));
+      await tcpExchange(counted.port, dnsQuery(ZONE, 'SOA'));
+      const text = await metrics.registry.getSingleMetricAsString('portico_dns_queries_total');
+      const counts = new Map(
+        [...text.matchAll(/^portico_dns_queries_total\{(.*)\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]),
+      );
+      expect(counts).toEqual(
+        new Map([
+          ['transport="udp",rcode="NXDOMAIN"', 2],
+          ['transport="udp",rcode="REFUSED"', 1],
+          ['transport="tcp",rcode="NOERROR"', 1],
+        ]),
+      );
+    } finally {
+      await counted.close();
+    }
   });
 
   it('answers over IPv6 UDP and TCP when it listens on ::1', async () => {
