@@ -5,6 +5,7 @@ import { type DnsFault, startDnsServer, type TestRecordType } from '../test/help
 type Command =
   | { op: 'set'; records: [name: string, type: TestRecordType, value: string][] }
   | { op: 'fault'; names: string[]; fault: DnsFault }
+  | { op: 'delegate'; zone: string; address: string }
   | { op: 'count' }
   | { op: 'reset' };
 
@@ -12,6 +13,7 @@ const dns = await startDnsServer();
 process.on('message', (command: Command) => {
   if (command.op === 'set') for (const [name, type, value] of command.records) dns.add(name, type, value);
   if (command.op === 'fault') for (const name of command.names) dns.fault(name, command.fault);
+  if (command.op === 'delegate') dns.delegate(command.zone, command.address);
   if (command.op === 'reset') dns.resetQueries();
   process.send?.({ op: command.op, port: dns.port, count: dns.queryCount });
 });

@@ -30,15 +30,21 @@ export interface ServedEdge {
  * private origins, since the origin is on loopback) over a store, with the API and a worker issuing
  * certificates from the local CA, the loopback DNS server standing in for customers' DNS, and one
  * real origin behind every App. On PostgreSQL the edge reads through its own store connection.
+ * `options.env` adds settings (another issuer: ACME against Pebble); `options.dns` is a DNS server
+ * the caller made (one Pebble already asks), which the caller closes.
  */
-export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
+export async function openServedEdge(
+  backend: Backend,
+  options: { env?: Record<string, string>; dns?: TestDnsServer } = {},
+): Promise<ServedEdge> {
   const [store, edgeStore] = await backend.openPair();
-  const dns: TestDnsServer = await startDnsServer();
+  const dns: TestDnsServer = options.dns ?? (await startDnsServer());
   const origin = await startOrigin();
   const rig = await openCertificateRig(store, dns, {
     PORTICO_EDGE_HTTP_PORT: '0',
     PORTICO_EDGE_HTTPS_PORT: '0',
     PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+    ...options.env,
   });
   const edge = await startEdgeRole(rig.config, edgeStore, rig.services, pino({ level: 'silent' }));
   await rig.api.call(rig.key, 'PATCH', `/v1/apps/${rig.appId}`, { origin_url: origin.url });
@@ -73,7 +79,7 @@ export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
       await rig.api.close();
       if (edgeStore !== store) await edgeStore.close();
       await origin.close();
-      await dns.close();
+      if (dns !== options.dns) await dns.close();
       await store.close();
     },
   };

@@ -1,18 +1,24 @@
-import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
-import { type Pebble, startPebble } from '../../helpers/pebble.js';
+import {
+  type Dns01Ca,
+  httpsGet,
+  loopbackAddress,
+  publishDelegatedDomain,
+  startDns01Ca,
+} from '../../helpers/delegated-dns01.js';
 import { runPortico, type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const KEY = 'pk_dns01_delegation_test_0123456789abcdef0';
 const ZONE = 'acme-challenges.portico.test';
 const DOMAIN = 'shop.moving-in.com';
-/** Where the domain points while it moves in: its old host (TEST-NET-1), never the edge. */
-const OLD_HOST = '192.0.2.10';
+/**
+ * Where the domain points while it moves in: its old host, on a loopback address of its own, never
+ * the edge. Pebble's HTTP-01 and TLS-ALPN-01 port there is the tripwire.
+ */
+const OLD_HOST = loopbackAddress();
 
 /**
  * Certificates before traffic (issue 15, items 1 to 3), as `portico serve` runs them with the `dns`
@@ -20,30 +26,20 @@ const OLD_HOST = '192.0.2.10';
  * certificate is ordered over DNS-01 as soon as ownership is proven, while the domain still points
  * at its old host. Pebble asks the loopback DNS server, which holds the customer's zone and follows
  * the `_acme-challenge` CNAME into the challenge zone by asking Portico's dns role (`delegate`), as
- * a recursive resolver follows the zone's NS records. Pebble's HTTP-01 and TLS-ALPN-01 ports are a tripwire that counts connections:
- * none may come. Then the customer points the name at the edge, and the first HTTPS request gets a
+ * a recursive resolver follows the zone's NS records. Pebble's HTTP-01 and TLS-ALPN-01 port at the
+ * old host is a tripwire that counts connections: none may come. Then the customer points the name at the edge, and the first HTTPS request gets a
  * certificate that verifies.
  */
 describe('a certificate issued over a delegated DNS-01 challenge before the switch', () => {
-  let dns: TestDnsServer;
-  let pebble: Pebble;
+  let ca: Dns01Ca;
   let portico: ServedPortico;
-  let tripwire: net.Server;
   let origin: http.Server;
   let originPort = 0;
-  let connectionsToTripwire = 0;
 
   const api = (method: string, pathname: string, body?: unknown) => portico.call(KEY, method, pathname, body);
 
   beforeAll(async () => {
-    dns = await startDnsServer();
-    tripwire = net.createServer((socket) => {
-      connectionsToTripwire++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => tripwire.listen(0, '127.0.0.1', resolve));
-    const tripwirePort = (tripwire.address() as net.AddressInfo).port;
-    pebble = await startPebble({ dnsServer: dns.address, httpPort: tripwirePort, tlsPort: tripwirePort });
+    ca = await startDns01Ca({ tripwireHost: OLD_HOST });
     origin = http.createServer((req, res) =>
       res.end(JSON.stringify({ servedBy: 'origin', host: req.headers['x-forwarded-host'] })),
     );
@@ -53,24 +49,22 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     portico = await servePortico({
       PORTICO_ROLES: 'api,worker,edge,dns',
       PORTICO_BOOTSTRAP_KEY: KEY,
-      PORTICO_DNS_SERVERS: dns.address,
+      PORTICO_DNS_SERVERS: ca.dns.address,
       PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
       PORTICO_TLS_ISSUER: 'acme',
-      PORTICO_ACME_DIRECTORY: pebble.directoryUrl,
-      PORTICO_ACME_CA_FILE: pebble.caFile,
+      PORTICO_ACME_DIRECTORY: ca.pebble.directoryUrl,
+      PORTICO_ACME_CA_FILE: ca.pebble.caFile,
       PORTICO_ACME_CHALLENGE: 'dns-01,http-01',
       PORTICO_ACME_DNS_ZONE: ZONE,
       PORTICO_DNS_LISTEN: '127.0.0.1:0',
     });
     const [, dnsRole] = await portico.process.waitFor(/Portico dns listening on (\S+)/);
-    dns.delegate(ZONE, dnsRole as string);
+    ca.dns.delegate(ZONE, dnsRole as string);
   });
 
   afterAll(async () => {
     await portico?.close();
-    await pebble?.stop();
-    await dns?.close();
-    tripwire?.close();
+    await ca?.close();
     origin?.close();
   });
 
@@ -93,7 +87,7 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     // `portico domains check` checks the delegation like the other records.
     const check = async () => {
       const run = await runPortico(
-        ['domains', 'check', 'moving-in', DOMAIN, '--dns', dns.address, '--json'],
+        ['domains', 'check', 'moving-in', DOMAIN, '--dns', ca.dns.address, '--json'],
         {
           PORTICO_URL: portico.url,
           PORTICO_API_KEY: KEY,
@@ -109,9 +103,7 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     });
 
     // The customer's DNS: ownership, the delegation, and the name still at its old host.
-    dns.set(`_mixpeek-verify.${DOMAIN}`, 'TXT', `mixpeek-site-verification=${added.body.verification_token}`);
-    dns.set(`_acme-challenge.${DOMAIN}`, 'CNAME', delegation?.value as string);
-    dns.set(DOMAIN, 'A', OLD_HOST);
+    publishDelegatedDomain(ca.dns, added.body, OLD_HOST);
     expect(await check()).toMatchObject({ ok: true, found: [`CNAME ${delegation?.value}`] });
 
     const verified = await api('POST', `/v1/apps/${appId}/domains/${DOMAIN}/verify`);
@@ -123,7 +115,7 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     await waitUntil(async () => {
       const domain = (await api('GET', path)).body;
       if (domain.certificate?.status === 'failed' || domain.certificate?.last_error) {
-        throw new Error(`issuance failed: ${JSON.stringify(domain.certificate)}\n${pebble.output()}`);
+        throw new Error(`issuance failed: ${JSON.stringify(domain.certificate)}\n${ca.pebble.output()}`);
       }
       return domain.status === 'active';
     }, 200);
@@ -131,43 +123,15 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     expect(active.certificate).toMatchObject({ status: 'issued', issuer: 'acme' });
     // Validated by DNS-01 (the loopback server holds no TXT at the label: only the dns role could
     // answer it), and the CA never reached for the edge.
-    expect(connectionsToTripwire).toBe(0);
+    expect(ca.tripwire.connections()).toBe(0);
 
     // The switch: the name now points at the edge. The first visitor gets a valid certificate.
-    dns.set(DOMAIN, 'CNAME', added.body.cname_target);
-    const edgePort = await portico.process.edgeHttpsPort();
-    const root = await pebble.rootPem();
-    const { status, body, certificate } = await new Promise<{
-      status: number;
-      body: string;
-      certificate: X509Certificate;
-    }>((resolve, reject) => {
-      const req = https.get(
-        {
-          host: '127.0.0.1',
-          port: edgePort,
-          servername: DOMAIN,
-          headers: { host: DOMAIN },
-          ca: root,
-          agent: false,
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (chunk) => {
-            text += chunk;
-          });
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              body: text,
-              certificate: new X509Certificate(
-                (res.socket as import('node:tls').TLSSocket).getPeerCertificate().raw,
-              ),
-            }),
-          );
-        },
-      );
-      req.on('error', reject);
+    ca.dns.set(DOMAIN, 'CNAME', added.body.cname_target);
+    const { status, body, certificate } = await httpsGet({
+      host: '127.0.0.1',
+      port: await portico.process.edgeHttpsPort(),
+      servername: DOMAIN,
+      ca: await ca.pebble.rootPem(),
     });
     expect(status, body).toBe(200);
     expect(JSON.parse(body)).toEqual({ servedBy: 'origin', host: DOMAIN });

@@ -254,11 +254,16 @@ describe.skipIf(unsupported !== undefined)('a customer behind their own CDN', ()
       expect(domain.routing).toMatchObject({ ok: true, via: 'proxy' });
       expect(domain.reverify_failures).toBe(0);
       expect(Date.parse(domain.next_check_at) - Date.parse(domain.last_checked_at)).toBe(10_000);
-      checks.add(domain.last_checked_at);
+      if (!checks.has(domain.last_checked_at)) {
+        checks.add(domain.last_checked_at);
+        // Served after each of them: a visitor through the CDN gets the origin's page.
+        const visit = await throughCdn();
+        expect(visit.status, visit.body).toBe(200);
+        expect(JSON.parse(visit.body)).toEqual({ servedBy: 'the origin' });
+      }
       // The first one seen is the check that made it active.
       return checks.size > 10;
     }, 500);
-    expect((await throughCdn()).status).toBe(200);
     expect(events('domain.routing_changed')).toEqual([]);
   }, 180_000);
 
