@@ -5,7 +5,6 @@ import type { Resolver } from '../dns/resolver.js';
 import type { Clock } from '../domain/clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Store } from '../store/store.js';
-import { AcmeIssuer } from './acme-issuer.js';
 import { storeAccountKeys, storeChallenges, storeDnsChallenges } from './certificates.js';
 import { InternalIssuer } from './internal-issuer.js';
 import type { CertIssuer } from './issuer.js';
@@ -27,8 +26,11 @@ export async function createIssuer(
       return undefined;
     case 'internal':
       return InternalIssuer.open({ dataDir: config.dataDir, clock });
-    case 'acme':
+    case 'acme': {
       if (config.acmeCaFile) readFileSync(config.acmeCaFile); // fail at start, not at the first order
+      // Loaded here, not above: acme-client costs a process about 40 MB, and one that runs the
+      // internal issuer (or none) never needs it.
+      const { AcmeIssuer } = await import('./acme-issuer.js');
       return new AcmeIssuer({
         directoryUrl: config.acmeDirectory,
         email: config.acmeEmail,
@@ -40,5 +42,6 @@ export async function createIssuer(
         caaResolver,
         logger: logger.child({ part: 'acme' }),
       });
+    }
   }
 }

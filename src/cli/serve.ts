@@ -154,6 +154,9 @@ async function start(
           clock: systemClock,
           logger,
           metrics,
+          // Only the API and the worker order certificates: an edge-only node serves what is stored
+          // and builds no issuer (nor loads an ACME client it would never call).
+          issuer: has('api') || has('worker') ? undefined : null,
           leaseHolder: has('api') && node ? holderId('api', node) : undefined,
         })
       : undefined;
