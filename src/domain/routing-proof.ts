@@ -37,8 +37,11 @@ export function routingProof(key: Buffer, claimId: string, hostname: string, non
 /** The outcome of asking the customer's proxy: proven, or why not, in a sentence for the customer. */
 export type ProxyProof = { ok: true; address: string } | { ok: false; reason: string };
 
-/** The customer's proxy listens where browsers connect for plain HTTP. */
+/** The customer's proxy listens where browsers connect: plain HTTP first, HTTPS after a redirect. */
 const HTTP_PORT = 80;
+const HTTPS_PORT = 443;
+/** A proxy set to "always use HTTPS" answers the plain request with one of these. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** A proof is a short answer from a server that is up: no reason to wait long for it. */
 const PROOF_TIMEOUT_MS = 5_000;
 /** Addresses tried, at most: a name with a dozen A records is as proven by its first few. */
@@ -48,6 +51,13 @@ const MAX_ANSWER_BYTES = 256;
 
 export class RoutingProver {
   private readonly agent: Agent;
+  /**
+   * For the HTTPS leg after a redirect. The proxy's certificate is not checked, as ACME's HTTP-01
+   * validation does not check it on a redirect to HTTPS either (RFC 8555 8.3; Let's Encrypt): the
+   * answer is an HMAC only the platform can make, so who terminated TLS changes nothing, and a
+   * domain on its way to its first certificate may present none valid yet.
+   */
+  private readonly httpsAgent: Agent;
 
   constructor(
     private readonly resolver: Resolver,
@@ -62,12 +72,23 @@ export class RoutingProver {
       // One request per check: nothing to keep open.
       pipelining: 0,
     });
+    this.httpsAgent = new Agent({
+      connect: guardedConnector({
+        timeoutMs: PROOF_TIMEOUT_MS,
+        allowPrivate: options.allowPrivateAddresses,
+        rejectUnauthorized: false,
+      }),
+      headersTimeout: PROOF_TIMEOUT_MS,
+      bodyTimeout: PROOF_TIMEOUT_MS,
+      pipelining: 0,
+    });
   }
 
   /**
    * Asks `claim.name`, over HTTP at the addresses DNS gives for it (following its CNAMEs), for the
-   * proof of a fresh nonce. Proven when one address answers it; redirects are not followed (the
-   * proxy must let the path through over plain HTTP, as it must for ACME's HTTP-01).
+   * proof of a fresh nonce. Proven when one address answers it. One redirect is followed, to the
+   * same path on `https://{the name}` at the same address (a proxy set to "always use HTTPS", as
+   * Cloudflare offers): what ACME's HTTP-01 validation follows too. Any other redirect is a failure.
    */
   async prove(claim: { id: string; name: string }, signal?: AbortSignal): Promise<ProxyProof> {
     const [a, aaaa] = await Promise.all([
@@ -101,15 +122,28 @@ export class RoutingProver {
     signal: AbortSignal | undefined,
   ): Promise<string | undefined> {
     const host = isIPv6(address) ? `[${address}]` : address;
-    try {
-      const response = await request(`http://${host}:${HTTP_PORT}${ROUTING_PROOF_PATH}${nonce}`, {
-        dispatcher: this.agent,
+    const path = `${ROUTING_PROOF_PATH}${nonce}`;
+    const get = (scheme: 'http' | 'https') =>
+      request(`${scheme}://${host}:${scheme === 'http' ? HTTP_PORT : HTTPS_PORT}${path}`, {
+        dispatcher: scheme === 'http' ? this.agent : this.httpsAgent,
+        // undici takes the TLS server name (SNI) from the Host header.
         headers: { host: hostname, 'user-agent': 'Portico-Routing-Check/1' },
         signal: signal
           ? AbortSignal.any([signal, AbortSignal.timeout(PROOF_TIMEOUT_MS)])
           : AbortSignal.timeout(PROOF_TIMEOUT_MS),
       });
-      const body = await readAtMost(response.body, MAX_ANSWER_BYTES);
+    try {
+      let response = await get('http');
+      let body = await readAtMost(response.body, MAX_ANSWER_BYTES);
+      if (REDIRECTS.has(response.statusCode)) {
+        const location = response.headers.location;
+        if (!isHttpsUpgrade(typeof location === 'string' ? location : undefined, hostname, path)) {
+          return `answered ${response.statusCode} to ${String(location)}, not to the same path over HTTPS`;
+        }
+        response = await get('https');
+        body = await readAtMost(response.body, MAX_ANSWER_BYTES);
+        if (response.statusCode !== 200) return `answered ${response.statusCode} over HTTPS`;
+      }
       if (response.statusCode !== 200) return `answered ${response.statusCode}`;
       const answer = Buffer.from(body.trim());
       return answer.length === expected.length && timingSafeEqual(answer, expected)
@@ -121,9 +155,21 @@ export class RoutingProver {
     }
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close(), this.httpsAgent.close()]);
   }
+}
+
+/** Whether a redirect's `location` is the request's own path on `https://{hostname}` (port 443). */
+function isHttpsUpgrade(location: string | undefined, hostname: string, path: string): boolean {
+  if (location === undefined || !URL.canParse(location)) return false;
+  const target = new URL(location);
+  return (
+    target.protocol === 'https:' &&
+    target.port === '' &&
+    target.hostname.toLowerCase() === hostname.toLowerCase() &&
+    target.pathname === path
+  );
 }
 
 /** The start of a body, at most `limit` bytes; the rest is discarded. */

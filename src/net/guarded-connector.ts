@@ -61,9 +61,12 @@ function refusePrivateLiterals(connect: buildConnector.connector): buildConnecto
 export function guardedConnector(options: {
   timeoutMs?: number;
   allowPrivate: boolean;
+  /** false: TLS peers are not authenticated, for answers that carry their own proof (routing-proof.ts). */
+  rejectUnauthorized?: boolean;
 }): buildConnector.connector {
   const connect = buildConnector({
     timeout: options.timeoutMs,
+    ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
     ...(options.allowPrivate ? {} : { lookup: publicAddressesOnly }),
   });
   return options.allowPrivate ? connect : refusePrivateLiterals(connect);

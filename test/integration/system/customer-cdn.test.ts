@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTING_PROOF_PATH } from '../../../src/domain/routing-proof.js';
+import { createTestCa } from '../../helpers/certs.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
 import {
   createNetworkNamespace,
@@ -20,18 +21,22 @@ const KEY = 'pk_customer_cdn_test_0123456789abcdef012345';
 const DOMAIN = 'shop.cdn-customer-e2e.com';
 
 /**
- * What runs in the namespace, on a public-looking address: the customer's CDN (port 80), which
- * forwards to Portico's edge while `forward` is on (the ACME and routing-proof paths to the edge's
- * HTTP port, the rest to its HTTPS port with the name as SNI, trusting Portico's CA, as a CDN in
- * "full, strict" mode does) and answers with a page of its own otherwise; the App's origin (8080);
+ * What runs in the namespace, on a public-looking address: the customer's CDN (ports 80 and 443, the
+ * latter with a certificate of the CDN's own CA), which forwards to Portico's edge while `forward`
+ * is on (the ACME and routing-proof paths to the edge's HTTP port, the rest to its HTTPS port with
+ * the name as SNI, trusting Portico's CA, as a CDN in "full, strict" mode does) and answers with a
+ * page of its own otherwise; with `httpsOnly` ("always use HTTPS"), port 80 redirects every request
+ * to the same URL over HTTPS; the App's origin (8080);
  * a webhook receiver (8081). Each request is a JSON line on stdout; stdin takes the CDN's settings
  * as JSON lines, and its end ends the script.
  */
 const SCRIPT = `
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
 const host = process.argv[2];
+const tls = JSON.parse(readFileSync(process.argv[3], 'utf8'));
 const report = (record) => process.stdout.write(JSON.stringify(record) + '\\n');
 let cdn = { forward: false };
 createInterface({ input: process.stdin }).on('line', (line) => {
@@ -39,9 +44,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   report({ settings: cdn.forward });
 });
 process.stdin.on('end', () => process.exit(0));
-const proxy = http.createServer((req, res) => {
+const forward = (scheme) => (req, res) => {
   const name = (req.headers.host ?? '').split(':')[0];
-  report({ server: 'cdn', url: req.url, host: name });
+  report({ server: 'cdn', scheme, url: req.url, host: name });
+  if (scheme === 'http' && cdn.httpsOnly) {
+    res.writeHead(301, { location: 'https://' + name + req.url }).end();
+    return;
+  }
   if (!cdn.forward) {
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p>This page is served by the CDN itself.</p>');
     return;
@@ -65,7 +74,9 @@ const proxy = http.createServer((req, res) => {
   );
   upstream.on('error', (error) => res.writeHead(502).end(String(error)));
   req.pipe(upstream);
-});
+};
+const proxy = http.createServer(forward('http'));
+const proxyTls = https.createServer({ cert: tls.cert, key: tls.key }, forward('https'));
 const origin = http.createServer((req, res) => {
   report({ server: 'origin', url: req.url });
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ servedBy: 'the origin' }));
@@ -79,12 +90,13 @@ const receiver = http.createServer((req, res) => {
   });
 });
 const listen = (server, port) => new Promise((resolve) => server.listen(port, host, resolve));
-await Promise.all([listen(proxy, 80), listen(origin, 8080), listen(receiver, 8081)]);
+await Promise.all([listen(proxy, 80), listen(proxyTls, 443), listen(origin, 8080), listen(receiver, 8081)]);
 report({ listening: true });
 `;
 
 interface Reported {
   server?: 'cdn' | 'origin' | 'receiver';
+  scheme?: 'http' | 'https';
   url?: string;
   host?: string;
   body?: string;
@@ -116,10 +128,10 @@ describe.skipIf(unsupported !== undefined)('a customer behind their own CDN', ()
 
   const api = (method: string, pathname: string, body?: unknown) => portico.call(KEY, method, pathname, body);
   const domainPath = () => `/v1/apps/${appId}/domains/${DOMAIN}`;
-  const settings = (forward: boolean) => {
+  const settings = (forward: boolean, { httpsOnly = false } = {}) => {
     const seen = reported.filter((r) => r.settings !== undefined).length;
     servers.stdin?.write(
-      `${JSON.stringify({ forward, edgeHost: namespace.hostAddress, edgeHttp: edgePorts.http, edgeHttps: edgeHttpsPort, ca: root })}\n`,
+      `${JSON.stringify({ forward, httpsOnly, edgeHost: namespace.hostAddress, edgeHttp: edgePorts.http, edgeHttps: edgeHttpsPort, ca: root })}\n`,
     );
     return waitUntil(() => reported.filter((r) => r.settings !== undefined).length > seen);
   };
@@ -172,7 +184,18 @@ describe.skipIf(unsupported !== undefined)('a customer behind their own CDN', ()
   beforeAll(async () => {
     namespace = await createNetworkNamespace();
     writeFileSync(path.join(dataDir, 'servers.mjs'), SCRIPT);
-    servers = namespace.spawnNode([path.join(dataDir, 'servers.mjs'), namespace.address]);
+    // The CDN's own certificate for the name, from a CA Portico does not know (as a real CDN's would
+    // be, to Portico): the routing proof over HTTPS must not depend on it.
+    const cdnCertificate = await (await createTestCa('The CDN’s own CA')).issue([DOMAIN]);
+    writeFileSync(
+      path.join(dataDir, 'cdn-tls.json'),
+      JSON.stringify({ cert: cdnCertificate.certificatePem, key: cdnCertificate.privateKeyPem }),
+    );
+    servers = namespace.spawnNode([
+      path.join(dataDir, 'servers.mjs'),
+      namespace.address,
+      path.join(dataDir, 'cdn-tls.json'),
+    ]);
     createInterface({ input: servers.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       reported.push(JSON.parse(line));
     });
@@ -266,6 +289,26 @@ describe.skipIf(unsupported !== undefined)('a customer behind their own CDN', ()
     }, 500);
     expect(events('domain.routing_changed')).toEqual([]);
   }, 180_000);
+
+  it('follows a CDN set to "always use HTTPS" to the same path over HTTPS, as HTTP-01 validation does', async () => {
+    await settings(true, { httpsOnly: true });
+    const switched = reported.length;
+    const before = (await api('GET', domainPath())).body.last_checked_at;
+    // An asked-for check (at most one per 10 s: retried until one runs after the switch).
+    await waitUntil(async () => {
+      await api('POST', `${domainPath()}/verify`);
+      return (await api('GET', domainPath())).body.last_checked_at !== before;
+    }, 500);
+    const domain = (await api('GET', domainPath())).body;
+    expect(domain.status).toBe('active');
+    expect(domain.routing).toMatchObject({ ok: true, via: 'proxy' });
+    const since = reported.slice(switched).filter((r) => r.url?.startsWith(ROUTING_PROOF_PATH));
+    // Asked over HTTP, redirected, and proven over HTTPS through the CDN's own certificate.
+    expect(since.some((r) => r.scheme === 'http')).toBe(true);
+    expect(since.some((r) => r.scheme === 'https' && r.host === DOMAIN)).toBe(true);
+    expect(events('domain.routing_changed')).toEqual([]);
+    await settings(true);
+  });
 
   it('reports a CDN that stops forwarding, and keeps serving the domain', async () => {
     await settings(false);
