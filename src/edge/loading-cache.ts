@@ -136,6 +136,19 @@ export class LoadingCache<V> {
     this.flights.delete(key);
   }
 
+  /**
+   * Forgets every key `matches` accepts, as `invalidate` does each: values, "not found" answers and
+   * loads in flight. Walks every key held (bounded by the cache's size): for a change that touches
+   * names no single key names, such as a wildcard claim and every name under it.
+   */
+  invalidateMatching(matches: (key: string) => boolean): void {
+    const keys = new Set<string>();
+    for (const map of [this.values, this.misses, this.flights]) {
+      for (const key of map.keys()) if (matches(key)) keys.add(key);
+    }
+    for (const key of keys) this.invalidate(key);
+  }
+
   /** Forgets everything, as after missing change notifications. */
   clear(): void {
     this.values.clear();

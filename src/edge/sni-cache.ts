@@ -126,6 +126,11 @@ export class SniCache {
     this.cache.invalidate(normalizeHostname(hostname));
   }
 
+  /** Forgets every name `matches` accepts (LoadingCache.invalidateMatching). */
+  invalidateMatching(matches: (hostname: string) => boolean): void {
+    this.cache.invalidateMatching(matches);
+  }
+
   /** Forgets every name. */
   clear(): void {
     this.cache.clear();
