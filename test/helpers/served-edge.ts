@@ -14,6 +14,8 @@ export interface ServedEdge {
   rig: Awaited<ReturnType<typeof openCertificateRig>>;
   edge: Edge;
   origin: TestOrigin;
+  /** The loopback DNS server standing in for customers' DNS. */
+  dns: TestDnsServer;
   /** The local CA's root (PEM): what a client trusts to reach the edge. */
   root: string;
   /** Adds, verifies and activates `name` for the rig's App; resolves once it is served. */
@@ -30,8 +32,12 @@ export interface ServedEdge {
  * private origins, since the origin is on loopback) over a store, with the API and a worker issuing
  * certificates from the local CA, the loopback DNS server standing in for customers' DNS, and one
  * real origin behind every App. On PostgreSQL the edge reads through its own store connection.
+ * `env` adds to the configuration (DNS-01's challenge zone, for wildcard claims).
  */
-export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
+export async function openServedEdge(
+  backend: Backend,
+  env: Record<string, string> = {},
+): Promise<ServedEdge> {
   const [store, edgeStore] = await backend.openPair();
   const dns: TestDnsServer = await startDnsServer();
   const origin = await startOrigin();
@@ -39,6 +45,7 @@ export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
     PORTICO_EDGE_HTTP_PORT: '0',
     PORTICO_EDGE_HTTPS_PORT: '0',
     PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+    ...env,
   });
   const edge = await startEdgeRole(rig.config, edgeStore, rig.services, pino({ level: 'silent' }));
   await rig.api.call(rig.key, 'PATCH', `/v1/apps/${rig.appId}`, { origin_url: origin.url });
@@ -52,6 +59,7 @@ export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
     rig,
     edge,
     origin,
+    dns,
     root,
     async activate(name) {
       await rig.addVerified(name);
