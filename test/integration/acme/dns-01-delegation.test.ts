@@ -1,15 +1,16 @@
 import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
-import { type Pebble, startPebble } from '../../helpers/pebble.js';
-import { runPortico, type ServedPortico, servePortico } from '../../helpers/process.js';
+import { CHALLENGE_ZONE, type DelegatedDns01, startDelegatedDns01 } from '../../helpers/delegated-dns01.js';
+import type { TestDnsServer } from '../../helpers/dns-server.js';
+import type { Pebble } from '../../helpers/pebble.js';
+import { runPortico, type ServedPortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const KEY = 'pk_dns01_delegation_test_0123456789abcdef0';
-const ZONE = 'acme-challenges.portico.test';
+const ZONE = CHALLENGE_ZONE;
 const DOMAIN = 'shop.moving-in.com';
 /** Where the domain points while it moves in: its old host (TEST-NET-1), never the edge. */
 const OLD_HOST = '192.0.2.10';
@@ -18,59 +19,32 @@ const OLD_HOST = '192.0.2.10';
  * Certificates before traffic (issue 15, items 1 to 3), as `portico serve` runs them with the `dns`
  * role: the customer delegates `_acme-challenge.{domain}` to Portico's challenge zone once, and the
  * certificate is ordered over DNS-01 as soon as ownership is proven, while the domain still points
- * at its old host. Pebble asks the loopback DNS server, which holds the customer's zone and follows
- * the `_acme-challenge` CNAME into the challenge zone by asking Portico's dns role (`delegate`), as
- * a recursive resolver follows the zone's NS records. Pebble's HTTP-01 and TLS-ALPN-01 ports are a tripwire that counts connections:
- * none may come. Then the customer points the name at the edge, and the first HTTPS request gets a
- * certificate that verifies.
+ * at its old host (the setup is startDelegatedDns01's). Pebble's HTTP-01 and TLS-ALPN-01 ports are
+ * a tripwire that counts connections: none may come. Then the customer points the name at the
+ * edge, and the first HTTPS request gets a certificate that verifies.
  */
 describe('a certificate issued over a delegated DNS-01 challenge before the switch', () => {
+  let setup: DelegatedDns01;
   let dns: TestDnsServer;
   let pebble: Pebble;
   let portico: ServedPortico;
-  let tripwire: net.Server;
   let origin: http.Server;
   let originPort = 0;
-  let connectionsToTripwire = 0;
 
   const api = (method: string, pathname: string, body?: unknown) => portico.call(KEY, method, pathname, body);
 
   beforeAll(async () => {
-    dns = await startDnsServer();
-    tripwire = net.createServer((socket) => {
-      connectionsToTripwire++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => tripwire.listen(0, '127.0.0.1', resolve));
-    const tripwirePort = (tripwire.address() as net.AddressInfo).port;
-    pebble = await startPebble({ dnsServer: dns.address, httpPort: tripwirePort, tlsPort: tripwirePort });
     origin = http.createServer((req, res) =>
       res.end(JSON.stringify({ servedBy: 'origin', host: req.headers['x-forwarded-host'] })),
     );
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
     originPort = (origin.address() as net.AddressInfo).port;
-
-    portico = await servePortico({
-      PORTICO_ROLES: 'api,worker,edge,dns',
-      PORTICO_BOOTSTRAP_KEY: KEY,
-      PORTICO_DNS_SERVERS: dns.address,
-      PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
-      PORTICO_TLS_ISSUER: 'acme',
-      PORTICO_ACME_DIRECTORY: pebble.directoryUrl,
-      PORTICO_ACME_CA_FILE: pebble.caFile,
-      PORTICO_ACME_CHALLENGE: 'dns-01,http-01',
-      PORTICO_ACME_DNS_ZONE: ZONE,
-      PORTICO_DNS_LISTEN: '127.0.0.1:0',
-    });
-    const [, dnsRole] = await portico.process.waitFor(/Portico dns listening on (\S+)/);
-    dns.delegate(ZONE, dnsRole as string);
+    setup = await startDelegatedDns01({ PORTICO_BOOTSTRAP_KEY: KEY });
+    ({ dns, pebble, portico } = setup);
   });
 
   afterAll(async () => {
-    await portico?.close();
-    await pebble?.stop();
-    await dns?.close();
-    tripwire?.close();
+    await setup?.close();
     origin?.close();
   });
 
@@ -131,7 +105,7 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
     expect(active.certificate).toMatchObject({ status: 'issued', issuer: 'acme' });
     // Validated by DNS-01 (the loopback server holds no TXT at the label: only the dns role could
     // answer it), and the CA never reached for the edge.
-    expect(connectionsToTripwire).toBe(0);
+    expect(setup.connectionsToTripwire()).toBe(0);
 
     // The switch: the name now points at the edge. The first visitor gets a valid certificate.
     dns.set(DOMAIN, 'CNAME', added.body.cname_target);
