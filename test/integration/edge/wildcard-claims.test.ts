@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIVE_STATUSES } from '../../../src/domain/lifecycle.js';
+import { routingProof } from '../../../src/domain/routing-proof.js';
+import { StoreRoutingProofs } from '../../../src/edge/store-sources.js';
 import { createTestApp } from '../../helpers/api.js';
 import { type NamedOrigin, startNamedOrigin, visit, visitRefused } from '../../helpers/https-visit.js';
 import { openServedEdge, type ServedEdge } from '../../helpers/served-edge.js';
@@ -126,6 +129,23 @@ describe.each(backends)('wildcard claims at the edge ($name)', (backend) => {
     // Every other name under the base is still the wildcard's.
     const other = await get(randomName(base));
     expect(other.subjectAltName).toBe(`DNS:${wildcard}`);
+
+    // Routing proofs (a claim behind the customer's CDN) follow the same rule: a name's own claim,
+    // else the wildcard one label above it, each proving the very name asked.
+    const key32 = randomBytes(32);
+    const proofs = new StoreRoutingProofs(served.store, key32);
+    const [exactClaim, wildcardClaim] = await Promise.all([
+      served.store.findDomainInStatus(shop, LIVE_STATUSES),
+      served.store.findDomainInStatus(wildcard, LIVE_STATUSES),
+    ]);
+    const nonce = randomBytes(24).toString('base64url');
+    expect(await proofs.proof(shop, nonce)).toBe(routingProof(key32, exactClaim?.id as string, shop, nonce));
+    const under = randomName(base);
+    expect(await proofs.proof(under, nonce)).toBe(
+      routingProof(key32, wildcardClaim?.id as string, under, nonce),
+    );
+    for (const name of [`a.b.${base}`, base, wildcard])
+      expect(await proofs.proof(name, nonce)).toBeUndefined();
 
     const removed = await rig.api.call(key, 'DELETE', `/v1/apps/${appId}/domains/${shop}`);
     expect(removed.statusCode, removed.body).toBe(200);
