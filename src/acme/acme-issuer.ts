@@ -202,9 +202,16 @@ export class AcmeIssuer implements CertIssuer {
     const { signal } = options;
     signal?.throwIfAborted();
     // A wildcard only where DNS-01 can be answered for it: the CA validates one by DNS-01 alone.
-    const names = checkHostnames(hostnames, {
-      wildcards: options.delegation !== undefined && this.options.dnsChallenges !== undefined,
-    });
+    const dns01 = options.delegation !== undefined && this.options.dnsChallenges !== undefined;
+    const wildcard = hostnames.find((name) => name.startsWith('*.'));
+    if (wildcard !== undefined && !dns01) {
+      throw new CertIssueError(
+        'rejected_identifier',
+        `${wildcard} is a wildcard, whose certificate only DNS-01 can get, and _acme-challenge.${wildcard.slice(2)} is not delegated to Portico's challenge zone: create the certificate record of the domain's dns_records.`,
+        { hostname: wildcard },
+      );
+    }
+    const names = checkHostnames(hostnames, { wildcards: dns01 });
     const step = (what: string): Step => ({ what, names, signal });
     const client = await abortable(this.registered(), signal);
     const identifiers = names.map((value) => ({ type: 'dns', value }));

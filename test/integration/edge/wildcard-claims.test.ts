@@ -89,6 +89,12 @@ describe.each(backends)('wildcard claims at the edge ($name)', (backend) => {
     expect(verified.json().status, verified.body).toBe('verified');
     // Routing was asked at a random name under the base, which the wildcard record answered.
     expect(verified.json().routing).toMatchObject({ ok: true, observed: [`CNAME ${routing?.value}`] });
+    const routingQueries = dns.queries.filter((q) => q.type === 'CNAME' && !q.name.startsWith('_'));
+    const asked = routingQueries.filter((q) => q.name.endsWith(`.${base}`)).map((q) => q.name);
+    expect(asked.length).toBeGreaterThan(0);
+    for (const name of asked)
+      expect(name).toMatch(new RegExp(`^[a-z2-7]{16}\\.${base.replaceAll('.', '\\.')}$`));
+    expect(dns.queriesFor(`_mixpeek-verify.${base}`, 'TXT')).toBeGreaterThan(0);
     await rig.drain();
     const active = await rig.read(wildcard);
     expect(active.status).toBe('active');
