@@ -91,7 +91,7 @@ export interface Route {
  * A name with no served claim of its own is served by the served wildcard one label above it
  * (`x.acme.com` by `*.acme.com`; never `a.b.acme.com`, nor `acme.com` itself): an exact claim
  * always wins over a wildcard on its own name, whichever organizations hold the two
- * (docs/security.md, "Wildcards"). Two lookups at most, each by the indexed name.
+ * (docs/security.md, "Wildcard claims"). Two lookups at most, each by the indexed name.
  */
 export async function routeOf(
   store: Store,
