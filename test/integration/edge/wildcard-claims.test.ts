@@ -108,6 +108,15 @@ describe.each(backends)('wildcard claims at the edge ($name)', (backend) => {
       expect(answer.subjectAltName).toBe(`DNS:${wildcard}`);
       expect(JSON.parse(answer.body)).toEqual({ origin: 'wildcard', host: name });
     }
+    // The wildcard, its base and a name under it are three names: each may be claimed beside it,
+    // and the wildcard itself only once.
+    for (const name of [base, `www.${base}`]) {
+      expect((await add(name)).statusCode, name).toBe(200);
+      const removed = await rig.api.call(rig.key, 'DELETE', `/v1/apps/${rig.appId}/domains/${name}`);
+      expect(removed.statusCode).toBe(200);
+    }
+    expect((await add(wildcard)).json().error.code).toBe('domain_already_added');
+
     // The name refused before was forgotten when the wildcard became served, not 5 s later.
     expect((await get(early)).status).toBe(200);
     // One label only, and not the base itself: no handshake at all.
