@@ -423,8 +423,10 @@ export class DnsResponder {
    */
   private wildcardFor(name: string): Map<TestRecordType, TestRecordValue[]> | undefined {
     for (let encloser = parentOf(name); ; encloser = parentOf(encloser)) {
-      const exists = encloser === '' || this.records.has(encloser) || this.hasDescendants(encloser);
-      if (exists) return this.records.get(encloser === '' ? '*' : `*.${encloser}`);
+      // A wildcard child makes its parent exist: the first one found is at the closest encloser.
+      const wildcard = this.records.get(encloser === '' ? '*' : `*.${encloser}`);
+      if (wildcard !== undefined) return wildcard;
+      if (encloser === '' || this.records.has(encloser) || this.hasDescendants(encloser)) return undefined;
     }
   }
 
