@@ -106,7 +106,11 @@ interface OfferedChallenge {
  */
 export class AcmeIssuer implements CertIssuer {
   readonly kind = 'acme';
-  /** A wildcard needs DNS-01, which Portico does not answer yet. */
+  /**
+   * Not for the platform's own names: a wildcard needs DNS-01, which Portico answers only at a
+   * customer's delegation (`IssueOptions.delegation`). A customer's wildcard claim is issued with
+   * its delegation (`issue()` takes `*.` names then).
+   */
   readonly wildcards = false;
   private readonly directoryUrl: string;
   private readonly transport: CaTransport;
@@ -146,7 +150,8 @@ export class AcmeIssuer implements CertIssuer {
   async precheck(hostnames: string[], options: IssueOptions = {}): Promise<void> {
     const resolver = this.options.caaResolver;
     if (resolver === undefined) return;
-    const names = checkHostnames(hostnames, { wildcards: this.wildcards });
+    // CAA of a wildcard is judged by its issuewild records (caa.ts): one may be asked about.
+    const names = checkHostnames(hostnames, { wildcards: true });
     // The directory (read while registering) says who the CA is; the account, who orders.
     const client = await abortable(this.registered(), options.signal);
     const { ca } = this.transport;
@@ -196,7 +201,17 @@ export class AcmeIssuer implements CertIssuer {
   async issue(hostnames: string[], options: IssueOptions = {}): Promise<IssuedCertificate> {
     const { signal } = options;
     signal?.throwIfAborted();
-    const names = checkHostnames(hostnames);
+    // A wildcard only where DNS-01 can be answered for it: the CA validates one by DNS-01 alone.
+    const dns01 = options.delegation !== undefined && this.options.dnsChallenges !== undefined;
+    const wildcard = hostnames.find((name) => name.startsWith('*.'));
+    if (wildcard !== undefined && !dns01) {
+      throw new CertIssueError(
+        'rejected_identifier',
+        `${wildcard} is a wildcard, whose certificate only DNS-01 can get, and _acme-challenge.${wildcard.slice(2)} is not delegated to Portico's challenge zone: create the certificate record of the domain's dns_records.`,
+        { hostname: wildcard },
+      );
+    }
+    const names = checkHostnames(hostnames, { wildcards: dns01 });
     const step = (what: string): Step => ({ what, names, signal });
     const client = await abortable(this.registered(), signal);
     const identifiers = names.map((value) => ({ type: 'dns', value }));

@@ -33,7 +33,8 @@ export class CertificateReader {
    * name's own, else, for an app's default hostname (one label under the apps domain), the apps
    * domain's wildcard. The wildcard is never looked up for customers' names, so no certificate of
    * the platform's is ever shown for a tenant's domain. Callers ask only for names that have a
-   * route (the edge does), since the wildcard covers names no app has.
+   * route (the edge does), since the wildcard covers names no app has. A customer's wildcard claim
+   * is asked for by its own name (`*.acme.com`), as the edge's route names it.
    */
   async certificate(hostname: string): Promise<StoredCertificate | undefined> {
     const own = await this.store.findCertificate(hostname);

@@ -41,8 +41,9 @@ export interface IssueOptions {
 export interface CertIssuer {
   readonly kind: IssuerKind;
   /**
-   * True when `issue()` takes a wildcard name, `*.{parent}` (the local CA). ACME needs the DNS-01
-   * challenge for one, which Portico does not answer yet, so the ACME issuer does not.
+   * True when `issue()` takes a wildcard name, `*.{parent}`, without a `delegation` (the local CA):
+   * what the platform's own wildcard needs. ACME needs the DNS-01 challenge for one, which Portico
+   * answers only at a customer's delegation, so the ACME issuer takes a wildcard only with one.
    */
   readonly wildcards?: boolean;
   /**
@@ -50,8 +51,8 @@ export interface CertIssuer {
    *
    * Contract:
    * - `hostnames` are normalized: lowercase A-labels without a trailing dot, no IP addresses;
-   *   wildcards (`*.` and a name of two labels or more) only where `wildcards` says so; duplicates
-   *   are ignored. Anything else fails as `rejected_identifier`.
+   *   wildcards (`*.` and a name of two labels or more) only where `wildcards` says so, or with a
+   *   `delegation`; duplicates are ignored. Anything else fails as `rejected_identifier`.
    * - Callers ask only for names whose ownership and routing they have proven: issuers do not
    *   check DNS themselves (the CA does, for `acme`).
    * - Rejects with a `CertIssueError` for every failure (the CA, the network, the stores, the

@@ -1,5 +1,6 @@
 import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
+import { isWildcard } from '../domain/hostname.js';
 import { isLive, MOVED_AFTER_FAILURES } from '../domain/lifecycle.js';
 import { defaultHostname, httpsUrl } from '../domain/serving.js';
 import type { App, CertificateRecord, Domain, PageOf, Webhook, WebhookDelivery } from '../store/store.js';
@@ -74,7 +75,10 @@ export function toDomainResponse(
     reverify_failures: isLive(domain.status) ? domain.failureStreak : null,
     moved_after_failures: MOVED_AFTER_FAILURES,
     // The edge's own spelling of the address (its redirects use the same), so the two never differ.
-    ...(settings.edgeHttpsPort ? { url: httpsUrl(domain.name, settings.edgeHttpsPort, '/') } : {}),
+    // A wildcard has no one address (each name under it is one).
+    ...(settings.edgeHttpsPort && !isWildcard(domain.name)
+      ? { url: httpsUrl(domain.name, settings.edgeHttpsPort, '/') }
+      : {}),
   };
 }
 

@@ -4,8 +4,8 @@ import { findRelevantCaa, formatCaa } from '../dns/caa.js';
 import { checkDelegation, checkOwnership, checkRouting } from '../dns/checks.js';
 import { WireResolver } from '../dns/wire-resolver.js';
 import { parseServer } from '../dns/wire-transport.js';
-import { ownershipRecordName } from '../domain/dns-records.js';
-import { normalizeHostname } from '../domain/hostname.js';
+import { ownershipRecordName, routingCheckName } from '../domain/dns-records.js';
+import { claimBase, isWildcard, normalizeHostname } from '../domain/hostname.js';
 import { resolveAppId } from './app-ref.js';
 import type { Domain } from './client.js';
 import { connect, parseCommand } from './command.js';
@@ -134,7 +134,7 @@ function dnsServers(flags: string[] | undefined): string[] | undefined {
 function normalizeDomain(name: string): string {
   // The API stores names in their normal form (ASCII, lowercase, without the root's dot): so does DNS.
   const normal = normalizeHostname(name);
-  if (!/^[a-z0-9_.-]+$/.test(normal)) throw new UsageError(`"${name}" is not a domain name`);
+  if (!/^(\*\.)?[a-z0-9_.-]+$/.test(normal)) throw new UsageError(`"${name}" is not a domain name`);
   return normal;
 }
 
@@ -143,7 +143,8 @@ function fromApi(domain: Domain): Omit<Expectation, 'caIdentities'> {
   const records = domain.dns_records ?? [];
   const txt = records.find((record) => record.type === 'TXT' && record.purpose === 'ownership');
   const token = domain.verification_token;
-  const suffix = `.${domain.domain}`;
+  // A wildcard's ownership record is at its base (`_mixpeek-verify.acme.com` for `*.acme.com`).
+  const suffix = `.${claimBase(domain.domain)}`;
   if (!txt || !token || !txt.name.endsWith(suffix) || !txt.value.endsWith(token)) {
     throw new CliError(
       `the API did not list the ownership TXT record of ${domain.domain}; is this Portico up to date?`,
@@ -179,7 +180,9 @@ async function runChecks(resolver: WireResolver, want: Expectation): Promise<Rec
     want.cnameTarget === undefined
       ? undefined
       : checkRouting(resolver, {
-          domain: want.domain,
+          // A wildcard's routing is asked at a random name under it, as the worker asks it.
+          domain: routingCheckName(want.domain),
+          ...(isWildcard(want.domain) ? { recordName: want.domain } : {}),
           cnameTarget: want.cnameTarget,
           edgeIPv4: want.edgeIPv4,
           edgeIPv6: want.edgeIPv6,

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { claimBase, isWildcard } from '../domain/hostname.js';
 import { traitsOf } from '../domain/lifecycle.js';
 import { resolveAppId } from './app-ref.js';
 import type { Domain, PorticoClient } from './client.js';
@@ -170,8 +171,11 @@ function conclude(
   if (out.json) return outcome.exitCode;
   if (outcome.exitCode === EXIT.ok) {
     // The API says where the edge serves it, port included when not 443; an older Portico does not.
-    const url = domain.url ?? `https://${domain.domain}/`;
-    out.line(`${out.style.green('✓')} ${domain.domain} is active: ${url} serves ${appRef}.`);
+    // A wildcard has no one address: every name one label under it serves the app.
+    const where = isWildcard(domain.domain)
+      ? `every name one label under ${claimBase(domain.domain)}`
+      : (domain.url ?? `https://${domain.domain}/`);
+    out.line(`${out.style.green('✓')} ${domain.domain} is active: ${where} serves ${appRef}.`);
   } else {
     out.error(`${domain.domain} is ${domain.status}: ${STATUS_MEANING[domain.status] ?? ''}`);
     out.note(`Fix the records named above, then run again: portico domains verify ${appRef} ${name} --wait`);

@@ -261,6 +261,25 @@ describe('checkRouting', () => {
       errors: [{ code: 'cname_loop' }],
     });
   });
+
+  it('checks a wildcard at a name under it, and says to create the record at the wildcard', async () => {
+    const wildcard = { domain: 'k3xq7a.acme.test', recordName: '*.acme.test' };
+    dns.set('*.acme.test', 'CNAME', TARGET);
+    expect(await check(wildcard)).toMatchObject({ ok: true, observed: [`CNAME ${TARGET}`] });
+    dns.set('*.acme.test', 'CNAME', 'old-host.example.test');
+    const elsewhere = await check(wildcard);
+    expect(elsewhere.errors).toEqual([
+      {
+        code: 'cname_mismatch',
+        message: `k3xq7a.acme.test points to old-host.example.test, not ${TARGET}: point the CNAME *.acme.test at ${TARGET}`,
+      },
+    ]);
+    dns.remove('*.acme.test');
+    dns.set('acme.test', 'A', '192.0.2.1');
+    const missing = await check(wildcard);
+    expect(missing.errors[0]?.code).toBe('nxdomain');
+    expect(missing.errors[0]?.message).toContain(`create CNAME *.acme.test → ${TARGET}`);
+  });
 });
 
 describe('DNS_ERROR_CODES', () => {

@@ -145,8 +145,13 @@ export async function checkDelegation(
 }
 
 export interface RoutingCheckInput {
-  /** The customer's domain, normalized. */
+  /** The name asked about: the customer's domain, normalized (or a random name under a wildcard's base). */
   domain: string;
+  /**
+   * Where the customer's routing record is, when not at `domain`: `*.acme.com` for a wildcard claim,
+   * whose routing is asked at a random label under `acme.com`. What the messages say to create.
+   */
+  recordName?: string;
   /** What customers CNAME to, e.g. `cname.apps.example.net`. */
   cnameTarget: string;
   /** Addresses an apex's A records must point to; empty when apexes are not offered. */
@@ -200,7 +205,7 @@ export async function checkRouting(resolver: Resolver, input: RoutingCheckInput)
         ? lookupError(chain, chain.failure)
         : {
             code: 'cname_mismatch' as const,
-            message: `${domain} points to ${hops.join(' → ')}, not ${target}: point its CNAME at ${target}`,
+            message: `${domain} points to ${hops.join(' → ')}, not ${target}: point ${input.recordName === undefined ? 'its CNAME' : `the CNAME ${input.recordName}`} at ${target}`,
           };
     return conclude([error], { configured, observed });
   }
@@ -264,7 +269,7 @@ function txtMismatch(result: LookupResult, expected: string, prefix: string): st
 
 function createRouting(domain: string, target: string, input: RoutingCheckInput): string {
   const apex = input.edgeIPv4.length > 0 ? `, or at a zone apex A ${input.edgeIPv4.join(', ')}` : '';
-  return `create CNAME ${domain} → ${target}${apex}`;
+  return `create CNAME ${input.recordName ?? domain} → ${target}${apex}`;
 }
 
 /** An error for each family whose records are not all edge addresses, or whose lookup failed. */

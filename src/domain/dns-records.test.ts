@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
-import { challengeLabel, delegationRecord, requiredDnsRecords } from './dns-records.js';
+import {
+  challengeLabel,
+  delegatesDns01,
+  delegationRecord,
+  ownershipRecordName,
+  requiredDnsRecords,
+  routingCheckName,
+} from './dns-records.js';
 
 describe('challengeLabel', () => {
   it('is a DNS label of 20 base32 characters', () => {
@@ -67,5 +74,54 @@ describe('the certificate delegation among the records to create', () => {
     ]);
     const zoneOnly = settings({ PORTICO_ACME_DNS_ZONE: 'acme.platform.test' });
     expect(delegationRecord('org_a', 'shop.acme.com', zoneOnly)).toBeUndefined();
+  });
+});
+
+describe('the records of a wildcard claim', () => {
+  const config = loadConfig({
+    PORTICO_DNS_SERVERS: '127.0.0.1',
+    PORTICO_ACME_DNS_ZONE: 'acme.platform.test',
+    PORTICO_ACME_CHALLENGE: 'dns-01',
+    PORTICO_EDGE_IPV4: '203.0.113.10',
+  });
+
+  it('hangs the ownership TXT and the delegation from its base, and routes the wildcard name by CNAME', () => {
+    expect(requiredDnsRecords('*.acme.com', 'tok', 'org_a', config)).toEqual([
+      {
+        type: 'TXT',
+        name: '_mixpeek-verify.acme.com',
+        value: 'mixpeek-site-verification=tok',
+        purpose: 'ownership',
+      },
+      // Never A records, though its base is an apex and the edge has addresses.
+      { type: 'CNAME', name: '*.acme.com', value: config.cnameTarget, purpose: 'routing' },
+      {
+        type: 'CNAME',
+        name: '_acme-challenge.acme.com',
+        value: `${challengeLabel('org_a', 'acme.com')}.acme.platform.test`,
+        purpose: 'certificate',
+      },
+    ]);
+    expect(ownershipRecordName('_mixpeek-verify', '*.shop.acme.com')).toBe('_mixpeek-verify.shop.acme.com');
+  });
+
+  it('is available exactly where a delegation is asked for', () => {
+    expect(delegatesDns01(config)).toBe(true);
+    const noZone = loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', PORTICO_ACME_CHALLENGE: 'http-01' });
+    expect(delegatesDns01(noZone)).toBe(false);
+    expect(delegatesDns01({ acmeDnsZone: 'acme.platform.test', acmeChallengeTypes: ['http-01'] })).toBe(
+      false,
+    );
+  });
+
+  it('is checked for routing at a fresh random name one label under its base each time', () => {
+    const names = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const name = routingCheckName('*.acme.com');
+      expect(name).toMatch(/^[a-z2-7]{16}\.acme\.com$/);
+      names.add(name);
+    }
+    expect(names.size).toBe(50);
+    expect(routingCheckName('shop.acme.com')).toBe('shop.acme.com');
   });
 });

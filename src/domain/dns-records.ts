@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { isApexDomain } from './hostname.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { claimBase, isApexDomain, isWildcard } from './hostname.js';
 
 /** Where customers point their names, and how ownership is proven: the part of Config the domain logic needs. */
 export interface DnsSettings {
@@ -22,8 +22,16 @@ export interface DnsRecord {
 }
 
 /** Where the CA looks for a DNS-01 answer for `domain` (a wildcard's is its parent's, RFC 8555 8.4). */
-export const acmeChallengeName = (domain: string) =>
-  `_acme-challenge.${domain.startsWith('*.') ? domain.slice(2) : domain}`;
+export const acmeChallengeName = (domain: string) => `_acme-challenge.${claimBase(domain)}`;
+
+/**
+ * Whether Portico answers DNS-01 through its delegated challenge zone: `dns-01` among
+ * PORTICO_ACME_CHALLENGE and PORTICO_ACME_DNS_ZONE set. Claims then get a delegation record, and
+ * wildcards (whose certificates only DNS-01 can get) may be claimed.
+ */
+export function delegatesDns01(settings: Pick<DnsSettings, 'acmeDnsZone' | 'acmeChallengeTypes'>): boolean {
+  return settings.acmeDnsZone !== undefined && settings.acmeChallengeTypes?.includes('dns-01') === true;
+}
 
 /**
  * The delegation an organization's claim on `domain` asks for, when Portico answers DNS-01 in its
@@ -35,7 +43,7 @@ export function delegationRecord(
   settings: Pick<DnsSettings, 'acmeDnsZone' | 'acmeChallengeTypes'>,
 ): DnsRecord | undefined {
   const zone = settings.acmeDnsZone;
-  if (zone === undefined || !settings.acmeChallengeTypes?.includes('dns-01')) return undefined;
+  if (zone === undefined || !delegatesDns01(settings)) return undefined;
   return {
     type: 'CNAME',
     name: acmeChallengeName(domain),
@@ -44,8 +52,25 @@ export function delegationRecord(
   };
 }
 
-/** Where the ownership TXT lives: `{record name}.{domain}` (`_mixpeek-verify.shop.acme.com`). */
-export const ownershipRecordName = (recordName: string, domain: string) => `${recordName}.${domain}`;
+/**
+ * Where the ownership TXT lives: `{record name}.{domain}` (`_mixpeek-verify.shop.acme.com`); a
+ * wildcard's at its base (`_mixpeek-verify.acme.com` for `*.acme.com`), since the name under a
+ * wildcard label is not one a record can be created at on its own.
+ */
+export const ownershipRecordName = (recordName: string, domain: string) =>
+  `${recordName}.${claimBase(domain)}`;
+
+/**
+ * The name whose routing a check asks DNS about: the claim's own, or for a wildcard a fresh random
+ * label under its base each time (`k3x….acme.com` for `*.acme.com`), which only the wildcard's own
+ * record can answer; a fixed label could be answered by a record the customer made for it alone.
+ */
+export function routingCheckName(domain: string): string {
+  if (!isWildcard(domain)) return domain;
+  let label = '';
+  for (const byte of randomBytes(16)) label += BASE32[byte & 31];
+  return `${label}.${claimBase(domain)}`;
+}
 export const ownershipRecordValue = (token: string, settings: DnsSettings) =>
   `${settings.verifyValuePrefix}${token}`;
 
@@ -55,7 +80,9 @@ export const ownershipRecordValue = (token: string, settings: DnsSettings) =>
  * still gets the CNAME target, which DNS hosts with CNAME flattening (ALIAS/ANAME) accept.
  */
 export function routesByAddress(domain: string, settings: DnsSettings): boolean {
-  return isApexDomain(domain) && settings.edgeIpv4.length + settings.edgeIpv6.length > 0;
+  return (
+    !isWildcard(domain) && isApexDomain(domain) && settings.edgeIpv4.length + settings.edgeIpv6.length > 0
+  );
 }
 
 /** The routing values the customer's DNS must answer with (`routing.configured` in the API). */
@@ -118,7 +145,7 @@ const CHALLENGE_LABEL_LENGTH = 20;
  * label as unlikely as guessing a random 100-bit key.
  */
 export function challengeLabel(orgId: string, name: string): string {
-  const base = name.startsWith('*.') ? name.slice(2) : name;
+  const base = claimBase(name);
   const digest = createHash('sha256').update(`portico dns-01 delegation\0${orgId}\0${base}`).digest();
   let label = '';
   // Five bits at a time from the front of the digest.

@@ -1,6 +1,7 @@
 import type { App, CertificateRecord, Domain, Page, PageOf, Store } from '../store/store.js';
 import { UniqueViolation } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
+import { type DnsSettings, delegatesDns01 } from './dns-records.js';
 import { errors } from './errors.js';
 import type { LifecycleHooks } from './hooks.js';
 import { type HostnamePolicy, normalizeHostname, parseCustomerHostname } from './hostname.js';
@@ -30,7 +31,8 @@ export const RECHECK_ON_REQUEST_MIN_SECONDS = 10;
 export class DomainService {
   constructor(
     private readonly store: Store,
-    private readonly policy: HostnamePolicy & { maxDomainsPerOrg?: number },
+    private readonly policy: Omit<HostnamePolicy, 'wildcards'> &
+      Partial<Pick<DnsSettings, 'acmeDnsZone' | 'acmeChallengeTypes'>> & { maxDomainsPerOrg?: number },
     private readonly clock: Clock,
     private readonly options: {
       /** Checks DNS at once on `verify`; without it the worker's first poll does. */
@@ -49,7 +51,11 @@ export class DomainService {
    * DNS control wins, at verification).
    */
   async add(orgId: string, appId: string, input: { domain: string; isPrimary: boolean }): Promise<Domain> {
-    const name = parseCustomerHostname(input.domain, this.policy);
+    // A wildcard's certificate needs DNS-01: it may be claimed only where Portico answers that.
+    const name = parseCustomerHostname(input.domain, {
+      appsDomain: this.policy.appsDomain,
+      wildcards: delegatesDns01(this.policy),
+    });
     const createdAt = this.clock.now();
     const now = iso(createdAt);
     let domain: Domain = {

@@ -75,9 +75,11 @@ export const errors = {
       { domain },
     ),
   domainWildcard: (input: string) =>
-    invalid('domain_wildcard_not_supported', 'Wildcard domains are not supported; add each hostname.', {
-      domain: input,
-    }),
+    invalid(
+      'domain_wildcard_not_supported',
+      'Wildcard domains need certificates over DNS-01, which this server does not offer (it needs dns-01 in PORTICO_ACME_CHALLENGE and PORTICO_ACME_DNS_ZONE); add each hostname instead.',
+      { domain: input },
+    ),
   domainReserved: (domain: string, reason: string) => invalid('domain_reserved', reason, { domain }),
   domainUnderAppsDomain: (domain: string, appsDomain: string) =>
     invalid(

@@ -32,6 +32,41 @@ function isAscii(text: string): boolean {
 export interface HostnamePolicy {
   /** The platform's own domain: names under it are apps' default hostnames, never customers'. */
   appsDomain: string;
+  /**
+   * Whether a wildcard `*.{domain}` may be claimed: only where its certificate can be had, which
+   * takes DNS-01 through the delegated challenge zone (dns-records.ts, `delegatesDns01`).
+   */
+  wildcards?: boolean;
+}
+
+/** A wildcard claim's leading label: `*.acme.com` covers every name one label below `acme.com`. */
+const WILDCARD_PREFIX = '*.';
+
+/** Whether a (normalized) name is a wildcard claim, `*.{base}`. */
+export function isWildcard(name: string): boolean {
+  return name.startsWith(WILDCARD_PREFIX);
+}
+
+/**
+ * The name a claim's DNS records hang from: `acme.com` for the wildcard `*.acme.com` (its ownership
+ * TXT is `_mixpeek-verify.acme.com`, its delegation `_acme-challenge.acme.com`), the name itself
+ * otherwise.
+ */
+export function claimBase(name: string): string {
+  return isWildcard(name) ? name.slice(WILDCARD_PREFIX.length) : name;
+}
+
+/**
+ * The wildcard claim that would cover `hostname` at the edge: `*.acme.com` for `x.acme.com`. Only
+ * one label deep, as TLS matches a wildcard certificate (RFC 6125 6.4.3): `a.b.acme.com` is not
+ * covered by `*.acme.com`. Undefined where no claimable wildcard could cover the name (`acme.com`,
+ * whose `*.com` is a public suffix's, never claimable). Allocation-light: asked on every route miss.
+ */
+export function coveringWildcard(hostname: string): string | undefined {
+  const dot = hostname.indexOf('.');
+  // The parent needs two labels at least: `*.com` is never a claim.
+  if (dot <= 0 || hostname.indexOf('.', dot + 1) === -1) return undefined;
+  return `*${hostname.slice(dot)}`;
 }
 
 /**
@@ -86,7 +121,37 @@ function bareHostnameOf(input: string): string | undefined {
 export function parseCustomerHostname(input: string, policy: HostnamePolicy): string {
   const trimmed = input.trim();
   if (trimmed === '') throw errors.domainInvalid(input, 'The domain is empty.');
+  if (trimmed.includes('*')) return parseWildcard(input, trimmed, policy);
+  return parseExactHostname(input, trimmed, policy);
+}
 
+/**
+ * A wildcard claim: `*.` and then a name that could be claimed itself, not a public suffix (`*.com`,
+ * `*.co.uk`: anyone can register names under those). Its certificate needs DNS-01, so it is refused
+ * as not supported where that is not configured; a public suffix's wildcard is refused first,
+ * since no configuration would make it acceptable.
+ */
+function parseWildcard(input: string, trimmed: string, policy: HostnamePolicy): string {
+  const rest = trimmed.slice(WILDCARD_PREFIX.length);
+  if (!trimmed.startsWith(WILDCARD_PREFIX) || rest.includes('*')) {
+    throw errors.domainInvalid(
+      input,
+      'A wildcard is "*." followed by a domain, such as "*.acme.com": "*" may only be the whole first label.',
+    );
+  }
+  const base = canonicalName(rest);
+  const ascii = isAscii(base) ? base : (toALabels(base) ?? base);
+  const suffix = parseDomain(ascii, { allowPrivateDomains: true }).publicSuffix;
+  if (ascii === '' || suffix === ascii || !ascii.includes('.')) {
+    throw errors.domainIsPublicSuffix(`${WILDCARD_PREFIX}${ascii}`);
+  }
+  const name = `${WILDCARD_PREFIX}${parseExactHostname(input, rest, policy)}`;
+  if (name.length > 253) throw errors.domainTooLong(input);
+  if (policy.wildcards !== true) throw errors.domainWildcard(input);
+  return name;
+}
+
+function parseExactHostname(input: string, trimmed: string, policy: HostnamePolicy): string {
   if (isIP(trimmed) || isIP(trimmed.replace(/^\[|\]$/g, ''))) throw errors.domainIsIp(input);
   const bare = bareHostnameOf(trimmed);
   if (bare !== undefined) {
@@ -94,7 +159,6 @@ export function parseCustomerHostname(input: string, policy: HostnamePolicy): st
     if (bare) throw errors.domainNotBareHostname(input, bare);
     throw errors.domainInvalid(input, 'Send a hostname such as "shop.example.com", not a URL.');
   }
-  if (trimmed.includes('*')) throw errors.domainWildcard(input);
   if (/\s/.test(trimmed)) throw errors.domainInvalid(input, 'A domain cannot contain spaces.');
 
   let name = canonicalName(trimmed);

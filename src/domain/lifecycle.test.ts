@@ -259,6 +259,19 @@ describe('a check', () => {
     expect(onCheck(domain('active'), delegated, NOW)?.readyForCertificate).toBe(false);
   });
 
+  it('orders a wildcard’s certificate by its delegation only: routing alone cannot get one', () => {
+    const wildcard = (status: DomainStatus) => ({ ...domain(status), name: '*.acme.test' });
+    const routed = { ownership: ok, routing: ok, delegation: wrong, deadlinePassed: false, requested: false };
+    expect(onCheck(wildcard('verifying'), routed, NOW)?.readyForCertificate).toBe(false);
+    expect(onCheck(wildcard('verified'), routed, NOW)?.readyForCertificate).toBe(false);
+    const { delegation: _none, ...noDelegation } = routed;
+    expect(onCheck(wildcard('verified'), noDelegation, NOW)?.readyForCertificate).toBe(false);
+    // The same findings order an exact name's certificate (HTTP-01 reaches the edge).
+    expect(onCheck(domain('verified'), routed, NOW)?.readyForCertificate).toBe(true);
+    const delegated = { ...routed, routing: wrong, delegation: ok };
+    expect(onCheck(wildcard('verified'), delegated, NOW)?.readyForCertificate).toBe(true);
+  });
+
   it('announces no routing change on the first check of a domain made active without one', () => {
     const fresh = { ...domain('active'), lastCheckedAt: null, routingVia: null };
     const findings = { ownership: ok, routing: ok, deadlinePassed: false, requested: false };

@@ -1,5 +1,6 @@
 import type { Domain, RoutingVia } from '../store/store.js';
 import { DOMAIN_STATUSES, type DomainStatus } from '../store/store.js';
+import { isWildcard } from './hostname.js';
 
 /**
  * The domain status machine (docs/architecture.md draws it), whole: every status, what each means
@@ -170,8 +171,9 @@ export interface CheckTransition extends Transition<'domain.verified' | 'domain.
  */
 export function onCheck(domain: Domain, findings: CheckFindings, now: string): CheckTransition | null {
   const { ownership, routing } = findings;
-  // What a certificate needs besides the ownership proof: the CA reaching the edge, or the delegation.
-  const certifiable = routing.ok || findings.delegation?.ok === true;
+  // What a certificate needs besides the ownership proof: the CA reaching the edge, or the
+  // delegation. A wildcard's can only be had over DNS-01 (RFC 8555 7.1.3), so only by the delegation.
+  const certifiable = findings.delegation?.ok === true || (routing.ok && !isWildcard(domain.name));
   const result = (patch: Partial<StatusFields>, extra: Partial<CheckTransition> = {}): CheckTransition => ({
     patch,
     trouble: null,

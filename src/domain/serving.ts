@@ -1,5 +1,6 @@
-import type { App, Domain, Store } from '../store/store.js';
+import type { App, Domain, DomainStatus, Store } from '../store/store.js';
 import type { LifecycleHooks } from './hooks.js';
+import { coveringWildcard, isWildcard } from './hostname.js';
 import { type DomainEvent, LIVE_STATUSES, SERVED_STATUSES } from './lifecycle.js';
 
 /**
@@ -70,6 +71,11 @@ export interface Route {
   /** The App's `origin_url` (http or https); `null` while the App has none: the edge answers 502. */
   originUrl: string | null;
   /**
+   * The wildcard claim this name is served by (`*.acme.com` for `x.acme.com`), when it is served by
+   * one rather than by a claim of its own: its certificate is the wildcard's.
+   */
+  wildcard?: string;
+  /**
    * Set when this is a non-primary domain of an app whose primary domain is active: the edge answers
    * 308 to `https://{redirectTo}{path}{query}` instead of proxying. A normalized hostname.
    */
@@ -81,6 +87,11 @@ export interface Route {
  * `active` customer domain (redirected to its app's active primary, when it is not that one);
  * nothing else (pending, verifying, verified, failed, moved, removed) has one. Nothing below the
  * apps domain is looked up as a customer's domain: no customer may claim such a name (hostname.ts).
+ *
+ * A name with no served claim of its own is served by the served wildcard one label above it
+ * (`x.acme.com` by `*.acme.com`; never `a.b.acme.com`, nor `acme.com` itself): an exact claim
+ * always wins over a wildcard on its own name, whichever organizations hold the two
+ * (docs/security.md, "Wildcard claims"). Two lookups at most, each by the indexed name.
  */
 export async function routeOf(
   store: Store,
@@ -92,7 +103,7 @@ export async function routeOf(
     const app = slug === undefined ? undefined : await store.findAppBySlug(slug);
     return app && { hostname, appId: app.id, originUrl: app.originUrl };
   }
-  const domain = await store.findDomainInStatus(hostname, SERVED_STATUSES);
+  const domain = await servingClaim(store, hostname, SERVED_STATUSES);
   if (!domain) return undefined;
   const [app, primary] = await Promise.all([
     store.findAppById(domain.appId),
@@ -103,8 +114,27 @@ export async function routeOf(
     hostname,
     appId: app.id,
     originUrl: app.originUrl,
-    ...(primary ? { redirectTo: primary.name } : {}),
+    ...(domain.name === hostname ? {} : { wildcard: domain.name }),
+    // A wildcard primary names no one host to send visitors to: the app's other names stay put.
+    ...(primary && !isWildcard(primary.name) ? { redirectTo: primary.name } : {}),
   };
+}
+
+/**
+ * The claim in one of `statuses` that serves `hostname`: its own, else the wildcard one label above
+ * it. The exact lookup comes first and wins; both are lookups by the indexed name.
+ */
+export async function servingClaim(
+  store: Pick<Store, 'findDomainInStatus'>,
+  hostname: string,
+  statuses: readonly DomainStatus[],
+): Promise<Domain | undefined> {
+  // `*.acme.com` itself is no name a visitor asks for (nor a TLS client should get a handshake for).
+  if (isWildcard(hostname)) return undefined;
+  const own = await store.findDomainInStatus(hostname, statuses);
+  if (own) return own;
+  const wildcard = coveringWildcard(hostname);
+  return wildcard === undefined ? undefined : store.findDomainInStatus(wildcard, statuses);
 }
 
 /**

@@ -9,7 +9,14 @@ import {
 import type { Resolvers } from '../dns/resolver.js';
 import type { Domain, DomainPatch, RoutingVia, Store } from '../store/store.js';
 import { addSeconds, type Clock, iso } from './clock.js';
-import { type DnsSettings, delegationRecord, ownershipRecordName, routesByAddress } from './dns-records.js';
+import {
+  type DnsSettings,
+  delegationRecord,
+  ownershipRecordName,
+  routesByAddress,
+  routingCheckName,
+} from './dns-records.js';
+import { isWildcard } from './hostname.js';
 import { newId } from './ids.js';
 import { type DomainEvent, isLive, onCheck, onHandOver, STATUS_TABLE } from './lifecycle.js';
 import type { RoutingProver } from './routing-proof.js';
@@ -132,11 +139,14 @@ export function decide(
     patch: {
       updatedAt: iso(now),
       lastCheckedAt: iso(now),
-      // A missing delegation is worth a word only while nothing else can get the certificate.
+      // A missing delegation is worth a word only while nothing else can get the certificate
+      // (for a wildcard, nothing else ever can).
       verificationErrors: [
         ...ownership.errors,
         ...routing.errors,
-        ...(delegation && !delegation.ok && !routing.ok ? delegation.errors : []),
+        ...(delegation && !delegation.ok && (!routing.ok || isWildcard(domain.name))
+          ? delegation.errors
+          : []),
       ],
       routingObserved: routing.observed,
       // What a silent DNS could not tell is kept as the last check saw it.
@@ -213,6 +223,10 @@ export class VerificationService {
   async inspect(domain: Domain, signal?: AbortSignal): Promise<CheckOutcome> {
     const s = this.settings;
     const delegation = delegationRecord(domain.orgId, domain.name, s);
+    // A wildcard's routing is asked at a fresh random name under it, which only its own record answers.
+    const wildcard = isWildcard(domain.name);
+    const byAddress = wildcard || routesByAddress(domain.name, s);
+    const routedName = routingCheckName(domain.name);
     const [ownership, dns, delegated] = await Promise.all([
       checkOwnership(this.resolvers.ownership, {
         name: ownershipRecordName(s.verifyRecordName, domain.name),
@@ -221,17 +235,19 @@ export class VerificationService {
         signal,
       }),
       checkRouting(this.resolvers.routing, {
-        domain: domain.name,
+        domain: routedName,
+        ...(wildcard ? { recordName: domain.name } : {}),
         cnameTarget: s.cnameTarget,
-        // Only apexes are asked to use addresses (dns-records.ts); a subdomain must CNAME.
-        edgeIPv4: routesByAddress(domain.name, s) ? s.edgeIpv4 : [],
-        edgeIPv6: routesByAddress(domain.name, s) ? s.edgeIpv6 : [],
+        // Only apexes are asked to use addresses (dns-records.ts); a subdomain must CNAME. A
+        // wildcard is asked for a CNAME, and its names may also be edge addresses (`*.acme.com A`).
+        edgeIPv4: byAddress ? s.edgeIpv4 : [],
+        edgeIPv6: byAddress ? s.edgeIpv6 : [],
         signal,
       }),
       delegation &&
         checkDelegation(this.resolvers.routing, { name: delegation.name, target: delegation.value, signal }),
     ]);
-    const routing = await this.throughProxy(domain, dns, signal);
+    const routing = await this.throughProxy(domain, routedName, dns, signal);
     return { ownership, routing, ...(delegated ? { delegation: delegated } : {}) };
   }
 
@@ -242,12 +258,13 @@ export class VerificationService {
    */
   private async throughProxy(
     domain: Domain,
+    hostname: string,
     dns: RoutingCheck,
     signal: AbortSignal | undefined,
   ): Promise<CheckOutcome['routing']> {
     if (dns.ok) return { ...dns, via: 'dns' };
     if (!this.prover || !dns.definitive || !isLive(domain.status)) return { ...dns, via: null };
-    const proof = await this.prover.prove(domain, signal);
+    const proof = await this.prover.prove({ id: domain.id, name: hostname }, signal);
     if (proof.ok) return { ...dns, ok: true, errors: [], via: 'proxy' };
     // DNS's own message says what to change; the proxy's failure says why it was not enough.
     const errors = dns.errors.map((error, i) =>

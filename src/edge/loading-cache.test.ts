@@ -199,6 +199,22 @@ describe('LoadingCache', () => {
     expect(await loaded(cache, source, 'a', undefined)).toBeUndefined();
   });
 
+  it('invalidateMatching drops the values, "not found" answers and loads in flight it matches, and no other', async () => {
+    const source = new GatedSource();
+    const cache = cacheOver(source, { now: 0 }, { maxEntries: 10 });
+    await loaded(cache, source, 'x.acme.com', 'X');
+    await loaded(cache, source, 'y.acme.com', undefined);
+    await loaded(cache, source, 'acme.com', 'APEX');
+    const inFlight = cache.get('z.acme.com');
+    cache.invalidateMatching((key) => key.endsWith('.acme.com'));
+    // The load in flight is disowned: its answer is not stored.
+    source.resolve('z.acme.com', 'stale');
+    expect(await inFlight).toBe('stale');
+    for (const key of ['x.acme.com', 'y.acme.com', 'z.acme.com'])
+      expect(cache.get(key)).toBeInstanceOf(Promise);
+    expect(cache.get('acme.com')).toBe('APEX');
+  });
+
   it('a load that started before an invalidation does not store its stale answer', async () => {
     const source = new GatedSource();
     const cache = cacheOver(source, { now: 0 });

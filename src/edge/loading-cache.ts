@@ -47,6 +47,10 @@ export interface LoadingCacheOptions<V> {
   maxAgeOf?(value: V, now: number): number;
   /** Called once per failed load (not once per waiter): the place to log it. */
   onLoadError?(key: string, error: unknown): void;
+  /** A value was stored under `key` (held until `onDropped` for it). */
+  onStored?(key: string, value: V): void;
+  /** A stored value left: replaced, invalidated, evicted or cleared. */
+  onDropped?(key: string, value: V): void;
   /** Milliseconds since the epoch; tests pass their own clock. */
   now?(): number;
 }
@@ -76,6 +80,8 @@ export class LoadingCache<V> {
   private readonly refreshAheadMs: number;
   private readonly maxAgeOf: ((value: V, now: number) => number) | undefined;
   private readonly onLoadError: ((key: string, error: unknown) => void) | undefined;
+  private readonly onStored: ((key: string, value: V) => void) | undefined;
+  private readonly onDropped: ((key: string, value: V) => void) | undefined;
   private readonly now: () => number;
 
   constructor(options: LoadingCacheOptions<V>) {
@@ -100,6 +106,8 @@ export class LoadingCache<V> {
     this.refreshAheadMs = options.refreshAheadMs ?? 0;
     this.maxAgeOf = options.maxAgeOf;
     this.onLoadError = options.onLoadError;
+    this.onStored = options.onStored;
+    this.onDropped = options.onDropped;
     this.now = options.now ?? Date.now;
   }
 
@@ -136,8 +144,22 @@ export class LoadingCache<V> {
     this.flights.delete(key);
   }
 
+  /**
+   * Forgets every key `matches` accepts, as `invalidate` does each: values, "not found" answers and
+   * loads in flight. Walks every key held (bounded by the cache's size): for a change that touches
+   * names no single key names, such as a wildcard claim and every name under it.
+   */
+  invalidateMatching(matches: (key: string) => boolean): void {
+    const keys = new Set<string>();
+    for (const map of [this.values, this.misses, this.flights]) {
+      for (const key of map.keys()) if (matches(key)) keys.add(key);
+    }
+    for (const key of keys) this.invalidate(key);
+  }
+
   /** Forgets everything, as after missing change notifications. */
   clear(): void {
+    if (this.onDropped) for (const [key, entry] of this.values) this.onDropped(key, entry.value);
     this.values.clear();
     this.weight = 0;
     this.misses.clear();
@@ -205,6 +227,7 @@ export class LoadingCache<V> {
       refreshAt: refreshAhead > 0 ? now + maxAge - refreshAhead : Number.POSITIVE_INFINITY,
     });
     this.weight += bytes;
+    this.onStored?.(key, value);
     // Least recently used first, and never the value just stored (the last one left).
     while (this.values.size > 1 && (this.values.size > this.maxEntries || this.weight > this.maxBytes)) {
       const oldest = this.values.keys().next();
@@ -219,6 +242,7 @@ export class LoadingCache<V> {
     if (entry === undefined) return;
     this.values.delete(key);
     this.weight -= entry.bytes;
+    this.onDropped?.(key, entry.value);
   }
 }
 

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { normalizeHostname } from '../domain/hostname.js';
+import { coveringWildcard, isWildcard, normalizeHostname } from '../domain/hostname.js';
 import type { Route } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
 import type { Http2Exchange } from './http2-exchange.js';
@@ -204,8 +204,11 @@ class EdgeServer implements Edge {
       // A certificate only for a name that has a route, looked up through the route cache: the
       // request that follows a name's first handshake then finds its route already loaded.
       certificates: {
-        certificate: async (hostname) =>
-          (await this.routes.get(hostname)) ? certificates.certificate(hostname) : undefined,
+        // A name served by a wildcard claim presents the wildcard's certificate.
+        certificate: async (hostname) => {
+          const cached = await this.routes.get(hostname);
+          return cached ? certificates.certificate(cached.route.wildcard ?? hostname) : undefined;
+        },
       },
       maxBytes: options.certCacheBytes,
       onContextBuilt: options.onTlsContextBuilt,
@@ -302,8 +305,17 @@ class EdgeServer implements Edge {
   }
 
   invalidate(hostname: string): void {
-    this.routes.invalidate(normalizeHostname(hostname));
-    this.sni.invalidate(hostname);
+    const name = normalizeHostname(hostname);
+    this.routes.invalidate(name);
+    this.sni.invalidate(name);
+    // A wildcard claim's change (served, removed, moved, renewed) is announced by its own name,
+    // `*.acme.com`, and changes what every name one label under it serves: those are cached by
+    // their own names, served by the wildcard or remembered as not served.
+    if (isWildcard(name)) {
+      const covered = (key: string) => coveringWildcard(key) === name;
+      this.routes.invalidateMatching(covered);
+      this.sni.invalidateMatching(covered);
+    }
   }
 
   invalidateAll(): void {

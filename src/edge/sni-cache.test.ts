@@ -186,4 +186,27 @@ describe('SniCache', () => {
     expect(answered).toBe(first);
     expect(source.reads).toHaveLength(2);
   });
+
+  it('builds one context for names served by one certificate (the names under a wildcard claim)', async () => {
+    const source = new CountingSource();
+    // The same chain and key for three names, as the edge reads a wildcard's for each name under it.
+    for (const name of ['x.acme.test', 'y.acme.test', 'z.acme.test']) source.served.set(name, certificate);
+    source.served.set('a.acme.test', others.get('a.acme.test') as TestCertificate);
+    let built = 0;
+    const cache = new SniCache({ certificates: source, onContextBuilt: () => built++ });
+    const x = await handshake(cache, 'x.acme.test');
+    const y = await handshake(cache, 'y.acme.test');
+    const a = await handshake(cache, 'a.acme.test');
+    expect(built).toBe(2);
+    expect(y.context).toBe(x.context);
+    expect(a.context).not.toBe(x.context);
+    // Held while any name holds it: with x and y forgotten it is built again, once.
+    cache.invalidate('x.acme.test');
+    expect((await handshake(cache, 'z.acme.test')).context).toBe(x.context);
+    cache.invalidate('y.acme.test');
+    cache.invalidate('z.acme.test');
+    const again = await handshake(cache, 'x.acme.test');
+    expect(built).toBe(3);
+    expect(again.context).not.toBe(x.context);
+  });
 });

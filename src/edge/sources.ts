@@ -37,7 +37,9 @@ export interface CertificateSource {
   /**
    * The certificate to present for a hostname (one of its SANs covers the name), else `undefined`.
    * The edge asks only for names that have a route (a certificate alone is enough for a TLS
-   * handshake to succeed), so a certificate kept after its domain was removed is never presented.
+   * handshake to succeed), so a certificate kept after its domain was removed is never presented;
+   * for a name served by a customer's wildcard claim it asks for the claim's name (`*.acme.com`,
+   * the route's `wildcard`), whose certificate is stored under it.
    */
   certificate(hostname: string): Promise<EdgeCertificate | undefined>;
 }

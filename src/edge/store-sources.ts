@@ -1,7 +1,7 @@
 import { tlsAlpnChallengeKey } from '../acme/issuer.js';
 import { LIVE_STATUSES } from '../domain/lifecycle.js';
 import { routingProof } from '../domain/routing-proof.js';
-import { type Route, routeOf } from '../domain/serving.js';
+import { type Route, routeOf, servingClaim } from '../domain/serving.js';
 import type { Store } from '../store/store.js';
 import type { ChallengeSource, RouteSource, RoutingProofSource } from './sources.js';
 
@@ -42,8 +42,9 @@ export class StoreRoutingProofs implements RoutingProofSource {
     private readonly key: Buffer,
   ) {}
 
+  /** The claim's own name's proof, or a wildcard's for the name under it that the worker asked. */
   async proof(hostname: string, nonce: string): Promise<string | undefined> {
-    const claim = await this.store.findDomainInStatus(hostname, LIVE_STATUSES);
-    return claim && routingProof(this.key, claim.id, claim.name, nonce);
+    const claim = await servingClaim(this.store, hostname, LIVE_STATUSES);
+    return claim && routingProof(this.key, claim.id, hostname, nonce);
   }
 }

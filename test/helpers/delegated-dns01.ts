@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { type Pebble, startPebble } from './pebble.js';
+import { type ServedPortico, servePortico } from './process.js';
 
 /**
  * A random address in 127.0.0.0/8 other than 127.0.0.1, so a proxy (and anything else the test puts
@@ -140,4 +141,52 @@ export function httpsGet(options: {
       )
       .on('error', reject);
   });
+}
+
+/** Portico's challenge zone in the `portico serve` tests, delegated to its dns role by the loopback DNS server. */
+export const CHALLENGE_ZONE = 'acme-challenges.portico.test';
+
+/** `portico serve` issuing from Pebble over delegated DNS-01, with what stands around it. */
+export interface DelegatedDns01 extends Dns01Ca {
+  portico: ServedPortico;
+}
+
+/**
+ * Certificates over delegated DNS-01 as `portico serve` runs them with the `dns` role (issue 15):
+ * `startDns01Ca`, and Portico with every role, its dns role delegated CHALLENGE_ZONE by the
+ * loopback DNS server (`delegate`), as a recursive resolver follows the zone's NS records. `env`
+ * adds to the configuration (the API key, the store).
+ */
+export async function startDelegatedDns01(env: Record<string, string>): Promise<DelegatedDns01> {
+  const ca = await startDns01Ca();
+  let portico: ServedPortico | undefined;
+  try {
+    portico = await servePortico({
+      PORTICO_ROLES: 'api,worker,edge,dns',
+      PORTICO_DNS_SERVERS: ca.dns.address,
+      PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+      PORTICO_TLS_ISSUER: 'acme',
+      PORTICO_ACME_DIRECTORY: ca.pebble.directoryUrl,
+      PORTICO_ACME_CA_FILE: ca.pebble.caFile,
+      PORTICO_ACME_CHALLENGE: 'dns-01,http-01',
+      PORTICO_ACME_DNS_ZONE: CHALLENGE_ZONE,
+      PORTICO_DNS_LISTEN: '127.0.0.1:0',
+      ...env,
+    });
+    const [, dnsRole] = await portico.process.waitFor(/Portico dns listening on (\S+)/);
+    ca.dns.delegate(CHALLENGE_ZONE, dnsRole as string);
+  } catch (error) {
+    await portico?.close();
+    await ca.close();
+    throw error;
+  }
+  const served = portico;
+  return {
+    ...ca,
+    portico: served,
+    async close() {
+      await served.close();
+      await ca.close();
+    },
+  };
 }

@@ -9,7 +9,8 @@
  * - a CNAME: the CNAME, then the target's records, following the chain while
  *   it stays in the question's zone (a zone is a name holding an SOA record;
  *   names under no such zone belong to the root zone);
- * - a name with no records at or below it: NXDOMAIN, the zone's SOA in authority;
+ * - a name with no records at or below it: a wildcard's records (`*.{closest existing
+ *   ancestor}`, RFC 4592) under the name asked, else NXDOMAIN, the zone's SOA in authority;
  * - a name with other records only (or only records below it): NODATA, that
  *   is NOERROR with an empty answer and the zone's SOA in authority;
  * - NS answers carry the A/AAAA records of the name servers it holds (glue).
@@ -357,9 +358,14 @@ export class DnsResponder {
     const visited = new Set<string>();
     for (let owner = qname; ; ) {
       visited.add(owner);
-      const byType = this.records.get(owner);
+      let byType = this.records.get(owner);
       if (byType === undefined && !this.hasDescendants(owner)) {
-        return { rcode: RCODE.NXDOMAIN, answers, authorities: [this.soaFor(owner)] };
+        // A name that does not exist is answered by a wildcard at its closest encloser, if any
+        // (RFC 4592), under the name asked.
+        byType = this.wildcardFor(owner);
+        if (byType === undefined) {
+          return { rcode: RCODE.NXDOMAIN, answers, authorities: [this.soaFor(owner)] };
+        }
       }
       const matching = isTestRecordType(type) ? (byType?.get(type) ?? []) : [];
       if (isTestRecordType(type) && matching.length > 0) {
@@ -407,6 +413,20 @@ export class DnsResponder {
       };
     } catch {
       return { rcode: RCODE.SERVFAIL, answers: before };
+    }
+  }
+
+  /**
+   * The records of the wildcard `*.{closest encloser}` for a name that does not exist: the closest
+   * encloser is its nearest ancestor that exists (RFC 4592 section 3.3.1), so `a.b.acme.com` is
+   * answered by `*.acme.com` when `b.acme.com` does not exist, as real servers answer it.
+   */
+  private wildcardFor(name: string): Map<TestRecordType, TestRecordValue[]> | undefined {
+    for (let encloser = parentOf(name); ; encloser = parentOf(encloser)) {
+      // A wildcard child makes its parent exist: the first one found is at the closest encloser.
+      const wildcard = this.records.get(encloser === '' ? '*' : `*.${encloser}`);
+      if (wildcard !== undefined) return wildcard;
+      if (encloser === '' || this.records.has(encloser) || this.hasDescendants(encloser)) return undefined;
     }
   }
 

@@ -14,6 +14,8 @@ export interface ServedEdge {
   rig: Awaited<ReturnType<typeof openCertificateRig>>;
   edge: Edge;
   origin: TestOrigin;
+  /** The loopback DNS server standing in for customers' DNS. */
+  dns: TestDnsServer;
   /** The local CA's root (PEM): what a client trusts to reach the edge. */
   root: string;
   /** Adds, verifies and activates `name` for the rig's App; resolves once it is served. */
@@ -58,6 +60,7 @@ export async function openServedEdge(
     rig,
     edge,
     origin,
+    dns,
     root,
     async activate(name) {
       await rig.addVerified(name);

@@ -129,7 +129,7 @@ export const DomainResponse = Type.Object(
       Type.String({
         title: 'Url',
         description:
-          "Where the edge serves the domain once it is active: https://{domain}/, with the edge's HTTPS port when it is not 443",
+          "Where the edge serves the domain once it is active: https://{domain}/, with the edge's HTTPS port when it is not 443; absent for a wildcard, served at each name one label under it",
       }),
     ),
   },

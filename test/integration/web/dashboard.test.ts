@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_TABLE } from '../../../src/domain/lifecycle.js';
+import { launchChromium } from '../../helpers/chromium.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
 import { type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'pk_dashboard_test_0123456789abcdef0123456789';
 const APPS_DOMAIN = 'apps.portico.test';
 const DOMAIN = 'shop.dashboard.test';
@@ -31,9 +31,6 @@ describe('the dashboard in a real browser', () => {
   const pageProblems: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: the dashboard test needs it (apt-get install chromium)`);
-    }
     dns = await startDnsServer();
     portico = await servePortico({
       PORTICO_DNS_SERVERS: dns.address,
@@ -46,19 +43,7 @@ describe('the dashboard in a real browser', () => {
       PORTICO_REVERIFY_INTERVAL_SECONDS: '10',
     });
     apiUrl = portico.url;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
     // The copy buttons write to the clipboard; the test reads it back to see what was copied.
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: apiUrl });
