@@ -15,7 +15,7 @@ import {
   type IssueOptions,
   type RevocationReason,
 } from './issuer.js';
-import { expiryAlertTime, issueRetrySeconds, renewalTime } from './renewal.js';
+import { expiryAlertTime, issueRetrySeconds, type RandomSource, renewalTime } from './renewal.js';
 
 /**
  * Certificates for served hostnames: asking for them, obtaining them from the issuer and keeping
@@ -104,6 +104,8 @@ export class CertificateService {
     private readonly settings: CertificateSettings,
     private readonly clock: Clock,
     private readonly hooks: CertificateHooks = {},
+    /** Spreads renewal moments (renewal.ts); a seeded source in the renewal benchmark. */
+    private readonly random: RandomSource = Math.random,
   ) {
     this.wildcardHostname = appsWildcardHostname(settings.appsDomain);
     this.budgets = new IssuanceBudget(store, settings);
@@ -251,7 +253,12 @@ export class CertificateService {
       const delegation = await this.delegationOf(owner, signal);
       const issued = await this.issuer.issue([hostname], { signal, delegation });
       const done = this.clock.now();
-      const renewAt = renewalTime(issued.notBefore, issued.notAfter, this.settings.certRenewFraction);
+      const renewAt = renewalTime(
+        issued.notBefore,
+        issued.notAfter,
+        this.settings.certRenewFraction,
+        this.random,
+      );
       await this.store.transaction(async (tx) => {
         // A hand-over of the name waits for this to commit (or this sees it), so a claim moved
         // meanwhile is never made `active` again beside the one that took the name.
