@@ -47,6 +47,12 @@ export interface Config {
   tlsIssuer: TlsIssuerKind;
   acmeDirectory: string;
   acmeEmail: string | undefined;
+  /**
+   * The ACME profile every order asks for (`PORTICO_ACME_PROFILE`, e.g. Let's Encrypt's
+   * `tlsserver` or `shortlived`), checked against the directory's `meta.profiles` at start; the
+   * CA's default when unset.
+   */
+  acmeProfile: string | undefined;
   acmeCaFile: string | undefined;
   /**
    * ACME challenge types to answer, in order of preference (`PORTICO_ACME_CHALLENGE`): for each
@@ -286,6 +292,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     tlsIssuer: oneOf(env, 'PORTICO_TLS_ISSUER', ['internal', 'acme', 'none'] as const, 'internal'),
     acmeDirectory: text(env, 'PORTICO_ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
     acmeEmail: optional(env, 'PORTICO_ACME_EMAIL'),
+    acmeProfile: optional(env, 'PORTICO_ACME_PROFILE'),
     acmeCaFile: optional(env, 'PORTICO_ACME_CA_FILE'),
     acmeChallengeTypes: challengeTypes(env, 'PORTICO_ACME_CHALLENGE'),
     bootstrapKey: optional(env, 'PORTICO_BOOTSTRAP_KEY'),

@@ -27,9 +27,9 @@ export async function createIssuer(
       return undefined;
     case 'internal':
       return InternalIssuer.open({ dataDir: config.dataDir, clock });
-    case 'acme':
+    case 'acme': {
       if (config.acmeCaFile) readFileSync(config.acmeCaFile); // fail at start, not at the first order
-      return new AcmeIssuer({
+      const issuer = new AcmeIssuer({
         directoryUrl: config.acmeDirectory,
         email: config.acmeEmail,
         caFile: config.acmeCaFile,
@@ -38,7 +38,12 @@ export async function createIssuer(
         challenges: storeChallenges(store, clock),
         dnsChallenges: storeDnsChallenges(store, clock),
         caaResolver,
+        profile: config.acmeProfile,
         logger: logger.child({ part: 'acme' }),
       });
+      // A profile the CA does not offer fails the start, naming the ones it does.
+      await issuer.checkDirectory(AbortSignal.timeout(30_000));
+      return issuer;
+    }
   }
 }
