@@ -63,6 +63,11 @@ export interface AcmeIssuerOptions {
    */
   caaResolver?: Resolver;
   /**
+   * External account binding (RFC 8555 section 7.3.4) for a CA that ties ACME accounts to its own
+   * customers: sent when the account is registered. Secrets: never logged.
+   */
+  externalAccountBinding?: { kid: string; hmacKey: string };
+  /**
    * The ACME profile every order asks for (`PORTICO_ACME_PROFILE`: Let's Encrypt's `classic`,
    * `tlsserver`, `shortlived`), renewals included; the CA's default when absent. `checkDirectory()`
    * checks at start that the CA offers it.
@@ -117,7 +122,8 @@ export class AcmeIssuer implements CertIssuer {
   readonly kind = 'acme';
   /** A wildcard needs DNS-01, which Portico does not answer yet. */
   readonly wildcards = false;
-  private readonly directoryUrl: string;
+  /** The CA's directory, as certificates record who issued them (`caDirectory`). */
+  readonly directoryUrl: string;
   private readonly transport: CaTransport;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
@@ -508,7 +514,8 @@ export class AcmeIssuer implements CertIssuer {
 
   private async register(): Promise<acme.Client> {
     const accountKey = await this.accountKey();
-    const client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey });
+    const { externalAccountBinding } = this.options;
+    const client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey, externalAccountBinding });
     const { email } = this.options;
     const contact = email === undefined ? {} : { contact: [`mailto:${email}`] };
     // No caller's signal: concurrent issuances share this registration.

@@ -289,7 +289,12 @@ export class CertificateService {
     }
     try {
       const delegation = await this.delegationOf(owner, signal);
-      const issued = await this.issuer.issue([hostname], { signal, delegation, replaces });
+      const issued = await this.issuer.issue([hostname], {
+        signal,
+        delegation,
+        replaces,
+        caDirectory: checked.caDirectory ?? undefined,
+      });
       const done = this.clock.now();
       const renewAt = renewalTime(
         issued.notBefore,
@@ -309,6 +314,7 @@ export class CertificateService {
           certificatePem: issued.certificatePem,
           privateKeyEnc: this.box.seal(issued.privateKeyPem),
           notAfter: iso(issued.notAfter),
+          caDirectory: issued.caDirectory ?? null,
         };
         // Removed or handed over while the CA was working: the certificate is not stored, and the
         // CA is told it is not needed (superseded when another claim holds the name now).
@@ -330,7 +336,6 @@ export class CertificateService {
           ariWindowStart: null,
           ariWindowEnd: null,
           ariNextPollAt: null,
-          caDirectory: issued.caDirectory ?? null,
           failures: 0,
           updatedAt: iso(done),
         });
@@ -424,7 +429,10 @@ export class CertificateService {
     if (record.ariNextPollAt !== null && Date.parse(record.ariNextPollAt) > now.getTime()) return record;
     let info: Awaited<ReturnType<NonNullable<CertIssuer['renewalInfo']>>>;
     try {
-      info = await this.issuer.renewalInfo(certificatePem, { signal });
+      info = await this.issuer.renewalInfo(certificatePem, {
+        signal,
+        caDirectory: record.caDirectory ?? undefined,
+      });
     } catch (error) {
       if (signal.aborted || !(error instanceof CertIssueError)) throw error;
       const nextPollAt = iso(addSeconds(now, issueRetrySeconds(1, true, error.retryAfterSeconds)));
@@ -543,7 +551,10 @@ export class CertificateService {
       );
     }
     try {
-      await this.issuer.revoke(revocation.certificatePem, reason, { signal });
+      await this.issuer.revoke(revocation.certificatePem, reason, {
+        signal,
+        caDirectory: revocation.caDirectory ?? undefined,
+      });
     } catch (caught) {
       // Stopping (shutdown, the job's timeout) is no answer from the CA: the job runs again.
       if (signal.aborted) throw caught;
@@ -617,7 +628,10 @@ export class CertificateService {
    */
   private async queueRevocation(
     tx: Store,
-    certificate: Pick<CertificateRecord, 'hostname' | 'appId' | 'issuer' | 'privateKeyEnc' | 'notAfter'> & {
+    certificate: Pick<
+      CertificateRecord,
+      'hostname' | 'appId' | 'issuer' | 'privateKeyEnc' | 'notAfter' | 'caDirectory'
+    > & {
       certificatePem: string;
     },
     reason: RevocationReason,
@@ -638,6 +652,7 @@ export class CertificateService {
       reason,
       orgId: app?.orgId ?? null,
       notAfter: certificate.notAfter,
+      caDirectory: certificate.caDirectory,
       createdAt: iso(now),
     });
     await tx.enqueueJob(
@@ -687,12 +702,25 @@ export function storeChallenges(store: Store, clock: Clock): ChallengeStore {
   };
 }
 
-/** The ACME account key, encrypted in the store's settings: one account for every node. */
-export function storeAccountKeys(store: Store, box: SecretBox, clock: Clock): AccountKeyStore {
-  const KEY = 'acme_account_key';
+/**
+ * The ACME account key of one CA, encrypted in the store's settings under its directory URL: one
+ * account per CA for every node. The first CA listed (`primary`) takes over the key stored before
+ * there could be several (under `acme_account_key` alone), so an existing deployment keeps its
+ * account, its rate-limit standing and its certificates' revocation rights.
+ */
+export function storeAccountKeys(
+  store: Store,
+  box: SecretBox,
+  clock: Clock,
+  directoryUrl: string,
+  primary: boolean,
+): AccountKeyStore {
+  const LEGACY = 'acme_account_key';
+  const KEY = `${LEGACY}:${directoryUrl}`;
   return {
     get: async () => {
-      const sealed = await store.findSetting(KEY);
+      const sealed =
+        (await store.findSetting(KEY)) ?? (primary ? await store.findSetting(LEGACY) : undefined);
       return sealed === undefined ? undefined : box.open(sealed);
     },
     putIfAbsent: async (privateKeyPem) =>

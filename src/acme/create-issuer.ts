@@ -6,6 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Store } from '../store/store.js';
 import { AcmeIssuer } from './acme-issuer.js';
+import { FailoverIssuer } from './ca-failover.js';
 import { storeAccountKeys, storeChallenges, storeDnsChallenges } from './certificates.js';
 import { InternalIssuer } from './internal-issuer.js';
 import type { CertIssuer } from './issuer.js';
@@ -29,21 +30,28 @@ export async function createIssuer(
       return InternalIssuer.open({ dataDir: config.dataDir, clock });
     case 'acme': {
       if (config.acmeCaFile) readFileSync(config.acmeCaFile); // fail at start, not at the first order
-      const issuer = new AcmeIssuer({
-        directoryUrl: config.acmeDirectory,
-        email: config.acmeEmail,
-        caFile: config.acmeCaFile,
-        challengeTypes: config.acmeChallengeTypes,
-        accountKeys: storeAccountKeys(store, box, clock),
-        challenges: storeChallenges(store, clock),
-        dnsChallenges: storeDnsChallenges(store, clock),
-        caaResolver,
-        profile: config.acmeProfile,
-        logger: logger.child({ part: 'acme' }),
-      });
-      // A profile the CA does not offer fails the start, naming the ones it does.
-      await issuer.checkDirectory(AbortSignal.timeout(30_000));
-      return issuer;
+      const acmeLogger = logger.child({ part: 'acme' });
+      const cas = config.acmeCas.map(
+        (ca, i) =>
+          new AcmeIssuer({
+            directoryUrl: ca.directoryUrl,
+            externalAccountBinding: ca.eab,
+            email: config.acmeEmail,
+            caFile: config.acmeCaFile,
+            challengeTypes: config.acmeChallengeTypes,
+            // Each CA its own account; the first keeps the one stored before there could be several.
+            accountKeys: storeAccountKeys(store, box, clock, ca.directoryUrl, i === 0),
+            challenges: storeChallenges(store, clock),
+            dnsChallenges: storeDnsChallenges(store, clock),
+            caaResolver,
+            profile: config.acmeProfile,
+            logger: config.acmeCas.length > 1 ? acmeLogger.child({ ca: ca.directoryUrl }) : acmeLogger,
+          }),
+      );
+      // A profile a CA does not offer fails the start, naming the ones it does.
+      for (const ca of cas) await ca.checkDirectory(AbortSignal.timeout(30_000));
+      const [only] = cas;
+      return cas.length === 1 && only ? only : new FailoverIssuer(cas, acmeLogger);
     }
   }
 }

@@ -46,6 +46,12 @@ export interface IssueOptions {
    * Encrypt exempts it from its rate limits. Only given when the CA offers ARI.
    */
   replaces?: string;
+  /**
+   * The ACME directory of the CA that issued the certificate concerned (the one renewed, asked
+   * about or revoked), where several are configured: ARI and revocation go to it, and `replaces`
+   * only to it. The first CA when absent.
+   */
+  caDirectory?: string;
 }
 
 export interface CertIssuer {

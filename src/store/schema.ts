@@ -172,6 +172,8 @@ export interface CertificateRevocationsTable {
   reason: string;
   org_id: string | null;
   not_after: string | null;
+  /** The ACME directory of the CA that issued it, which alone can revoke it; null for older rows. */
+  ca_directory: string | null;
   created_at: string;
 }
 

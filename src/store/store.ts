@@ -387,6 +387,8 @@ export interface CertificateRevocation {
   /** The organization the name was served for; null for the platform's own names. */
   orgId: string | null;
   notAfter: string | null;
+  /** The ACME directory URL of the CA that issued it (which alone can revoke it); null when not known. */
+  caDirectory: string | null;
   createdAt: string;
 }
 

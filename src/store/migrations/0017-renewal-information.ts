@@ -8,6 +8,8 @@ import type { Kysely } from 'kysely';
  * - `certificates.ari_next_poll_at`: when to ask the CA again (its Retry-After, bounded).
  * - `certificates.ca_directory`: the ACME directory of the CA that issued it (null for the local
  *   CA), so renewals ask that CA's ARI and revocations go to it, and the API says who issued it.
+ * - `certificate_revocations.ca_directory`: the same, kept for the revocation, which only the CA
+ *   (and the account) that issued a certificate can do.
  * A renewal replaces the row and clears the window.
  */
 // biome-ignore lint/suspicious/noExplicitAny: migrations describe the schema at their own point in history
@@ -16,4 +18,5 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('certificates').addColumn('ari_window_end', 'text').execute();
   await db.schema.alterTable('certificates').addColumn('ari_next_poll_at', 'text').execute();
   await db.schema.alterTable('certificates').addColumn('ca_directory', 'text').execute();
+  await db.schema.alterTable('certificate_revocations').addColumn('ca_directory', 'text').execute();
 }

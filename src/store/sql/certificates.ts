@@ -66,6 +66,7 @@ const toRevocation = (row: Selectable<CertificateRevocationsTable>): Certificate
   reason: row.reason,
   orgId: row.org_id,
   notAfter: row.not_after,
+  caDirectory: row.ca_directory,
   createdAt: row.created_at,
 });
 
@@ -228,6 +229,7 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
           reason: revocation.reason,
           org_id: revocation.orgId,
           not_after: revocation.notAfter,
+          ca_directory: revocation.caDirectory,
           created_at: revocation.createdAt,
         })
         .execute();

@@ -144,6 +144,7 @@ describe.each(backends)('certificate store on $name', (backend) => {
       reason: 'superseded',
       orgId: 'org_1',
       notAfter: day(90),
+      caDirectory: 'https://ca.test/dir',
       createdAt: day(10),
     };
     await store.transaction((tx) => tx.insertCertificateRevocation(revocation));
