@@ -15,7 +15,8 @@ import { backends } from '../../helpers/stores.js';
  * test/helpers/acme-front.ts, which passes everything through and only counts the orders each CA
  * took (and, for the 429 case, refuses new orders as a CA under load does). The first CA stopped,
  * then rate limiting: the order goes to the second in the same attempt. A failure of the
- * customer's (DNS) is not taken to the second CA.
+ * customer's (DNS) is not taken to the second CA. CAA is judged per CA, by the identities each
+ * directory lists (the fronts add them).
  */
 describe.each(backends)('ordering from the next CA when the first fails on its side, on $name', (backend) => {
   let store: Store;
@@ -35,7 +36,11 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
       startPebble({ dnsServer: dns.address, httpPort: responder.port }),
       startPebble({ dnsServer: dns.address, httpPort: responder.port }),
     ]);
-    [firstFront, secondFront] = await Promise.all([startAcmeFront(first, {}), startAcmeFront(second, {})]);
+    // Each CA names itself in its directory (Pebble lists no caaIdentities: the fronts add them).
+    [firstFront, secondFront] = await Promise.all([
+      startAcmeFront(first, { caaIdentities: ['first-ca.test'] }),
+      startAcmeFront(second, { caaIdentities: ['second-ca.test'] }),
+    ]);
     // One PORTICO_ACME_CA_FILE trusts both fronts' HTTPS.
     caBundle = path.join(tmpdir(), `portico-ca-bundle-${process.pid}-${backend.name}.pem`);
     const pems = await Promise.all(
@@ -54,7 +59,7 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
     if (caBundle) await rm(caBundle, { force: true });
   });
 
-  it('issues from the second CA while the first is stopped, then while it answers 429; a DNS failure stays with the first', async () => {
+  it('issues from the second CA while the first is stopped, then while it answers 429; CAA is judged per CA; a DNS failure stays with the first', async () => {
     const rig = await openCertificateRig(store, dns, {
       PORTICO_TLS_ISSUER: 'acme',
       PORTICO_ACME_DIRECTORY: `${firstFront.directoryUrl},${secondFront.directoryUrl}`,
@@ -107,6 +112,29 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
       ca_directory: secondFront.directoryUrl,
     });
     expect(failedEvents(limited)).toHaveLength(0);
+
+    // CAA allows the second CA only: the first is not asked.
+    const parent = `caa.failover-${backend.name}.test`;
+    const onlySecond = `shop.${parent}`;
+    dns.set(parent, 'CAA', '0 issue "second-ca.test"');
+    await rig.addVerified(onlySecond);
+    await rig.drain();
+    expect((await rig.read(onlySecond)).certificate).toMatchObject({
+      status: 'issued',
+      ca_directory: secondFront.directoryUrl,
+    });
+    expect(firstFront.ordersFor(onlySecond)).toBe(0);
+    // CAA allows neither: no order anywhere, and the error names what each CA was refused.
+    const forbidding = `forbidding.failover-${backend.name}.test`;
+    const neither = `shop.${forbidding}`;
+    dns.set(forbidding, 'CAA', '0 issue "elsewhere.test"');
+    await rig.addVerified(neither);
+    await rig.drain();
+    const forbidden = (await rig.read(neither)).certificate;
+    expect(forbidden).toMatchObject({ status: 'failed', last_error_code: 'caa_forbidden' });
+    expect(forbidden.last_error).toContain('first-ca.test');
+    expect(forbidden.last_error).toContain('second-ca.test');
+    expect(firstFront.ordersFor(neither) + secondFront.ordersFor(neither)).toBe(0);
 
     // The customer's DNS no longer leads to the edge: the first CA refuses, the second is not asked.
     const broken = `broken.failover-${backend.name}.test`;
