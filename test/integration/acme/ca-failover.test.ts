@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,8 +17,11 @@ import { backends } from '../../helpers/stores.js';
  * took (and, for the 429 case, refuses new orders as a CA under load does). The first CA stopped,
  * then rate limiting: the order goes to the second in the same attempt. A failure of the
  * customer's (DNS) is not taken to the second CA. CAA is judged per CA, by the identities each
- * directory lists (the fronts add them).
+ * directory lists (the fronts add them). The second CA requires external account binding, which
+ * only it is given (PORTICO_ACME_EAB_* aligned with the directories).
  */
+const EAB = { kid: 'portico-test-kid', hmacKey: randomBytes(32).toString('base64url') };
+
 describe.each(backends)('ordering from the next CA when the first fails on its side, on $name', (backend) => {
   let store: Store;
   let dns: TestDnsServer;
@@ -32,9 +36,10 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
     store = await backend.open();
     dns = await startDnsServer();
     responder = await startHttp01Responder({ get: (token) => store.findChallenge(token) });
+    // The second CA requires external account binding, as commercial ACME CAs do.
     [first, second] = await Promise.all([
       startPebble({ dnsServer: dns.address, httpPort: responder.port }),
-      startPebble({ dnsServer: dns.address, httpPort: responder.port }),
+      startPebble({ dnsServer: dns.address, httpPort: responder.port, externalAccountBinding: EAB }),
     ]);
     // Each CA names itself in its directory (Pebble lists no caaIdentities: the fronts add them).
     [firstFront, secondFront] = await Promise.all([
@@ -65,6 +70,9 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
       PORTICO_ACME_DIRECTORY: `${firstFront.directoryUrl},${secondFront.directoryUrl}`,
       PORTICO_ACME_CA_FILE: caBundle,
       PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+      // None for the first CA (an empty entry), the binding for the second.
+      PORTICO_ACME_EAB_KID: `,${EAB.kid}`,
+      PORTICO_ACME_EAB_HMAC_KEY: `,${EAB.hmacKey}`,
     });
     const failedEvents = (hostname: string) =>
       rig.events.filter((event) => event.hostname === hostname && event.event === 'certificate.failed');
