@@ -156,7 +156,9 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     box,
     handlers: [
       ...domainCheckHandlers(verification),
-      ...(certificates ? certificateHandlers(certificates) : []),
+      ...(certificates
+        ? certificateHandlers(certificates, config.tlsIssuer === 'acme' ? config.acmeCas.length : 1)
+        : []),
       ...webhookHandlers(webhooks),
     ],
   };
