@@ -51,6 +51,9 @@ export const expiringJobKey = (hostname: string) => `${EXPIRING_JOB}:${hostname}
  */
 export const MAX_REVOCATION_ATTEMPTS = 10;
 
+/** When to ask again for renewal information the CA did not give (and gave no Retry-After for). */
+const ARI_RETRY_SECONDS = 3600;
+
 export type CertificateEvent =
   | 'certificate.issued'
   | 'certificate.renewed'
@@ -416,8 +419,8 @@ export class CertificateService {
    * window is stored with the next poll (the CA's Retry-After, bounded by `ariPollSeconds`) and a
    * moment picked at random in it becomes `renewAt` (`ariRenewalTime`: kept while it stays in the
    * window; now, when the window has moved into the past). A CA without ARI leaves the lifetime
-   * rule's time; one that does not answer leaves whatever time was set, and is asked again after
-   * the retryable backoff's first step, so an incident is seen within one poll of its end.
+   * rule's time; one that does not answer leaves whatever time was set, and is asked again in an
+   * hour (or after its Retry-After).
    */
   private async checkRenewalInfo(
     record: CertificateRecord,
@@ -435,7 +438,9 @@ export class CertificateService {
       });
     } catch (error) {
       if (signal.aborted || !(error instanceof CertIssueError)) throw error;
-      const nextPollAt = iso(addSeconds(now, issueRetrySeconds(1, true, error.retryAfterSeconds)));
+      // Not every minute: each certificate polls on its own, and a CA whose ARI is down would be
+      // asked by all of them at once. An hour, or what the CA's Retry-After asks.
+      const nextPollAt = iso(addSeconds(now, ariPollSeconds(error.retryAfterSeconds ?? ARI_RETRY_SECONDS)));
       const patch = { ...pickRenewalInfo(record), ariNextPollAt: nextPollAt };
       await this.store.recordCertificateRenewalInfo(hostname, notAfter, patch);
       this.hooks.onRenewalInfo?.({ hostname, nextPollAt, error: error.message });

@@ -50,6 +50,8 @@ export interface AcmeFront {
    * `serverInternal`) and a Retry-After of `retryAfterSeconds`; undefined lets them through again.
    */
   refuseOrders(status: number | undefined, retryAfterSeconds?: number): void;
+  /** While set, renewalInfo requests are answered with this HTTP status (a CA's ARI failing). */
+  refuseRenewalInfo(status: number | undefined): void;
   /** While on, the CA is unreachable: connections are closed as soon as they are made. */
   outage(on: boolean): void;
   close(): Promise<void>;
@@ -74,6 +76,7 @@ export async function startAcmeFront(
   const renewalInfoRequests: string[] = [];
   const windows = new Map<string, { start: Date; end: Date; retryAfterSeconds?: number }>();
   let refusal: { status: number; retryAfterSeconds?: number } | undefined;
+  let renewalInfoRefusal: number | undefined;
   let newOrderPath: string | undefined;
   const RENEWAL_INFO_PATH = '/front/renewal-info/';
 
@@ -90,6 +93,13 @@ export async function startAcmeFront(
       if (method === 'GET' && target.startsWith(RENEWAL_INFO_PATH)) {
         const certId = decodeURIComponent(target.slice(RENEWAL_INFO_PATH.length));
         renewalInfoRequests.push(certId);
+        if (renewalInfoRefusal !== undefined) {
+          res.writeHead(renewalInfoRefusal, { 'content-type': 'application/problem+json' });
+          res.end(
+            JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: 'front: refused' }),
+          );
+          return;
+        }
         const window = windows.get(certId) ?? windows.get('*');
         if (window === undefined) {
           res.writeHead(404, { 'content-type': 'application/problem+json' });
@@ -187,6 +197,9 @@ export async function startAcmeFront(
     setRenewalWindow: (certId, window) => {
       if (window === undefined) windows.delete(certId);
       else windows.set(certId, window);
+    },
+    refuseRenewalInfo: (status) => {
+      renewalInfoRefusal = status;
     },
     refuseOrders: (status, retryAfterSeconds) => {
       refusal = status === undefined ? undefined : { status, retryAfterSeconds };

@@ -62,7 +62,8 @@ describe.each(backends)('ARI and profiles through a fake front over Pebble, on $
     await rig.addVerified(hostname);
     await rig.drain();
     const first = await store.findCertificate(hostname);
-    if (!first?.certificatePem || !first.notAfter) throw new Error('no certificate issued');
+    if (!first?.certificatePem || !first.notAfter)
+      throw new Error(`no certificate issued: ${first?.lastError}`);
     const certId = ariCertId(first.certificatePem);
     expect(front.orderPayloads).toHaveLength(1);
     expect(front.orderPayloads[0]).toMatchObject({ profile: 'shortlived' });
@@ -113,6 +114,50 @@ describe.each(backends)('ARI and profiles through a fake front over Pebble, on $
     expect(await store.countCertificateOrders(new Date(0).toISOString(), 'placed', hostname)).toBe(1);
     // The new certificate's window is asked for in its turn.
     expect(front.renewalInfoRequests.at(-1)).toBe(ariCertId(second?.certificatePem ?? ''));
+    await rig.api.close();
+  });
+
+  it('a CA whose renewal information fails keeps the lifetime rule, and is asked again in an hour, not every minute', async () => {
+    // The first test spent the hourly order of env(): this one has room for its own.
+    const rig = await openCertificateRig(store, dns, { ...env(), PORTICO_ISSUANCE_RATE_PER_HOUR: '100' });
+    const hostname = `ari-down-${backend.name}.test`;
+    const t0 = rig.clock.now().getTime();
+    front.refuseRenewalInfo(503);
+    try {
+      await rig.addVerified(hostname);
+      await rig.drain();
+      const issued = await store.findCertificate(hostname);
+      if (!issued?.certificatePem || !issued.notBefore || !issued.notAfter) throw new Error('no certificate');
+      const certId = ariCertId(issued.certificatePem);
+      expect(front.renewalInfoRequests.filter((id) => id === certId)).toHaveLength(1);
+      // The lifetime rule's moment stands; the next poll is an hour away, and the job comes back then.
+      const lifetime = Date.parse(issued.notAfter) - Date.parse(issued.notBefore);
+      const left = (Date.parse(issued.notAfter) - Date.parse(issued.renewAt ?? '')) / lifetime;
+      expect(left).toBeGreaterThanOrEqual(0.33 - 1e-6);
+      expect(left).toBeLessThanOrEqual(0.43 + 1e-6);
+      expect(issued).toMatchObject({
+        ariWindowStart: null,
+        ariNextPollAt: new Date(t0 + 3600_000).toISOString(),
+      });
+      expect(await store.findJob(renewJobKey(hostname))).toMatchObject({ runAt: issued.ariNextPollAt });
+      rig.clock.advance(30 * 60);
+      await rig.drain();
+      expect(front.renewalInfoRequests.filter((id) => id === certId)).toHaveLength(1);
+      front.refuseRenewalInfo(undefined);
+      front.setRenewalWindow(certId, {
+        start: new Date(t0 + 20 * DAY * 1000),
+        end: new Date(t0 + 21 * DAY * 1000),
+        retryAfterSeconds: 3600,
+      });
+      rig.clock.advance(30 * 60 + 1);
+      await rig.drain();
+      expect(front.renewalInfoRequests.filter((id) => id === certId)).toHaveLength(2);
+      expect(await store.findCertificate(hostname)).toMatchObject({
+        ariWindowStart: new Date(t0 + 20 * DAY * 1000).toISOString(),
+      });
+    } finally {
+      front.refuseRenewalInfo(undefined);
+    }
     await rig.api.close();
   });
 
