@@ -4,6 +4,59 @@ import { loadConfig, readLogFormat } from './config.js';
 import { ConfigError } from './config-error.js';
 import { DEFAULT_CERT_CACHE_MB } from './edge/sni-cache.js';
 
+describe('PORTICO_ACME_DIRECTORY and the external account bindings aligned with it', () => {
+  const cas = (env: Record<string, string>) =>
+    loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', ...env }).acmeCas;
+  const [le, zero, google] = [
+    'https://acme-v02.api.letsencrypt.org/directory',
+    'https://acme.zerossl.com/v2/DV90',
+    'https://dv.acme-v02.api.pki.goog/directory',
+  ];
+
+  it("defaults to Let's Encrypt alone, without a binding", () => {
+    expect(cas({})).toEqual([{ directoryUrl: le }]);
+  });
+
+  it('takes CAs in order of preference, each with its binding or none (an empty entry)', () => {
+    expect(
+      cas({
+        PORTICO_ACME_DIRECTORY: ` ${le}, ${zero} ,${google}`,
+        PORTICO_ACME_EAB_KID: ',zero-kid,google-kid',
+        PORTICO_ACME_EAB_HMAC_KEY: ',zero-key,google-key',
+      }),
+    ).toEqual([
+      { directoryUrl: le },
+      { directoryUrl: zero, eab: { kid: 'zero-kid', hmacKey: 'zero-key' } },
+      { directoryUrl: google, eab: { kid: 'google-kid', hmacKey: 'google-key' } },
+    ]);
+    // Lists shorter than the directories: the rest need none.
+    expect(
+      cas({
+        PORTICO_ACME_DIRECTORY: `${zero},${le}`,
+        PORTICO_ACME_EAB_KID: 'k',
+        PORTICO_ACME_EAB_HMAC_KEY: 'h',
+      }),
+    ).toEqual([{ directoryUrl: zero, eab: { kid: 'k', hmacKey: 'h' } }, { directoryUrl: le }]);
+  });
+
+  it.each([
+    [{ PORTICO_ACME_DIRECTORY: `${le},,${zero}` }, 'PORTICO_ACME_DIRECTORY has an empty entry'],
+    [{ PORTICO_ACME_DIRECTORY: 'http://ca.test/dir' }, 'must be https: URLs'],
+    [{ PORTICO_ACME_DIRECTORY: `${le},${le}` }, 'lists the same directory twice'],
+    [
+      { PORTICO_ACME_DIRECTORY: le, PORTICO_ACME_EAB_KID: 'a,b', PORTICO_ACME_EAB_HMAC_KEY: 'a,b' },
+      'PORTICO_ACME_EAB_KID has 2 entries for 1 ACME directories',
+    ],
+    [
+      { PORTICO_ACME_DIRECTORY: `${le},${zero}`, PORTICO_ACME_EAB_KID: ',kid' },
+      `ACME directory ${zero} has PORTICO_ACME_EAB_KID but no PORTICO_ACME_EAB_HMAC_KEY`,
+    ],
+  ])('refuses %j with a clear error', (env, message) => {
+    expect(() => cas(env)).toThrow(ConfigError);
+    expect(() => cas(env)).toThrow(message);
+  });
+});
+
 describe('PORTICO_ACME_CHALLENGE', () => {
   const challenge = (value: string | undefined) =>
     loadConfig({ PORTICO_ACME_CHALLENGE: value, PORTICO_DNS_SERVERS: '127.0.0.1' }).acmeChallengeTypes;

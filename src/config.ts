@@ -45,8 +45,19 @@ export interface Config {
   verifyRecordName: string;
   verifyValuePrefix: string;
   tlsIssuer: TlsIssuerKind;
-  acmeDirectory: string;
+  /**
+   * The ACME CAs to order from, in order of preference (`PORTICO_ACME_DIRECTORY`, a comma list),
+   * each with its external account binding if it needs one (`PORTICO_ACME_EAB_KID` /
+   * `PORTICO_ACME_EAB_HMAC_KEY`, comma lists aligned with the directories, an empty entry for none).
+   */
+  acmeCas: readonly AcmeCaConfig[];
   acmeEmail: string | undefined;
+  /**
+   * The ACME profile every order asks for (`PORTICO_ACME_PROFILE`, e.g. Let's Encrypt's
+   * `tlsserver` or `shortlived`), checked against the directory's `meta.profiles` at start; the
+   * CA's default when unset.
+   */
+  acmeProfile: string | undefined;
   acmeCaFile: string | undefined;
   /**
    * ACME challenge types to answer, in order of preference (`PORTICO_ACME_CHALLENGE`): for each
@@ -127,6 +138,67 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** One ACME CA of `PORTICO_ACME_DIRECTORY`. */
+export interface AcmeCaConfig {
+  directoryUrl: string;
+  /** External account binding (RFC 8555 section 7.3.4), for CAs that tie accounts to their own customers. */
+  eab?: { kid: string; hmacKey: string };
+}
+
+const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
+/**
+ * `PORTICO_ACME_DIRECTORY` and the EAB lists aligned with it: entry i of `PORTICO_ACME_EAB_KID`
+ * and of `PORTICO_ACME_EAB_HMAC_KEY` belong to directory i; an empty entry (or a list shorter
+ * than the directories) means none. A kid without its key, or lists longer than the directories,
+ * stop the start: a binding given to the wrong CA would fail only at the first order.
+ */
+function acmeCas(env: Env): AcmeCaConfig[] {
+  const raw = optional(env, 'PORTICO_ACME_DIRECTORY') ?? LETS_ENCRYPT_DIRECTORY;
+  const directories = raw.split(',').map((item) => item.trim());
+  if (directories.some((item) => item === '')) {
+    throw new ConfigError(`PORTICO_ACME_DIRECTORY has an empty entry: "${raw}"`);
+  }
+  for (const directory of directories) {
+    let url: URL | undefined;
+    try {
+      url = new URL(directory);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol !== 'https:') {
+      throw new ConfigError(
+        `PORTICO_ACME_DIRECTORY entries must be https: URLs (RFC 8555), got "${directory}"`,
+      );
+    }
+  }
+  if (new Set(directories).size !== directories.length) {
+    throw new ConfigError(`PORTICO_ACME_DIRECTORY lists the same directory twice: "${raw}"`);
+  }
+  const aligned = (name: string): string[] => {
+    const value = env[name];
+    const items =
+      value === undefined || value.trim() === '' ? [] : value.split(',').map((item) => item.trim());
+    if (items.length > directories.length) {
+      throw new ConfigError(
+        `${name} has ${items.length} entries for ${directories.length} ACME directories: give one per directory, in the same order (empty for none)`,
+      );
+    }
+    return items;
+  };
+  const kids = aligned('PORTICO_ACME_EAB_KID');
+  const keys = aligned('PORTICO_ACME_EAB_HMAC_KEY');
+  return directories.map((directoryUrl, i) => {
+    const [kid, hmacKey] = [kids[i] ?? '', keys[i] ?? ''];
+    if ((kid === '') !== (hmacKey === '')) {
+      throw new ConfigError(
+        `ACME directory ${directoryUrl} has ${kid === '' ? 'PORTICO_ACME_EAB_HMAC_KEY but no PORTICO_ACME_EAB_KID' : 'PORTICO_ACME_EAB_KID but no PORTICO_ACME_EAB_HMAC_KEY'} entry: an external account binding needs both`,
+      );
+    }
+    return kid === '' ? { directoryUrl } : { directoryUrl, eab: { kid, hmacKey } };
+  });
+}
 
 function text(env: Env, name: string, fallback: string): string {
   const value = env[name]?.trim();
@@ -284,8 +356,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     verifyRecordName: text(env, 'PORTICO_VERIFY_RECORD_NAME', '_mixpeek-verify'),
     verifyValuePrefix: text(env, 'PORTICO_VERIFY_VALUE_PREFIX', 'mixpeek-site-verification='),
     tlsIssuer: oneOf(env, 'PORTICO_TLS_ISSUER', ['internal', 'acme', 'none'] as const, 'internal'),
-    acmeDirectory: text(env, 'PORTICO_ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
+    acmeCas: acmeCas(env),
     acmeEmail: optional(env, 'PORTICO_ACME_EMAIL'),
+    acmeProfile: optional(env, 'PORTICO_ACME_PROFILE'),
     acmeCaFile: optional(env, 'PORTICO_ACME_CA_FILE'),
     acmeChallengeTypes: challengeTypes(env, 'PORTICO_ACME_CHALLENGE'),
     bootstrapKey: optional(env, 'PORTICO_BOOTSTRAP_KEY'),

@@ -108,6 +108,11 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
           else if (outcome === 'retrying') logger.info(fields, 'certificate revocation failed; will retry');
           else logger.info(fields, 'certificate revocation done; its key is deleted');
         },
+        onRenewalInfo: (detail) => {
+          if (detail.error !== undefined)
+            logger.warn(detail, 'ACME renewal information not available; asking again later');
+          else logger.debug(detail, 'ACME renewal information');
+        },
         delegationInPlace: async (record, signal) =>
           (await checkDelegation(resolvers.routing, { name: record.name, target: record.value, signal })).ok,
       })
@@ -151,7 +156,9 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     box,
     handlers: [
       ...domainCheckHandlers(verification),
-      ...(certificates ? certificateHandlers(certificates) : []),
+      ...(certificates
+        ? certificateHandlers(certificates, config.tlsIssuer === 'acme' ? config.acmeCas.length : 1)
+        : []),
       ...webhookHandlers(webhooks),
     ],
   };

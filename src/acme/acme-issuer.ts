@@ -1,9 +1,12 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
+import { ConfigError } from '../config-error.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { Logger } from '../logger.js';
+import { fetchRenewalInfo, newOrderPayload, offeredProfiles } from './acme-extensions.js';
 import { ACME_ERROR, asProblem, challengeLabel, combine, problemError, type Step } from './acme-problems.js';
+import type { RenewalInfo } from './ari.js';
 import { CaTransport } from './ca-transport.js';
 import { checkCaa } from './caa.js';
 import {
@@ -59,6 +62,17 @@ export interface AcmeIssuerOptions {
    * asks one). Without it, CAA is left to the CA.
    */
   caaResolver?: Resolver;
+  /**
+   * External account binding (RFC 8555 section 7.3.4) for a CA that ties ACME accounts to its own
+   * customers: sent when the account is registered. Secrets: never logged.
+   */
+  externalAccountBinding?: { kid: string; hmacKey: string };
+  /**
+   * The ACME profile every order asks for (`PORTICO_ACME_PROFILE`: Let's Encrypt's `classic`,
+   * `tlsserver`, `shortlived`), renewals included; the CA's default when absent. `checkDirectory()`
+   * checks at start that the CA offers it.
+   */
+  profile?: string;
   logger?: IssuerLogger;
 }
 
@@ -112,7 +126,8 @@ export class AcmeIssuer implements CertIssuer {
    * its delegation (`issue()` takes `*.` names then).
    */
   readonly wildcards = false;
-  private readonly directoryUrl: string;
+  /** The CA's directory, as certificates record who issued them (`caDirectory`). */
+  readonly directoryUrl: string;
   private readonly transport: CaTransport;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
@@ -132,6 +147,51 @@ export class AcmeIssuer implements CertIssuer {
     this.pollTimeoutMs = options.pollTimeoutMs ?? 180_000;
     this.challengeTypes = [...new Set<AcmeChallengeType>(options.challengeTypes ?? ['http-01'])];
     if (this.challengeTypes.length === 0) throw new TypeError('at least one ACME challenge type is needed');
+  }
+
+  /**
+   * Checks at start what the configuration asks of the CA's directory: the profile must be one it
+   * offers (`meta.profiles`), or the start fails with a ConfigError naming the ones it does. A CA
+   * that cannot be reached now is no reason to stop serving: that is logged, and left to the first
+   * order (which the CA refuses, if the profile is wrong).
+   */
+  async checkDirectory(signal?: AbortSignal): Promise<void> {
+    const { profile, logger } = this.options;
+    if (profile === undefined) return;
+    let directory: unknown;
+    try {
+      directory = (
+        await this.transport.run({ what: 'reading the directory', names: [], signal }, () =>
+          acme.axios.get(this.directoryUrl),
+        )
+      ).data;
+    } catch (error) {
+      logger?.warn(
+        { directoryUrl: this.directoryUrl, err: error },
+        'could not read the ACME directory at start: PORTICO_ACME_PROFILE is checked by the first order',
+      );
+      return;
+    }
+    const offered = offeredProfiles(directory);
+    if (offered?.includes(profile)) return;
+    throw new ConfigError(
+      offered === undefined || offered.length === 0
+        ? `PORTICO_ACME_PROFILE is "${profile}", but the CA at ${this.directoryUrl} offers no profiles: unset it`
+        : `PORTICO_ACME_PROFILE is "${profile}", but the CA at ${this.directoryUrl} offers ${offered.map((name) => `"${name}"`).join(', ')}`,
+    );
+  }
+
+  /**
+   * The CA's renewal window for a certificate it issued (RFC 9773), or undefined when it offers
+   * none; see acme-extensions.ts.
+   */
+  async renewalInfo(certificatePem: string, options: IssueOptions = {}): Promise<RenewalInfo | undefined> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const client = await abortable(this.registered(), signal);
+    return this.transport.run({ what: 'asking for the renewal information', names: [], signal }, () =>
+      fetchRenewalInfo(client, certificatePem),
+    );
   }
 
   /** The URL of the ACME account this issuer acts for, looking it up or registering it first. */
@@ -214,10 +274,21 @@ export class AcmeIssuer implements CertIssuer {
     const names = checkHostnames(hostnames, { wildcards: dns01 });
     const step = (what: string): Step => ({ what, names, signal });
     const client = await abortable(this.registered(), signal);
-    const identifiers = names.map((value) => ({ type: 'dns', value }));
-    const order = await this.transport.run(step('placing the order'), () =>
-      client.createOrder({ identifiers }),
-    );
+    const { profile } = this.options;
+    const place = (replaces: string | undefined) =>
+      this.transport.run(step('placing the order'), () =>
+        client.createOrder(newOrderPayload(names, { profile, replaces })),
+      );
+    let order: Order;
+    try {
+      order = await place(options.replaces);
+    } catch (error) {
+      // RFC 9773 section 5: a CA refuses a `replaces` naming a certificate that was replaced
+      // already (an order that failed after the CA took it); the renewal goes ahead without it.
+      const refused = error instanceof CertIssueError && error.problemType === `${ACME_ERROR}alreadyReplaced`;
+      if (options.replaces === undefined || !refused) throw error;
+      order = await place(undefined);
+    }
     this.options.logger?.debug({ names, order: order.url }, 'ACME order placed');
 
     const validated = await this.validate(client, order, step('validating the names'), options.delegation);
@@ -242,9 +313,18 @@ export class AcmeIssuer implements CertIssuer {
     const chain = await this.transport.run(step('downloading the certificate'), () =>
       client.getCertificate(issued),
     );
-    const certificate = certificateFrom(chain, privateKey.toString(), names);
+    const certificate = {
+      ...certificateFrom(chain, privateKey.toString(), names),
+      caDirectory: this.directoryUrl,
+    };
     this.options.logger?.info(
-      { names, notAfter: certificate.notAfter.toISOString(), order: issued.url },
+      {
+        names,
+        notAfter: certificate.notAfter.toISOString(),
+        order: issued.url,
+        profile,
+        replaces: options.replaces,
+      },
       'ACME certificate issued',
     );
     return certificate;
@@ -449,7 +529,8 @@ export class AcmeIssuer implements CertIssuer {
 
   private async register(): Promise<acme.Client> {
     const accountKey = await this.accountKey();
-    const client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey });
+    const { externalAccountBinding } = this.options;
+    const client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey, externalAccountBinding });
     const { email } = this.options;
     const contact = email === undefined ? {} : { contact: [`mailto:${email}`] };
     // No caller's signal: concurrent issuances share this registration.

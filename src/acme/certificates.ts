@@ -6,6 +6,7 @@ import { appsWildcardHostname, type DropReason } from '../domain/serving.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { App, CertificateRecord, Domain, JobOutcome, Store } from '../store/store.js';
 import type { DnsChallengeWriter } from './acme-issuer.js';
+import { ariCertId } from './ari.js';
 import { type Budget, IssuanceBudget, type IssuanceLimits } from './issuance-budget.js';
 import {
   type AccountKeyStore,
@@ -15,7 +16,14 @@ import {
   type IssueOptions,
   type RevocationReason,
 } from './issuer.js';
-import { expiryAlertTime, issueRetrySeconds, renewalTime } from './renewal.js';
+import {
+  ariPollSeconds,
+  ariRenewalTime,
+  expiryAlertTime,
+  issueRetrySeconds,
+  type RandomSource,
+  renewalTime,
+} from './renewal.js';
 
 /**
  * Certificates for served hostnames: asking for them, obtaining them from the issuer and keeping
@@ -43,6 +51,9 @@ export const expiringJobKey = (hostname: string) => `${EXPIRING_JOB}:${hostname}
  */
 export const MAX_REVOCATION_ATTEMPTS = 10;
 
+/** When to ask again for renewal information the CA did not give (and gave no Retry-After for). */
+const ARI_RETRY_SECONDS = 3600;
+
 export type CertificateEvent =
   | 'certificate.issued'
   | 'certificate.renewed'
@@ -67,6 +78,18 @@ export interface CertificateHooks {
     now: Date,
     data?: Record<string, unknown>,
   ): Promise<void>;
+  /**
+   * What a renewal check learned from the CA's renewal information (logs): the window and the
+   * moment picked, or the error when the CA did not answer (the renewal then keeps its time).
+   */
+  onRenewalInfo?(detail: {
+    hostname: string;
+    window?: { start: string; end: string };
+    renewAt?: string;
+    nextPollAt: string;
+    explanationUrl?: string;
+    error?: string;
+  }): void;
   /** A try at revoking (logs and metrics): which certificate, why, and the CA's error if it failed. */
   onRevocation?(
     outcome: RevocationOutcome,
@@ -104,6 +127,8 @@ export class CertificateService {
     private readonly settings: CertificateSettings,
     private readonly clock: Clock,
     private readonly hooks: CertificateHooks = {},
+    /** Spreads renewal moments (renewal.ts); a seeded source in the renewal benchmark. */
+    private readonly random: RandomSource = Math.random,
   ) {
     this.wildcardHostname = appsWildcardHostname(settings.appsDomain);
     this.budgets = new IssuanceBudget(store, settings);
@@ -152,6 +177,10 @@ export class CertificateService {
       lastError: null,
       lastErrorCode: null,
       expiryAlertedAt: null,
+      ariWindowStart: null,
+      ariWindowEnd: null,
+      ariNextPollAt: null,
+      caDirectory: null,
       failures: 0,
       createdAt: iso(now),
       updatedAt: iso(now),
@@ -233,9 +262,21 @@ export class CertificateService {
     // A worker that died after storing the certificate, before finishing its job, left the job to
     // run again: the certificate is there, so there is nothing to order.
     if (mode === 'issue' && record.status === 'issued' && record.certificatePem) return undefined;
-    if (mode === 'renew' && record.renewAt && Date.parse(record.renewAt) > now.getTime()) {
-      return { retryAt: new Date(record.renewAt), error: 'not due yet' };
+    // The CA's renewal information, when due for a poll, may move the renewal (RFC 9773).
+    const checked = mode === 'renew' ? await this.checkRenewalInfo(record, now, signal) : record;
+    if (mode === 'renew' && checked.renewAt && Date.parse(checked.renewAt) > now.getTime()) {
+      // Back at the renewal moment, or at the next poll of the window if that comes first.
+      const nextPoll = checked.ariNextPollAt ? Date.parse(checked.ariNextPollAt) : Number.POSITIVE_INFINITY;
+      return { retryAt: new Date(Math.min(Date.parse(checked.renewAt), nextPoll)), error: 'not due yet' };
     }
+    // A renewal inside the window the CA suggested: it names the certificate it replaces, and
+    // spends no hourly budget (the CA asked for it; Let's Encrypt exempts it from its own limits).
+    const ariTimed =
+      mode === 'renew' &&
+      checked.certificatePem !== null &&
+      checked.ariWindowStart !== null &&
+      Date.parse(checked.ariWindowStart) <= now.getTime();
+    const replaces = ariTimed && checked.certificatePem ? this.certIdOf(checked.certificatePem) : undefined;
     // Whose budget the order uses: the domain's organization, or the platform for its own names.
     const budget = owner.kind === 'domain' ? owner.domain.orgId : null;
     // What can be checked before ordering (CAA): a refusal here places no order and spends no budget.
@@ -245,13 +286,25 @@ export class CertificateService {
       if (!(error instanceof CertIssueError)) throw error;
       return this.failed(record, owner, error, now, { placed: false });
     }
-    const limited = await this.budgets.place(hostname, budget, now);
-    if (limited) return limited;
+    if (!ariTimed) {
+      const limited = await this.budgets.place(hostname, budget, now);
+      if (limited) return limited;
+    }
     try {
       const delegation = await this.delegationOf(owner, signal);
-      const issued = await this.issuer.issue([hostname], { signal, delegation });
+      const issued = await this.issuer.issue([hostname], {
+        signal,
+        delegation,
+        replaces,
+        caDirectory: checked.caDirectory ?? undefined,
+      });
       const done = this.clock.now();
-      const renewAt = renewalTime(issued.notBefore, issued.notAfter, this.settings.certRenewFraction);
+      const renewAt = renewalTime(
+        issued.notBefore,
+        issued.notAfter,
+        this.settings.certRenewFraction,
+        this.random,
+      );
       await this.store.transaction(async (tx) => {
         // A hand-over of the name waits for this to commit (or this sees it), so a claim moved
         // meanwhile is never made `active` again beside the one that took the name.
@@ -264,6 +317,7 @@ export class CertificateService {
           certificatePem: issued.certificatePem,
           privateKeyEnc: this.box.seal(issued.privateKeyPem),
           notAfter: iso(issued.notAfter),
+          caDirectory: issued.caDirectory ?? null,
         };
         // Removed or handed over while the CA was working: the certificate is not stored, and the
         // CA is told it is not needed (superseded when another claim holds the name now).
@@ -281,6 +335,10 @@ export class CertificateService {
           lastError: null,
           lastErrorCode: null,
           expiryAlertedAt: null,
+          // The new certificate's window is asked for by its first renewal check, right away.
+          ariWindowStart: null,
+          ariWindowEnd: null,
+          ariNextPollAt: null,
           failures: 0,
           updatedAt: iso(done),
         });
@@ -291,7 +349,9 @@ export class CertificateService {
             key: renewJobKey(hostname),
             payload: { hostname },
             orgId: orgOf(owner),
-            runAt: iso(renewAt),
+            // With an issuer that has renewal information, the first check asks for the window
+            // now: a CA may want the certificate replaced long before the lifetime rule says.
+            runAt: iso(this.issuer.renewalInfo ? done : renewAt),
           },
           newId('job'),
           iso(done),
@@ -352,6 +412,80 @@ export class CertificateService {
       }
     });
     return { retryAt: addSeconds(this.clock.now(), delay), error: error.message };
+  }
+
+  /**
+   * A renewal check's look at the CA's renewal information (RFC 9773), when its poll is due: the
+   * window is stored with the next poll (the CA's Retry-After, bounded by `ariPollSeconds`) and a
+   * moment picked at random in it becomes `renewAt` (`ariRenewalTime`: kept while it stays in the
+   * window; now, when the window has moved into the past). A CA without ARI leaves the lifetime
+   * rule's time; one that does not answer leaves whatever time was set, and is asked again in an
+   * hour (or after its Retry-After).
+   */
+  private async checkRenewalInfo(
+    record: CertificateRecord,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<CertificateRecord> {
+    const { certificatePem, notAfter, hostname } = record;
+    if (!this.issuer.renewalInfo || certificatePem === null || notAfter === null) return record;
+    if (record.ariNextPollAt !== null && Date.parse(record.ariNextPollAt) > now.getTime()) return record;
+    let info: Awaited<ReturnType<NonNullable<CertIssuer['renewalInfo']>>>;
+    try {
+      info = await this.issuer.renewalInfo(certificatePem, {
+        signal,
+        caDirectory: record.caDirectory ?? undefined,
+      });
+    } catch (error) {
+      if (signal.aborted || !(error instanceof CertIssueError)) throw error;
+      // Not every minute: each certificate polls on its own, and a CA whose ARI is down would be
+      // asked by all of them at once. An hour, or what the CA's Retry-After asks.
+      const nextPollAt = iso(addSeconds(now, ariPollSeconds(error.retryAfterSeconds ?? ARI_RETRY_SECONDS)));
+      const patch = { ...pickRenewalInfo(record), ariNextPollAt: nextPollAt };
+      await this.store.recordCertificateRenewalInfo(hostname, notAfter, patch);
+      this.hooks.onRenewalInfo?.({ hostname, nextPollAt, error: error.message });
+      return { ...record, ...patch };
+    }
+    if (info === undefined) {
+      // No ARI here: the lifetime rule's time stands, and nothing is polled.
+      if (record.ariWindowStart === null && record.ariNextPollAt === null) return record;
+      const patch = {
+        ...pickRenewalInfo(record),
+        ariWindowStart: null,
+        ariWindowEnd: null,
+        ariNextPollAt: null,
+      };
+      await this.store.recordCertificateRenewalInfo(hostname, notAfter, patch);
+      return { ...record, ...patch };
+    }
+    // The moment picked in an earlier window, kept while the new one still holds it.
+    const previous =
+      record.ariWindowStart !== null && record.renewAt !== null ? new Date(record.renewAt) : undefined;
+    const renewAt = ariRenewalTime(info.window, now, this.random, previous);
+    const patch = {
+      ariWindowStart: iso(info.window.start),
+      ariWindowEnd: iso(info.window.end),
+      ariNextPollAt: iso(addSeconds(now, ariPollSeconds(info.retryAfterSeconds))),
+      renewAt: iso(renewAt),
+    };
+    await this.store.recordCertificateRenewalInfo(hostname, notAfter, patch);
+    this.hooks.onRenewalInfo?.({
+      hostname,
+      window: { start: patch.ariWindowStart, end: patch.ariWindowEnd },
+      renewAt: patch.renewAt,
+      nextPollAt: patch.ariNextPollAt,
+      explanationUrl: info.explanationUrl,
+    });
+    return { ...record, ...patch };
+  }
+
+  /** The ARI identifier of a stored certificate, or undefined when it cannot have one (no AKI). */
+  private certIdOf(certificatePem: string): string | undefined {
+    try {
+      return ariCertId(certificatePem);
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -422,7 +556,10 @@ export class CertificateService {
       );
     }
     try {
-      await this.issuer.revoke(revocation.certificatePem, reason, { signal });
+      await this.issuer.revoke(revocation.certificatePem, reason, {
+        signal,
+        caDirectory: revocation.caDirectory ?? undefined,
+      });
     } catch (caught) {
       // Stopping (shutdown, the job's timeout) is no answer from the CA: the job runs again.
       if (signal.aborted) throw caught;
@@ -496,7 +633,10 @@ export class CertificateService {
    */
   private async queueRevocation(
     tx: Store,
-    certificate: Pick<CertificateRecord, 'hostname' | 'appId' | 'issuer' | 'privateKeyEnc' | 'notAfter'> & {
+    certificate: Pick<
+      CertificateRecord,
+      'hostname' | 'appId' | 'issuer' | 'privateKeyEnc' | 'notAfter' | 'caDirectory'
+    > & {
       certificatePem: string;
     },
     reason: RevocationReason,
@@ -517,6 +657,7 @@ export class CertificateService {
       reason,
       orgId: app?.orgId ?? null,
       notAfter: certificate.notAfter,
+      caDirectory: certificate.caDirectory,
       createdAt: iso(now),
     });
     await tx.enqueueJob(
@@ -566,12 +707,25 @@ export function storeChallenges(store: Store, clock: Clock): ChallengeStore {
   };
 }
 
-/** The ACME account key, encrypted in the store's settings: one account for every node. */
-export function storeAccountKeys(store: Store, box: SecretBox, clock: Clock): AccountKeyStore {
-  const KEY = 'acme_account_key';
+/**
+ * The ACME account key of one CA, encrypted in the store's settings under its directory URL: one
+ * account per CA for every node. The first CA listed (`primary`) takes over the key stored before
+ * there could be several (under `acme_account_key` alone), so an existing deployment keeps its
+ * account, its rate-limit standing and its certificates' revocation rights.
+ */
+export function storeAccountKeys(
+  store: Store,
+  box: SecretBox,
+  clock: Clock,
+  directoryUrl: string,
+  primary: boolean,
+): AccountKeyStore {
+  const LEGACY = 'acme_account_key';
+  const KEY = `${LEGACY}:${directoryUrl}`;
   return {
     get: async () => {
-      const sealed = await store.findSetting(KEY);
+      const sealed =
+        (await store.findSetting(KEY)) ?? (primary ? await store.findSetting(LEGACY) : undefined);
       return sealed === undefined ? undefined : box.open(sealed);
     },
     putIfAbsent: async (privateKeyPem) =>
@@ -602,4 +756,12 @@ export function storeDnsChallenges(store: Store, clock: Clock): DnsChallengeWrit
     },
     remove: (label, value) => store.removeDnsChallenge(label, value),
   };
+}
+
+/** The renewal-information fields of a record, as `recordCertificateRenewalInfo` takes them. */
+function pickRenewalInfo(
+  record: CertificateRecord,
+): Pick<CertificateRecord, 'ariWindowStart' | 'ariWindowEnd' | 'ariNextPollAt' | 'renewAt'> {
+  const { ariWindowStart, ariWindowEnd, ariNextPollAt, renewAt } = record;
+  return { ariWindowStart, ariWindowEnd, ariNextPollAt, renewAt };
 }

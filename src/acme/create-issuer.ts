@@ -30,18 +30,32 @@ export async function createIssuer(
       if (config.acmeCaFile) readFileSync(config.acmeCaFile); // fail at start, not at the first order
       // Loaded here, not above: acme-client costs a process about 40 MB, and one that runs the
       // internal issuer (or none) never needs it.
-      const { AcmeIssuer } = await import('./acme-issuer.js');
-      return new AcmeIssuer({
-        directoryUrl: config.acmeDirectory,
-        email: config.acmeEmail,
-        caFile: config.acmeCaFile,
-        challengeTypes: config.acmeChallengeTypes,
-        accountKeys: storeAccountKeys(store, box, clock),
-        challenges: storeChallenges(store, clock),
-        dnsChallenges: storeDnsChallenges(store, clock),
-        caaResolver,
-        logger: logger.child({ part: 'acme' }),
-      });
+      const [{ AcmeIssuer }, { FailoverIssuer }] = await Promise.all([
+        import('./acme-issuer.js'),
+        import('./ca-failover.js'),
+      ]);
+      const acmeLogger = logger.child({ part: 'acme' });
+      const cas = config.acmeCas.map(
+        (ca, i) =>
+          new AcmeIssuer({
+            directoryUrl: ca.directoryUrl,
+            externalAccountBinding: ca.eab,
+            email: config.acmeEmail,
+            caFile: config.acmeCaFile,
+            challengeTypes: config.acmeChallengeTypes,
+            // Each CA its own account; the first keeps the one stored before there could be several.
+            accountKeys: storeAccountKeys(store, box, clock, ca.directoryUrl, i === 0),
+            challenges: storeChallenges(store, clock),
+            dnsChallenges: storeDnsChallenges(store, clock),
+            caaResolver,
+            profile: config.acmeProfile,
+            logger: config.acmeCas.length > 1 ? acmeLogger.child({ ca: ca.directoryUrl }) : acmeLogger,
+          }),
+      );
+      // A profile a CA does not offer fails the start, naming the ones it does.
+      for (const ca of cas) await ca.checkDirectory(AbortSignal.timeout(30_000));
+      const [only] = cas;
+      return cas.length === 1 && only ? only : new FailoverIssuer(cas, acmeLogger);
     }
   }
 }

@@ -5,6 +5,8 @@
  * routes, SQL or domain statuses: the worker decides when to issue and stores what comes back.
  */
 
+import type { RenewalInfo } from './ari.js';
+
 export type IssuerKind = 'acme' | 'internal';
 
 export interface IssuedCertificate {
@@ -22,6 +24,8 @@ export interface IssuedCertificate {
   notBefore: Date;
   notAfter: Date;
   issuer: IssuerKind;
+  /** The ACME directory URL of the CA that issued it; absent for the local CA. */
+  caDirectory?: string;
 }
 
 export interface IssueOptions {
@@ -36,6 +40,18 @@ export interface IssueOptions {
    * caller) and the claim the answers belong to. Without it, DNS-01 is not offered to the CA.
    */
   delegation?: { label: string; domainId: string | null };
+  /**
+   * The ARI identifier (RFC 9773) of the certificate this order replaces, sent as the new order's
+   * `replaces`: the CA then knows the renewal was asked for by its renewal information, and Let's
+   * Encrypt exempts it from its rate limits. Only given when the CA offers ARI.
+   */
+  replaces?: string;
+  /**
+   * The ACME directory of the CA that issued the certificate concerned (the one renewed, asked
+   * about or revoked), where several are configured: ARI and revocation go to it, and `replaces`
+   * only to it. The first CA when absent.
+   */
+  caDirectory?: string;
 }
 
 export interface CertIssuer {
@@ -75,6 +91,12 @@ export interface CertIssuer {
    * Absent: the issuer has nothing to revoke (the local CA, which no client outside trusts).
    */
   revoke?(certificatePem: string, reason: RevocationReason, options?: IssueOptions): Promise<void>;
+  /**
+   * The CA's renewal window for a certificate it issued (ACME Renewal Information, RFC 9773), or
+   * undefined when the CA offers none (its directory has no `renewalInfo`). Rejects with a
+   * `CertIssueError` when the CA does not answer. Absent: the issuer has no such thing (the local CA).
+   */
+  renewalInfo?(certificatePem: string, options?: IssueOptions): Promise<RenewalInfo | undefined>;
 }
 
 /**

@@ -5,17 +5,81 @@
  * certificate served, so these waits spend the lifetime left on it, never a moment of outage.
  */
 
+/** A source of random numbers in [0, 1), injected so the spread is testable (`Math.random` in service). */
+export type RandomSource = () => number;
+
+/** Below this lifetime a certificate renews at half its lifetime (Let's Encrypt's 6-day `shortlived`). */
+export const SHORT_LIFETIME_MS = 10 * 86_400_000;
+
+/** The share of the lifetime the renewal moments of a batch are spread over (see `renewalTime`). */
+export const RENEWAL_JITTER_FRACTION = 1 / 10;
+
 /**
- * When to renew: once `fraction` of the lifetime is left (`PORTICO_CERT_RENEW_PERCENT`, a third by
- * default, as CertMagic and Let's Encrypt advise). A third of a 90-day certificate is 30 days: room
- * for weeks of trouble at the CA or in the customer's DNS, retried at the capped interval below
- * (some 120 tries), and for the expiry alert (`expiryAlertTime`) to reach a person while the old
- * certificate is still valid. Relative to the lifetime, so short-lived certificates (Let's
- * Encrypt's 6-day ones) renew early enough too.
+ * When to renew, without ARI (RFC 9773 `renewalInfo`, `ariRenewalTime` otherwise): once `fraction`
+ * of the lifetime is left (`PORTICO_CERT_RENEW_PERCENT`, 33: at two thirds of the lifetime, as
+ * CertMagic and Let's Encrypt advise), or half of it when the certificate lives less than 10 days:
+ * a third of a 6-day certificate is 48 hours, too little to ride out a CA outage of a day and still
+ * have the expiry alert (`expiryAlertTime`) reach a person.
+ *
+ * The moment is spread at random over the tenth of the lifetime before that point (`random`, an
+ * injected source): certificates issued together (a bulk import, a migration) would otherwise
+ * renew together, as a herd that spends the hourly order budget and the CA's rate limits at once.
+ * Spread before, never after, the nominal point: no certificate renews later than the rule says.
+ * Relative to the lifetime, so 90-day, 45-day and 6-day certificates all get the same margins.
  */
-export function renewalTime(notBefore: Date, notAfter: Date, fraction: number): Date {
+export function renewalTime(
+  notBefore: Date,
+  notAfter: Date,
+  fraction: number,
+  random: RandomSource = Math.random,
+): Date {
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  const left = lifetime < SHORT_LIFETIME_MS ? Math.max(fraction, 1 / 2) : fraction;
+  const jitter = Math.min(Math.max(random(), 0), 1) * lifetime * RENEWAL_JITTER_FRACTION;
+  return new Date(Math.max(notBefore.getTime(), notAfter.getTime() - lifetime * left - jitter));
+}
+
+/** The moment `fraction` of the lifetime is left, with no spread. */
+function fractionLeftTime(notBefore: Date, notAfter: Date, fraction: number): Date {
   const lifetime = notAfter.getTime() - notBefore.getTime();
   return new Date(notAfter.getTime() - lifetime * fraction);
+}
+
+/** A renewal window a CA suggests (RFC 9773 section 4.2, `suggestedWindow`). */
+export interface RenewalWindow {
+  start: Date;
+  end: Date;
+}
+
+/**
+ * When to renew inside the CA's suggested window (RFC 9773 section 4.2): a moment picked uniformly
+ * at random in it, so a CA that gives many certificates the same window gets their orders spread
+ * over it. A moment picked earlier (`previous`) is kept while it still lies in the window, so each
+ * poll does not draw again (which would pull the orders towards the window's start). A window
+ * that ends in the past (the CA revoked the certificate, or asks for its replacement after an
+ * incident) gives `now`: renew at once.
+ */
+export function ariRenewalTime(
+  window: RenewalWindow,
+  now: Date,
+  random: RandomSource = Math.random,
+  previous?: Date,
+): Date {
+  const [start, end] = [window.start.getTime(), window.end.getTime()];
+  if (end <= now.getTime()) return now;
+  if (previous !== undefined && previous.getTime() >= start && previous.getTime() <= end) return previous;
+  return new Date(start + Math.min(Math.max(random(), 0), 1) * Math.max(0, end - start));
+}
+
+/**
+ * How long until the renewal information is asked for again (RFC 9773 section 4.3): the CA's
+ * Retry-After, kept between a minute (a CA asking for less would have every worker poll it in a
+ * loop) and a day (a window moved by a revocation must be seen within one); six hours when the
+ * CA does not say, as Let's Encrypt advises.
+ */
+export function ariPollSeconds(retryAfterSeconds: number | undefined): number {
+  if (retryAfterSeconds === undefined) return 6 * 3600;
+  return Math.min(Math.max(retryAfterSeconds, 60), 24 * 3600);
 }
 
 /**
@@ -30,7 +94,7 @@ export const EXPIRY_ALERT_FRACTION = 1 / 6;
 
 /** When a certificate valid from `notBefore` to `notAfter` has `EXPIRY_ALERT_FRACTION` of its lifetime left. */
 export function expiryAlertTime(notBefore: Date, notAfter: Date): Date {
-  return renewalTime(notBefore, notAfter, EXPIRY_ALERT_FRACTION);
+  return fractionLeftTime(notBefore, notAfter, EXPIRY_ALERT_FRACTION);
 }
 
 /**

@@ -28,6 +28,7 @@ function toCertificateInfo(record: CertificateRecord | undefined): DomainRespons
   return {
     status: record.status,
     issuer: record.issuer,
+    ca_directory: record.caDirectory,
     not_before: record.notBefore,
     not_after: record.notAfter,
     last_error: record.lastError,

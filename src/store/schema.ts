@@ -118,6 +118,12 @@ export interface CertificatesTable {
   last_error_code: string | null;
   /** When `certificate.expiring` was announced for this certificate (its `not_after`); null until then. */
   expiry_alerted_at: string | null;
+  /** The renewal window the CA suggested (RFC 9773), and when to ask it again; null without ARI. */
+  ari_window_start: string | null;
+  ari_window_end: string | null;
+  ari_next_poll_at: string | null;
+  /** The ACME directory of the CA that issued the certificate; null for the local CA. */
+  ca_directory: string | null;
   failures: Generated<number>;
   created_at: string;
   updated_at: string;
@@ -166,6 +172,8 @@ export interface CertificateRevocationsTable {
   reason: string;
   org_id: string | null;
   not_after: string | null;
+  /** The ACME directory of the CA that issued it, which alone can revoke it; null for older rows. */
+  ca_directory: string | null;
   created_at: string;
 }
 

@@ -356,6 +356,16 @@ export interface CertificateRecord {
   lastErrorCode: string | null;
   /** When `certificate.expiring` was announced for the certificate served now; null until it is. */
   expiryAlertedAt: string | null;
+  /**
+   * The renewal window the CA suggested for the certificate served now (ACME Renewal Information,
+   * RFC 9773), null when it has none or was not asked yet; `renewAt` is then a moment picked in it.
+   */
+  ariWindowStart: string | null;
+  ariWindowEnd: string | null;
+  /** When to ask the CA for the window again (its Retry-After, bounded); null: at the next renewal check. */
+  ariNextPollAt: string | null;
+  /** The ACME directory URL of the CA that issued the certificate; null for the local CA or none yet. */
+  caDirectory: string | null;
   failures: number;
   createdAt: string;
   updatedAt: string;
@@ -377,6 +387,8 @@ export interface CertificateRevocation {
   /** The organization the name was served for; null for the platform's own names. */
   orgId: string | null;
   notAfter: string | null;
+  /** The ACME directory URL of the CA that issued it (which alone can revoke it); null when not known. */
+  caDirectory: string | null;
   createdAt: string;
 }
 
@@ -408,6 +420,16 @@ export interface CertificateStore {
    * no failure is counted and a certificate being served stays. A hostname without a row is left alone.
    */
   recordCertificateWait(hostname: string, reason: string, now: string): Promise<void>;
+  /**
+   * Stores what the CA said of the renewal of the certificate that expires at `notAfter` (the
+   * window, the next poll, the moment picked), only while that certificate is still the one
+   * stored: a renewal that replaced it meanwhile is left alone. Answers whether it did.
+   */
+  recordCertificateRenewalInfo(
+    hostname: string,
+    notAfter: string,
+    info: Pick<CertificateRecord, 'ariWindowStart' | 'ariWindowEnd' | 'ariNextPollAt' | 'renewAt'>,
+  ): Promise<boolean>;
   deleteCertificate(hostname: string): Promise<void>;
   deleteCertificatesOfDomain(domainId: string): Promise<CertificateRecord[]>;
   /** Every certificate served for the app: its default hostname's and its domains'. */

@@ -42,6 +42,11 @@ export interface PebbleOptions {
    * unset, Pebble's own default applies: 5%, a real fault every client must survive.
    */
   nonceRejectPercent?: number;
+  /**
+   * Makes Pebble require external account binding (RFC 8555 section 7.3.4) with this key id and
+   * HMAC key (base64url), as CAs that tie accounts to their customers do.
+   */
+  externalAccountBinding?: { kid: string; hmacKey: string };
 }
 
 export interface Pebble {
@@ -183,7 +188,12 @@ async function launch(
         httpPort,
         tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: options.externalAccountBinding !== undefined,
+        ...(options.externalAccountBinding && {
+          externalAccountMACKeys: {
+            [options.externalAccountBinding.kid]: options.externalAccountBinding.hmacKey,
+          },
+        }),
       },
     }),
   );

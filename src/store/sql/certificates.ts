@@ -25,6 +25,10 @@ const toRecord = (row: Selectable<CertificatesTable>): CertificateRecord => ({
   lastError: row.last_error,
   lastErrorCode: row.last_error_code,
   expiryAlertedAt: row.expiry_alerted_at,
+  ariWindowStart: row.ari_window_start,
+  ariWindowEnd: row.ari_window_end,
+  ariNextPollAt: row.ari_next_poll_at,
+  caDirectory: row.ca_directory,
   failures: row.failures,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -44,6 +48,10 @@ const toRow = (record: CertificateRecord): Insertable<CertificatesTable> => ({
   last_error: record.lastError,
   last_error_code: record.lastErrorCode,
   expiry_alerted_at: record.expiryAlertedAt,
+  ari_window_start: record.ariWindowStart,
+  ari_window_end: record.ariWindowEnd,
+  ari_next_poll_at: record.ariNextPollAt,
+  ca_directory: record.caDirectory,
   failures: record.failures,
   created_at: record.createdAt,
   updated_at: record.updatedAt,
@@ -58,6 +66,7 @@ const toRevocation = (row: Selectable<CertificateRevocationsTable>): Certificate
   reason: row.reason,
   orgId: row.org_id,
   notAfter: row.not_after,
+  caDirectory: row.ca_directory,
   createdAt: row.created_at,
 });
 
@@ -130,6 +139,20 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
         .set({ last_error: reason, last_error_code: null, updated_at: now })
         .where('hostname', '=', hostname)
         .execute();
+    },
+    async recordCertificateRenewalInfo(hostname, notAfter, info) {
+      const result = await db
+        .updateTable('certificates')
+        .set({
+          ari_window_start: info.ariWindowStart,
+          ari_window_end: info.ariWindowEnd,
+          ari_next_poll_at: info.ariNextPollAt,
+          renew_at: info.renewAt,
+        })
+        .where('hostname', '=', hostname)
+        .where('not_after', '=', notAfter)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
     async deleteCertificate(hostname) {
       await db.deleteFrom('certificates').where('hostname', '=', hostname).execute();
@@ -206,6 +229,7 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
           reason: revocation.reason,
           org_id: revocation.orgId,
           not_after: revocation.notAfter,
+          ca_directory: revocation.caDirectory,
           created_at: revocation.createdAt,
         })
         .execute();

@@ -17,16 +17,24 @@ const REVOKE_TIMEOUT_MS = 60_000;
  * once, whatever the number of workers: the lease is the lock. `cert:revoke`, one per certificate
  * of a name that left, and `cert:expiring`, one per hostname, for its current certificate.
  */
-export function certificateHandlers(certificates: CertificateService): JobHandler[] {
+export function certificateHandlers(
+  certificates: CertificateService,
+  /**
+   * How many CAs one attempt may go through (PORTICO_ACME_DIRECTORY): an order that times out at
+   * one goes on to the next in the same attempt, which needs that CA's time too.
+   */
+  cas = 1,
+): JobHandler[] {
+  const issueTimeoutMs = ISSUE_TIMEOUT_MS * Math.max(1, cas);
   return [
     {
       kind: ISSUE_JOB,
-      timeoutMs: ISSUE_TIMEOUT_MS,
+      timeoutMs: issueTimeoutMs,
       run: (job, signal) => certificates.issue(String(job.payload.hostname), signal),
     },
     {
       kind: RENEW_JOB,
-      timeoutMs: ISSUE_TIMEOUT_MS,
+      timeoutMs: issueTimeoutMs,
       run: (job, signal) => certificates.renew(String(job.payload.hostname), signal),
     },
     {

@@ -66,7 +66,7 @@ describe.each(backends)('certificates over ACME on $name', (backend) => {
       ).toBe(true);
     }
     // The account key was made once, kept encrypted, and every answer was cleaned up.
-    const account = await store.findSetting('acme_account_key');
+    const account = await store.findSetting(`acme_account_key:${pebble.directoryUrl}`);
     expect(account).toMatch(/^v1\./);
     expect(
       responder.requests

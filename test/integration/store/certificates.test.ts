@@ -29,6 +29,10 @@ describe.each(backends)('certificate store on $name', (backend) => {
     lastError: null,
     lastErrorCode: null,
     expiryAlertedAt: null,
+    ariWindowStart: null,
+    ariWindowEnd: null,
+    ariNextPollAt: null,
+    caDirectory: null,
     failures: 0,
     createdAt: t0,
     updatedAt: t0,
@@ -69,6 +73,31 @@ describe.each(backends)('certificate store on $name', (backend) => {
     await store.putCertificate(certificate(hostname, { notBefore: day(85), notAfter: day(175) }));
     expect((await store.findCertificate(hostname))?.expiryAlertedAt).toBeNull();
     expect(await store.markCertificateExpiryAlerted(hostname, day(175), day(170))).toBe(true);
+  });
+
+  it('keeps the renewal window of the certificate served now, never of one that replaced it', async () => {
+    const hostname = 'ari.store.test';
+    await store.putCertificate(certificate(hostname, { caDirectory: 'https://ca.test/dir' }));
+    const info = { ariWindowStart: day(58), ariWindowEnd: day(60), ariNextPollAt: day(1), renewAt: day(59) };
+    // Asked about an older certificate (another notAfter): nothing changes.
+    expect(await store.recordCertificateRenewalInfo(hostname, day(89), info)).toBe(false);
+    expect(await store.findCertificate(hostname)).toMatchObject({ ariWindowStart: null, renewAt: day(60) });
+    expect(await store.recordCertificateRenewalInfo(hostname, day(90), info)).toBe(true);
+    expect(await store.findCertificate(hostname)).toMatchObject({
+      ...info,
+      caDirectory: 'https://ca.test/dir',
+    });
+    // Its renewal replaces the row, window and all.
+    await store.putCertificate(
+      certificate(hostname, { notBefore: day(59), notAfter: day(149), renewAt: day(119) }),
+    );
+    expect(await store.findCertificate(hostname)).toMatchObject({
+      ariWindowStart: null,
+      ariWindowEnd: null,
+      ariNextPollAt: null,
+      caDirectory: null,
+      renewAt: day(119),
+    });
   });
 
   it('counts issued certificates by the fraction of their lifetime left', async () => {
@@ -115,6 +144,7 @@ describe.each(backends)('certificate store on $name', (backend) => {
       reason: 'superseded',
       orgId: 'org_1',
       notAfter: day(90),
+      caDirectory: 'https://ca.test/dir',
       createdAt: day(10),
     };
     await store.transaction((tx) => tx.insertCertificateRevocation(revocation));
