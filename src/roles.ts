@@ -198,6 +198,13 @@ export function startWorkerRole({ config, store, services, clock, logger, nodeId
     nodeId,
   });
   worker.start();
+  // Served domains without a probe (after an upgrade, or probes turned on) get one; later ones get
+  // theirs when they become active.
+  services.probes
+    .scheduleMissing(log)
+    .catch((error) =>
+      log.warn({ err: error }, 'probes: scheduling served domains failed; next start retries'),
+    );
   const housekeeping = new Housekeeping(store, clock, log);
   housekeeping.start();
   return {

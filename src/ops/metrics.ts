@@ -24,6 +24,7 @@ export class Metrics {
   readonly webhookDeliveries: Counter<'outcome'>;
   readonly edgeRequests: Histogram<'status_class'>;
   readonly edgeTlsContextsBuilt: Counter;
+  readonly probes: Counter<'outcome'>;
 
   constructor(store: Store, clock: Clock) {
     const registers = [this.registry];
@@ -64,6 +65,12 @@ export class Metrics {
     this.edgeTlsContextsBuilt = new Counter({
       name: 'portico_edge_tls_contexts_built_total',
       help: 'TLS contexts the edge built for certificates: once per name and renewal when PORTICO_EDGE_CERT_CACHE_MB holds every name in use; a steady climb means it does not.',
+      registers,
+    });
+    this.probes = new Counter({
+      name: 'portico_serving_probes_total',
+      help: 'Serving probes of one domain at one edge address, by outcome: ok, certificate_mismatch (a stale certificate), unreachable, tls_failed (the edge refused the name), edge_error (its own 404 or 5xx page), http_failed, timeout.',
+      labelNames: ['outcome'],
       registers,
     });
     new Gauge({

@@ -27,11 +27,14 @@ export interface ServedEdge {
 
 /**
  * The edge as `serve` runs it (`startEdgeRole`, with the shipped configuration but for ports and
- * private origins, since the origin is on loopback) over a store, with the API and a worker issuing
+ * private origins, since the origin is on loopback, and any `env` a test adds) over a store, with the API and a worker issuing
  * certificates from the local CA, the loopback DNS server standing in for customers' DNS, and one
  * real origin behind every App. On PostgreSQL the edge reads through its own store connection.
  */
-export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
+export async function openServedEdge(
+  backend: Backend,
+  env: Record<string, string> = {},
+): Promise<ServedEdge> {
   const [store, edgeStore] = await backend.openPair();
   const dns: TestDnsServer = await startDnsServer();
   const origin = await startOrigin();
@@ -39,6 +42,7 @@ export async function openServedEdge(backend: Backend): Promise<ServedEdge> {
     PORTICO_EDGE_HTTP_PORT: '0',
     PORTICO_EDGE_HTTPS_PORT: '0',
     PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
+    ...env,
   });
   const edge = await startEdgeRole(rig.config, edgeStore, rig.services, pino({ level: 'silent' }));
   await rig.api.call(rig.key, 'PATCH', `/v1/apps/${rig.appId}`, { origin_url: origin.url });

@@ -124,6 +124,7 @@ describe.each(backends)('portico serve --roles dns on $name', (backend) => {
         routingObserved: [],
         routingVia: null,
         failureStreak: 0,
+        serving: null,
       },
     });
   });

@@ -57,6 +57,7 @@ describe.each(backends)('store contract on $name', (backend) => {
     routingObserved: [],
     routingVia: null,
     failureStreak: 0,
+    serving: null,
     ...extra,
   });
 
