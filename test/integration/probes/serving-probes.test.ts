@@ -1,6 +1,8 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueJobKey, renewJobKey } from '../../../src/acme/certificates.js';
+import { printDomain } from '../../../src/cli/domain-view.js';
+import { Output } from '../../../src/cli/output.js';
 import { type Edge, startEdge } from '../../../src/edge/server.js';
 import type { CertificateSource, RouteSource } from '../../../src/edge/sources.js';
 import { leafSha256 } from '../../../src/probes/edge-probe.js';
@@ -143,6 +145,13 @@ describe.each(backends)('serving probes on $name', (backend) => {
     expect(b.error).toBe(
       `${addresses[1]} refused the TLS handshake for ${name}: it sent TLS alert 40 (handshake_failure)`,
     );
+    // The CLI shows it as the API gave it.
+    const printed: string[] = [];
+    printDomain(new Output({ stdout: { write: (text: string) => printed.push(text) }, env: {} }), domain);
+    const shown = printed.join('');
+    expect(shown).toMatch(/serving\s+failing at 2 of 2 edges \(probed /);
+    expect(shown).toContain(`✗ ${addresses[0]}: ${a.error}`);
+    expect(shown).toContain(`✗ ${addresses[1]}: ${b.error}`);
     expect(receiver.events.map((e) => e.type)).toEqual(['domain.degraded']);
     expect(receiver.events[0]?.data).toMatchObject({
       domain: name,
