@@ -211,6 +211,28 @@ describe.each(backends)('serving probes on $name', (backend) => {
     expect(byOutcome).toEqual({ ok: 4, certificate_mismatch: 2, tls_failed: 2, edge_error: 2 });
   });
 
+  it('gives served domains without a probe one, at their slots (after an upgrade), and only those', async () => {
+    const { rig, store } = served;
+    const name = `upgraded.probe-${backend.name}.test`;
+    await served.activate(name);
+    const domainId = (await store.findDomainInStatus(name, ['active']))?.id as string;
+    const queued = await store.findJob(probeJobKey(domainId));
+    // As before migration 0018: active, and no probe.
+    await store.deleteJob(probeJobKey(domainId));
+    expect(await rig.services.probes.scheduleMissing()).toBeGreaterThanOrEqual(1);
+    const scheduled = await store.findJob(probeJobKey(domainId));
+    expect(scheduled).toMatchObject({ kind: PROBE_JOB, payload: { domainId }, orgId: queued?.orgId });
+    // Its slot, wherever in the interval it falls, and only one interval ahead at most.
+    const ahead = Date.parse(scheduled?.runAt ?? '') - rig.clock.now().getTime();
+    expect(ahead).toBeGreaterThan(0);
+    expect(ahead).toBeLessThanOrEqual(INTERVAL * 1000);
+    expect((Date.parse(scheduled?.runAt ?? '') - Date.parse(queued?.runAt ?? '')) % (INTERVAL * 1000)).toBe(
+      0,
+    );
+    // Nothing is missing now.
+    expect(await rig.services.probes.scheduleMissing()).toBe(0);
+  });
+
   it('ends the probes of a domain that is no longer served, without a report', async () => {
     const { rig, store } = served;
     const name = `gone.probe-${backend.name}.test`;
