@@ -261,6 +261,11 @@ describe('serving probes', () => {
     expect(labels({ PORTICO_HOST: '::' })).toEqual(['[::1]:8443']);
     // A port picked at start is not known here: no default address.
     expect(labels({ PORTICO_EDGE_HTTPS_PORT: '0' })).toEqual([]);
+    // A worker-only node has no edge of its own: probes wait for addresses.
+    expect(labels({ PORTICO_ROLES: 'api,worker' })).toEqual([]);
+    expect(labels({ PORTICO_ROLES: 'worker', PORTICO_EDGE_PROBE_ADDRESSES: '10.0.0.5:443' })).toEqual([
+      '10.0.0.5:443',
+    ]);
     expect(load({ PORTICO_PROBE_INTERVAL_SECONDS: '0' }).probeIntervalSeconds).toBe(0);
   });
 

@@ -128,7 +128,8 @@ export interface Config {
   /**
    * The edges a probe asks (`PORTICO_EDGE_PROBE_ADDRESSES`, `host:port,…`): every address visitors
    * may reach. Default: this node's edge HTTPS listener (PORTICO_HOST, an unspecified address read
-   * as loopback, and PORTICO_EDGE_HTTPS_PORT); none when that port is 0 (picked at start).
+   * as loopback, and PORTICO_EDGE_HTTPS_PORT); none when that port is 0 (picked at start) or this
+   * node runs no edge: then probes are off until addresses are set.
    */
   edgeProbeAddresses: readonly EdgeAddress[];
   /**
@@ -213,13 +214,14 @@ function challengeTypes(env: Env, name: string): AcmeChallengeType[] {
 
 /**
  * `PORTICO_EDGE_PROBE_ADDRESSES`: a comma list of `host:port`; unset, this node's own edge, asked on
- * loopback when it listens on every address.
+ * loopback when it listens on every address. A node without the edge role has no edge of its own
+ * to default to: probing a port nobody listens on would call every domain degraded.
  */
-function probeAddresses(env: Env, config: Pick<Config, 'host' | 'edgeHttpsPort'>): EdgeAddress[] {
+function probeAddresses(env: Env, config: Pick<Config, 'host' | 'edgeHttpsPort' | 'roles'>): EdgeAddress[] {
   const name = 'PORTICO_EDGE_PROBE_ADDRESSES';
   const given = list(env, name);
   if (given.length === 0) {
-    if (config.edgeHttpsPort === 0) return [];
+    if (config.edgeHttpsPort === 0 || !config.roles.includes('edge')) return [];
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : /^[:0]+$/.test(config.host) ? '::1' : config.host;
     const spec = host.includes(':') ? `[${host}]:${config.edgeHttpsPort}` : `${host}:${config.edgeHttpsPort}`;
     return [parseEdgeAddress(spec)];
