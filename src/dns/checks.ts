@@ -390,6 +390,23 @@ const EDE_NAMES: Readonly<Record<number, string>> = {
 };
 const DNSSEC_FAILURES: ReadonlySet<number> = new Set([6, 7, 8, 9, 10, 11, 12]);
 
+/** Whether an Extended DNS Error says DNSSEC validation failed (info-codes 6 to 12). */
+export const isDnssecFailure = (extended: ExtendedDnsError): boolean =>
+  DNSSEC_FAILURES.has(extended.infoCode);
+
+/**
+ * An Extended DNS Error in words: `Extended DNS Error 6 DNSSEC Bogus: "…"`. The server's text is
+ * data from the network: one line, bounded, quoted, so it cannot pass for Portico's own words.
+ */
+export function describeExtendedError(extended: ExtendedDnsError): string {
+  const title = EDE_NAMES[extended.infoCode] ?? 'unassigned';
+  const text = extended.text
+    .replace(/[\p{Cc}\s]+/gu, ' ')
+    .trim()
+    .slice(0, 200);
+  return `Extended DNS Error ${extended.infoCode} ${title}${text ? `: "${text}"` : ''}`;
+}
+
 function extendedError(
   extended: ExtendedDnsError,
   failure: 'servfail' | 'refused',
@@ -398,15 +415,9 @@ function extendedError(
   via: string,
   again: string,
 ): DnsError {
-  const title = EDE_NAMES[extended.infoCode] ?? 'unassigned';
-  // The server's text is data from the network: one line, bounded, so it cannot forge a message.
-  const text = extended.text
-    .replace(/[\p{Cc}\s]+/gu, ' ')
-    .trim()
-    .slice(0, 200);
-  const detail = `Extended DNS Error ${extended.infoCode} ${title}${text ? `: "${text}"` : ''}`;
+  const detail = describeExtendedError(extended);
   const rcode = failure === 'servfail' ? 'SERVFAIL' : 'REFUSED';
-  if (DNSSEC_FAILURES.has(extended.infoCode)) {
+  if (isDnssecFailure(extended)) {
     return {
       code: 'dnssec_bogus',
       message: `${server} could not validate the DNSSEC signatures of ${hop}${via} (${rcode}, ${detail}): no CA issues a certificate for it until its DS record at the parent zone matches its keys and its signatures are current, or DNSSEC is turned off at the parent; ${again}`,
