@@ -123,6 +123,13 @@ export class ServingProbes {
       // reported on, and its job ends here.
       const domain = await tx.findDomainById(domainId);
       if (!domain || !STATUS_TABLE[domain.status].served) return;
+      // A certificate renewed while the edges were asked makes the comparison moot: the edges may
+      // rightly present either. Not judged; the next slot probes against the new one.
+      const current = await tx.findCertificate(domain.name);
+      if ((current?.certificatePem ? leafSha256(current.certificatePem) : null) !== expectedSha256) {
+        await this.enqueue(tx, domain, now);
+        return;
+      }
       const updated = (await tx.recordServing(domain.id, report)) ?? domain;
       const event = servingEvent(domain.serving, report);
       if (event) await this.hooks.onEvent?.(tx, updated, event, now);

@@ -6,7 +6,7 @@ import { Output } from '../../../src/cli/output.js';
 import { type Edge, startEdge } from '../../../src/edge/server.js';
 import type { CertificateSource, RouteSource } from '../../../src/edge/sources.js';
 import { leafSha256 } from '../../../src/probes/edge-probe.js';
-import { PROBE_JOB, probeJobKey } from '../../../src/probes/serving-probes.js';
+import { PROBE_JOB, probeJobKey, ServingProbes } from '../../../src/probes/serving-probes.js';
 import { edgeOptions } from '../../../src/roles.js';
 import type { CertificateRecord, Store } from '../../../src/store/store.js';
 import { freePort } from '../../helpers/pebble.js';
@@ -231,6 +231,38 @@ describe.each(backends)('serving probes on $name', (backend) => {
     );
     // Nothing is missing now.
     expect(await rig.services.probes.scheduleMissing()).toBe(0);
+  });
+
+  it('does not judge a probe whose certificate was renewed while the edges were asked', async () => {
+    const { rig, store } = served;
+    const name = `renewing.probe-${backend.name}.test`;
+    await served.activate(name);
+    const domainId = (await store.findDomainInStatus(name, ['active']))?.id as string;
+    const before = await store.findJob(probeJobKey(domainId));
+    // The probe reads the certificate of a moment ago (an earlier one of the same name), the edges
+    // and the store then have the current one: as if the renewal landed mid-probe.
+    const earlier = (await store.findCertificate(`shop.probe-${backend.name}.test`)) as CertificateRecord;
+    let reads = 0;
+    const racing = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'findCertificate' && reads++ === 0) return async () => earlier;
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const probes = new ServingProbes(racing, rig.config, rig.clock);
+    await probes.probe(domainId);
+    expect((await rig.read(name)).serving).toBeNull();
+    expect(receiver.events.filter((e) => e.data.domain === name)).toEqual([]);
+    // Still probed at its next slot.
+    const after = await store.findJob(probeJobKey(domainId));
+    expect(after?.revision).toBeGreaterThan(before?.revision ?? 0);
+    // Without the race, the same probe is judged.
+    await new ServingProbes(store, rig.config, rig.clock).probe(domainId);
+    expect((await rig.read(name)).serving).toMatchObject({
+      ok: false,
+      edges: [{ status: 502 }, { status: 502 }],
+    });
   });
 
   it('ends the probes of a domain that is no longer served, without a report', async () => {
