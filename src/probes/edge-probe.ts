@@ -107,6 +107,8 @@ export async function probeEdge(input: EdgeProbeInput): Promise<EdgeProbeResult>
 
   let socket: tls.TLSSocket | undefined;
   const stage = { connected: false, handshaken: false };
+  // Read at the handshake: a socket destroyed later (a timeout) no longer has its peer's certificate.
+  let presented: string | null = null;
   const onAbort = () => socket?.destroy();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -132,8 +134,7 @@ export async function probeEdge(input: EdgeProbeInput): Promise<EdgeProbeResult>
       socket.once('close', () => reject(new Error('the connection closed during the handshake')));
       if (signal.aborted) socket.destroy();
     });
-    const raw = handshake.getPeerCertificate().raw;
-    const presented = raw ? createHash('sha256').update(raw).digest('hex') : null;
+    presented = shaOf(handshake);
     const response = await get(handshake, hostname);
     const status = response.statusCode ?? 0;
     const fromEdge = response.headers[EDGE_PAGE_HEADER] !== undefined;
@@ -163,7 +164,7 @@ export async function probeEdge(input: EdgeProbeInput): Promise<EdgeProbeResult>
     return result('ok', { certificateSha256: presented, status });
   } catch (error) {
     if (input.signal?.aborted) throw input.signal.reason;
-    const sha = socket && stage.handshaken ? shaOf(socket) : null;
+    const sha = presented;
     if (deadline.aborted) {
       const at = !stage.connected
         ? 'connecting'
@@ -209,8 +210,10 @@ function get(socket: tls.TLSSocket, hostname: string): Promise<http.IncomingMess
   });
 }
 
+/** SHA-256 (hex) of the DER of the peer's leaf certificate; null when it presented none. */
 function shaOf(socket: tls.TLSSocket): string | null {
-  const raw = socket.getPeerCertificate().raw;
+  // Null, not an object, once the socket is destroyed; empty when the peer sent no certificate.
+  const raw = socket.getPeerCertificate()?.raw;
   return raw ? createHash('sha256').update(raw).digest('hex') : null;
 }
 

@@ -27,6 +27,8 @@ export interface ProbeSettings {
   /** 0: probes are off. */
   probeIntervalSeconds: number;
   edgeProbeAddresses: readonly EdgeAddress[];
+  /** How long one edge gets (tests shorten it); default EDGE_PROBE_TIMEOUT_MS. */
+  probeTimeoutMs?: number;
 }
 
 export interface ProbeHooks {
@@ -106,7 +108,7 @@ export class ServingProbes {
           address,
           hostname: before.name,
           expectedSha256,
-          timeoutMs: EDGE_PROBE_TIMEOUT_MS,
+          timeoutMs: this.settings.probeTimeoutMs ?? EDGE_PROBE_TIMEOUT_MS,
           signal,
         }),
       ),

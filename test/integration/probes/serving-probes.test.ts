@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueJobKey, renewJobKey } from '../../../src/acme/certificates.js';
@@ -9,6 +11,9 @@ import { leafSha256 } from '../../../src/probes/edge-probe.js';
 import { PROBE_JOB, probeJobKey, ServingProbes } from '../../../src/probes/serving-probes.js';
 import { edgeOptions } from '../../../src/roles.js';
 import type { CertificateRecord, Store } from '../../../src/store/store.js';
+import { domainProbeHandlers } from '../../../src/worker/jobs/domain-probe.js';
+import { Worker } from '../../../src/worker/runner.js';
+import { createTestApp } from '../../helpers/api.js';
 import { freePort } from '../../helpers/pebble.js';
 import { openServedEdge, type ServedEdge } from '../../helpers/served-edge.js';
 import { backends } from '../../helpers/stores.js';
@@ -260,6 +265,59 @@ describe.each(backends)('serving probes on $name', (backend) => {
     // Without the race, the same probe is judged.
     await new ServingProbes(store, rig.config, rig.clock).probe(domainId);
     expect((await rig.read(name)).serving?.edges).toHaveLength(2);
+  });
+
+  it('times a probe out at an origin that never answers, and probes the other domains meanwhile', async () => {
+    const { rig, store } = served;
+    // An App whose origin takes connections and never answers: the edge waits on it.
+    const held = new Set<net.Socket>();
+    const hung = net.createServer((socket) => held.add(socket));
+    hung.listen(0, '127.0.0.1');
+    await once(hung, 'listening');
+    try {
+      const slowApp = await createTestApp(rig.api, rig.key);
+      const origin = `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`;
+      await rig.api.call(rig.key, 'PATCH', `/v1/apps/${slowApp}`, { origin_url: origin });
+      const slow = `slow.probe-${backend.name}.test`;
+      await rig.addVerified(slow, '127.0.0.1', { key: rig.key, appId: slowApp });
+      const fast = `fast.probe-${backend.name}.test`;
+      await served.activate(fast);
+      expect((await rig.read(slow, { key: rig.key, appId: slowApp })).status).toBe('active');
+
+      // A worker of one slot: the slow domain's probe must end by its own timeout for the rest to run.
+      const probes = new ServingProbes(store, { ...rig.config, probeTimeoutMs: 500 }, rig.clock);
+      const worker = new Worker({
+        store,
+        handlers: domainProbeHandlers(probes),
+        clock: rig.clock,
+        logger: pino({ level: 'silent' }),
+        concurrency: 1,
+        leaseSeconds: 60,
+      });
+      rig.clock.advance(INTERVAL);
+      await worker.drain();
+      const slowServing = (await rig.read(slow, { key: rig.key, appId: slowApp })).serving;
+      expect(slowServing.ok).toBe(false);
+      for (const [i, edge] of slowServing.edges.entries()) {
+        // The handshake held: the certificate is reported beside the timeout.
+        expect(edge).toMatchObject({
+          address: addresses[i],
+          ok: false,
+          status: null,
+          certificate_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        });
+        expect(edge.error).toBe(
+          `${addresses[i]} did not answer for ${slow} within 500 ms (waiting for the answer)`,
+        );
+      }
+      // The other domain was probed all the same, and answered.
+      const fastServing = (await rig.read(fast)).serving;
+      expect(fastServing.checked_at).toBe(rig.clock.now().toISOString());
+      expect(fastServing.edges.map((edge: { status: number | null }) => edge.status)).not.toContain(null);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
   });
 
   it('ends the probes of a domain that is no longer served, without a report', async () => {
