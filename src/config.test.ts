@@ -302,3 +302,33 @@ describe('the dns role and its zone', () => {
     expect(load({ ...env, PORTICO_DNS_NAMESERVERS: 'ns1.platform.test' }).dnsListen.host).toBe('0.0.0.0');
   });
 });
+
+describe('serving probes', () => {
+  const load = (env: Record<string, string>) => loadConfig({ PORTICO_DNS_SERVERS: '127.0.0.1', ...env });
+  const labels = (env: Record<string, string>) => load(env).edgeProbeAddresses.map((a) => a.label);
+
+  it('probes every 5 minutes, at this node’s edge, asked on loopback when it listens everywhere', () => {
+    expect(load({}).probeIntervalSeconds).toBe(300);
+    expect(labels({})).toEqual(['127.0.0.1:8443']);
+    expect(labels({ PORTICO_HOST: '0.0.0.0', PORTICO_EDGE_HTTPS_PORT: '443' })).toEqual(['127.0.0.1:443']);
+    expect(labels({ PORTICO_HOST: '::' })).toEqual(['[::1]:8443']);
+    // A port picked at start is not known here: no default address.
+    expect(labels({ PORTICO_EDGE_HTTPS_PORT: '0' })).toEqual([]);
+    // A worker-only node has no edge of its own: probes wait for addresses.
+    expect(labels({ PORTICO_ROLES: 'api,worker' })).toEqual([]);
+    expect(labels({ PORTICO_ROLES: 'worker', PORTICO_EDGE_PROBE_ADDRESSES: '10.0.0.5:443' })).toEqual([
+      '10.0.0.5:443',
+    ]);
+    expect(load({ PORTICO_PROBE_INTERVAL_SECONDS: '0' }).probeIntervalSeconds).toBe(0);
+  });
+
+  it('takes a list of edge addresses, and names a wrong one', () => {
+    expect(
+      labels({ PORTICO_EDGE_PROBE_ADDRESSES: '10.0.0.5:443, [2001:db8::5]:443,edge-2.internal' }),
+    ).toEqual(['10.0.0.5:443', '[2001:db8::5]:443', 'edge-2.internal']);
+    const wrong = () => load({ PORTICO_EDGE_PROBE_ADDRESSES: '10.0.0.5:443,https://edge-2/' });
+    expect(wrong).toThrow(ConfigError);
+    expect(wrong).toThrow('PORTICO_EDGE_PROBE_ADDRESSES: "https://edge-2/" is not an edge address');
+    expect(() => load({ PORTICO_PROBE_INTERVAL_SECONDS: '-1' })).toThrow(ConfigError);
+  });
+});

@@ -9,6 +9,7 @@ import { normalizeHostname } from './domain/hostname.js';
 import { DEFAULT_RESERVED_SLUGS, isLabel } from './domain/slug.js';
 import { CONTEXT_BYTES, DEFAULT_CERT_CACHE_MB } from './edge/sni-cache.js';
 import type { LogFormat } from './logger.js';
+import { type EdgeAddress, parseEdgeAddress } from './probes/edge-probe.js';
 import type { SqliteSynchronous } from './store/sqlite.js';
 import { orgConcurrencyFor } from './worker/runner.js';
 
@@ -129,6 +130,19 @@ export interface Config {
    * Empty: one in-zone name, `ns.{zone}`, whose address is PORTICO_DNS_LISTEN's (dns-server/zone.ts).
    */
   dnsNameservers: readonly string[];
+  /**
+   * How often the worker probes each active domain at every edge address
+   * (`PORTICO_PROBE_INTERVAL_SECONDS`, default 300; 0 turns probes off). Each domain gets a fixed
+   * slot in the interval (probes/schedule.ts), so probes are spread, never a herd.
+   */
+  probeIntervalSeconds: number;
+  /**
+   * The edges a probe asks (`PORTICO_EDGE_PROBE_ADDRESSES`, `host:port,…`): every address visitors
+   * may reach. Default: this node's edge HTTPS listener (PORTICO_HOST, an unspecified address read
+   * as loopback, and PORTICO_EDGE_HTTPS_PORT); none when that port is 0 (picked at start) or this
+   * node runs no edge: then probes are off until addresses are set.
+   */
+  edgeProbeAddresses: readonly EdgeAddress[];
   /**
    * Edge processes sharing the edge's ports (`PORTICO_EDGE_WORKERS`, default the machine's cores):
    * 1 runs the edge in the `serve` process itself; more fork that many edge workers
@@ -270,6 +284,29 @@ function challengeTypes(env: Env, name: string): AcmeChallengeType[] {
   return types.length === 0 ? ['http-01'] : [...new Set(types as AcmeChallengeType[])];
 }
 
+/**
+ * `PORTICO_EDGE_PROBE_ADDRESSES`: a comma list of `host:port`; unset, this node's own edge, asked on
+ * loopback when it listens on every address. A node without the edge role has no edge of its own
+ * to default to: probing a port nobody listens on would call every domain degraded.
+ */
+function probeAddresses(env: Env, config: Pick<Config, 'host' | 'edgeHttpsPort' | 'roles'>): EdgeAddress[] {
+  const name = 'PORTICO_EDGE_PROBE_ADDRESSES';
+  const given = list(env, name);
+  if (given.length === 0) {
+    if (config.edgeHttpsPort === 0 || !config.roles.includes('edge')) return [];
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : /^[:0]+$/.test(config.host) ? '::1' : config.host;
+    const spec = host.includes(':') ? `[${host}]:${config.edgeHttpsPort}` : `${host}:${config.edgeHttpsPort}`;
+    return [parseEdgeAddress(spec)];
+  }
+  return given.map((spec) => {
+    try {
+      return parseEdgeAddress(spec);
+    } catch (error) {
+      throw new ConfigError(`${name}: ${(error as Error).message}`);
+    }
+  });
+}
+
 /** `PORTICO_RESERVED_SLUGS`: a comma list of labels that replaces the default list. */
 function reservedSlugList(env: Env, name: string): string[] {
   const slugs = list(env, name).map((item) => item.toLowerCase());
@@ -399,8 +436,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dnsNameservers: list(env, 'PORTICO_DNS_NAMESERVERS').map((server) =>
       dnsName('PORTICO_DNS_NAMESERVERS', server, 'a host name'),
     ),
+    probeIntervalSeconds: integer(env, 'PORTICO_PROBE_INTERVAL_SECONDS', 300, 0, 7 * 86400),
+    edgeProbeAddresses: [],
     ...overrides,
   };
+  config.edgeProbeAddresses = overrides.edgeProbeAddresses ?? probeAddresses(env, config);
   // Derived from the platform-wide limit unless set: read after it, overrides included.
   config.issuanceRatePerOrgPerHour =
     overrides.issuanceRatePerOrgPerHour ??

@@ -201,6 +201,18 @@ export function startWorkerRole({ config, store, services, clock, logger, nodeId
     nodeId,
   });
   worker.start();
+  // Served domains without a probe (after an upgrade, or probes turned on) get one; later ones get
+  // theirs when they become active.
+  if (config.probeIntervalSeconds > 0 && !services.probes.enabled) {
+    log.info(
+      'probes: no edge address to probe (this node runs no edge on a known port): serving probes are off; set PORTICO_EDGE_PROBE_ADDRESSES',
+    );
+  }
+  services.probes
+    .scheduleMissing(log)
+    .catch((error) =>
+      log.warn({ err: error }, 'probes: scheduling served domains failed; next start retries'),
+    );
   const housekeeping = new Housekeeping(store, clock, log);
   housekeeping.start();
   return {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { type CertificateEvent, CertificateService } from './acme/certificates.js';
 import { createIssuer } from './acme/create-issuer.js';
 import type { CertIssuer } from './acme/issuer.js';
+import { toServingBody } from './api/presenters.js';
 import type { Config } from './config.js';
 import { checkDelegation } from './dns/checks.js';
 import type { Resolvers } from './dns/resolver.js';
@@ -15,10 +16,12 @@ import { servingChanges } from './domain/serving.js';
 import { type VerificationHooks, VerificationService } from './domain/verification.js';
 import { WebhookService } from './events/webhooks.js';
 import type { Metrics } from './ops/metrics.js';
+import { type ServingEvent, ServingProbes } from './probes/serving-probes.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import type { Domain, Store } from './store/store.js';
 import { certificateHandlers } from './worker/jobs/certificates.js';
 import { domainCheckHandlers } from './worker/jobs/domain-check.js';
+import { domainProbeHandlers } from './worker/jobs/domain-probe.js';
 import { webhookHandlers } from './worker/jobs/webhooks.js';
 import type { JobHandler } from './worker/runner.js';
 
@@ -36,6 +39,8 @@ export interface Services {
   verification: VerificationService;
   webhooks: WebhookService;
   metrics?: Metrics;
+  /** Serving probes of active domains (PORTICO_PROBE_INTERVAL_SECONDS, PORTICO_EDGE_PROBE_ADDRESSES). */
+  probes: ServingProbes;
   /** Undefined when PORTICO_TLS_ISSUER=none. */
   certificates?: CertificateService;
   issuer?: CertIssuer;
@@ -62,13 +67,16 @@ export interface ServiceDeps {
    */
   leaseHolder?: string;
   /** Also told of every status change (tests observe through it); webhooks get them regardless. */
-  onEvent?: (event: DomainEvent | CertificateEvent, subject: { hostname: string; domain?: Domain }) => void;
+  onEvent?: (
+    event: DomainEvent | CertificateEvent | ServingEvent,
+    subject: { hostname: string; domain?: Domain },
+  ) => void;
 }
 
 /** A status change: `domain.verified`, `certificate.issued`, … with what it is about. */
 export type EventSink = (
   tx: Store,
-  event: DomainEvent | CertificateEvent,
+  event: DomainEvent | CertificateEvent | ServingEvent,
   subject: { hostname: string; domain?: Domain },
   now: Date,
   data?: Record<string, unknown>,
@@ -88,6 +96,13 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   const webhooks = new WebhookService(store, box, config, clock, (outcome) =>
     metrics?.webhookDeliveries.inc({ outcome }),
   );
+  const probes = new ServingProbes(store, config, clock, {
+    onProbe: (outcome) => metrics?.probes.inc({ outcome }),
+    onEvent: (tx, domain, event, now) =>
+      events(tx, event, { hostname: domain.name, domain }, now, {
+        serving: domain.serving && toServingBody(domain.serving),
+      }),
+  });
   // Events about customers' domains go to their organization's webhooks; a certificate of an app's
   // default hostname belongs to the platform and is only logged.
   const events: EventSink = async (tx, event, subject, now, data) => {
@@ -95,6 +110,8 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     deps.onEvent?.(event, subject);
     if (event.startsWith('certificate.'))
       metrics?.certificates.inc({ event: event.slice('certificate.'.length) });
+    // Probes start with the domain's service, in the transaction that activated it.
+    if (event === 'domain.active' && subject.domain) await probes.onActive(tx, subject.domain, now);
     if (subject.domain) await webhooks.record(tx, event, subject.domain, now, data);
   };
   const certificates = issuer
@@ -151,11 +168,13 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     verification,
     webhooks,
     metrics,
+    probes,
     certificates,
     issuer,
     box,
     handlers: [
       ...domainCheckHandlers(verification),
+      ...domainProbeHandlers(probes),
       ...(certificates
         ? certificateHandlers(certificates, config.tlsIssuer === 'acme' ? config.acmeCas.length : 1)
         : []),

@@ -216,7 +216,49 @@ export function DomainPanel({ call, appId, name, initial, onChange, onRemoved })
 
     <h3>Certificate</h3>
     <${Certificate} certificate=${domain.certificate} />
+
+    ${
+      domain.serving &&
+      html`<h3>What visitors get</h3>
+        <${Serving} serving=${domain.serving} />`
+    }
   </section>`;
+}
+
+/**
+ * The last serving probe: per edge address, whether it presented the current certificate and
+ * answered through to the origin, or why not. It never changes the status; a failing edge is
+ * the platform's to fix, and the domain's webhooks got domain.degraded.
+ */
+function Serving({ serving }) {
+  const failing = serving.edges.filter((edge) => !edge.ok).length;
+  return html`<div class="serving">
+    <p class=${serving.ok ? 'muted' : 'error'} role=${serving.ok ? undefined : 'alert'}>
+      ${
+        serving.ok
+          ? `Served as it should be at every edge (${serving.edges.length}).`
+          : `Failing at ${failing} of ${serving.edges.length} edges: visitors there get an error or an old certificate.`
+      }
+      ${' '}Probed <${Timestamp} iso=${serving.checked_at} />.
+    </p>
+    <table class="records edges">
+      <thead>
+        <tr><th scope="col">Edge</th><th scope="col">Result</th><th scope="col">HTTP</th><th scope="col">Certificate</th></tr>
+      </thead>
+      <tbody>
+        ${serving.edges.map(
+          (edge) => html`<tr key=${edge.address} data-ok=${String(edge.ok)}>
+            <td data-label="Edge"><code>${edge.address}</code></td>
+            <td data-label="Result" class=${edge.ok ? '' : 'error'}>${edge.ok ? 'ok' : edge.error}</td>
+            <td data-label="HTTP">${edge.status ?? '—'}</td>
+            <td data-label="Certificate" class="muted">
+              ${edge.certificate_sha256 ? html`<code title=${edge.certificate_sha256}>${edge.certificate_sha256.slice(0, 12)}…</code>` : '—'}
+            </td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
 }
 
 function DnsRecords({ records }) {

@@ -100,6 +100,7 @@ export async function seedStore(options: SeedOptions): Promise<void> {
         routingObserved: [],
         routingVia: 'dns',
         failureStreak: 0,
+        serving: null,
       });
     });
     await inBatches(store, options.certificates ?? [], (tx, certificate) => {

@@ -6,6 +6,7 @@ import {
   findRelevantCaa,
   formatCaa,
 } from '../dns/caa.js';
+import { describeExtendedError, isDnssecFailure } from '../dns/checks.js';
 import type { LookupFailure, Resolver } from '../dns/resolver.js';
 import { CertIssueError } from './issuer.js';
 
@@ -42,9 +43,20 @@ export async function checkCaa(
  */
 export function caaRefusal(search: CaaSearch, name: string, ca: CaaAuthority): CertIssueError | undefined {
   if (!search.ok) {
+    // The lookup failed where the chain ended: that name's DNS host is the one to fix.
+    const hop = search.cnameChain.at(-1);
+    const where = hop === undefined ? search.at : `${hop} (the CNAME target of ${search.at})`;
+    const extended = search.extendedError;
+    const why = extended
+      ? `${failureWords(search.failure)} with ${describeExtendedError(extended)}`
+      : failureWords(search.failure);
+    const dnssec =
+      extended && isDnssecFailure(extended)
+        ? ' Its DNSSEC does not validate: every CA refuses the name until its DS record at the parent zone matches its keys and its signatures are current.'
+        : '';
     return new CertIssueError(
       'caa_lookup_failed',
-      `Could not read the CAA records of ${name}: ${failureWords(search.failure)} for ${search.at}. ` +
+      `Could not read the CAA records of ${name}: ${why} for ${where}.${dnssec} ` +
         'No CA issues without reading them; this is tried again shortly.',
       { hostname: name },
     );

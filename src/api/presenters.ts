@@ -1,9 +1,17 @@
 import { isDefinitive } from '../dns/checks.js';
 import { type DnsSettings, requiredDnsRecords, routingTargets } from '../domain/dns-records.js';
 import { isWildcard } from '../domain/hostname.js';
-import { isLive, MOVED_AFTER_FAILURES } from '../domain/lifecycle.js';
+import { isLive, MOVED_AFTER_FAILURES, STATUS_TABLE } from '../domain/lifecycle.js';
 import { defaultHostname, httpsUrl } from '../domain/serving.js';
-import type { App, CertificateRecord, Domain, PageOf, Webhook, WebhookDelivery } from '../store/store.js';
+import type {
+  App,
+  CertificateRecord,
+  Domain,
+  PageOf,
+  ServingReport,
+  Webhook,
+  WebhookDelivery,
+} from '../store/store.js';
 import type { AppResponse } from './schemas/apps.js';
 import type { DomainResponse } from './schemas/domains.js';
 import type { DeliveryResponse, WebhookResponse } from './schemas/webhooks.js';
@@ -33,6 +41,21 @@ function toCertificateInfo(record: CertificateRecord | undefined): DomainRespons
     not_after: record.notAfter,
     last_error: record.lastError,
     last_error_code: record.lastErrorCode,
+  };
+}
+
+/** The last serving probe, as the API and `domain.degraded` / `domain.recovered` events show it. */
+export function toServingBody(report: ServingReport): NonNullable<DomainResponse['serving']> {
+  return {
+    checked_at: report.checkedAt,
+    ok: report.ok,
+    edges: report.edges.map((edge) => ({
+      address: edge.address,
+      ok: edge.ok,
+      certificate_sha256: edge.certificateSha256,
+      status: edge.status,
+      error: edge.error,
+    })),
   };
 }
 
@@ -75,6 +98,8 @@ export function toDomainResponse(
     // last count in the store until it is verified again.
     reverify_failures: isLive(domain.status) ? domain.failureStreak : null,
     moved_after_failures: MOVED_AFTER_FAILURES,
+    // Shown while the edges serve the domain; a report from an earlier time it was served says nothing now.
+    serving: STATUS_TABLE[domain.status].served && domain.serving ? toServingBody(domain.serving) : null,
     // The edge's own spelling of the address (its redirects use the same), so the two never differ.
     // A wildcard has no one address (each name under it is one).
     ...(settings.edgeHttpsPort && !isWildcard(domain.name)

@@ -277,6 +277,8 @@ const NOTHING: Record<string, string> = {
   refused: 'no answer (REFUSED)',
   timeout: 'no answer (timed out)',
   unreachable: 'no answer (server unreachable)',
+  dnssec_bogus: 'no answer (DNSSEC does not validate)',
+  dns_extended_error: 'no answer (an Extended DNS Error)',
 };
 
 function printReport(

@@ -94,7 +94,11 @@ export function printDomain(out: Output, domain: Domain): void {
   }
   if (domain.routing && domain.last_checked_at) fields.push(['traffic', describeRouting(domain.routing)]);
   fields.push(['certificate', describeCertificate(style, domain.certificate)]);
+  if (domain.serving) fields.push(['serving', describeServing(style, domain.serving)]);
   out.fields(fields);
+  if (domain.serving) {
+    for (const edge of domain.serving.edges) out.line(`    ${formatEdge(style, edge)}`);
+  }
 
   if (domain.dns_records && domain.dns_records.length > 0) {
     out.line();
@@ -107,6 +111,30 @@ export function printDomain(out: Output, domain: Domain): void {
     out.line('Problems found by the last check:');
     for (const problem of problems) out.line(`  ${formatProblem(style, problem)}`);
   }
+}
+
+type Serving = NonNullable<Domain['serving']>;
+
+/** The last serving probe in a line: whether visitors get the site, and when that was seen. */
+export function describeServing(style: Palette, serving: Serving): string {
+  const failing = serving.edges.filter((edge) => !edge.ok).length;
+  const verdict = serving.ok
+    ? style.green(`ok at ${serving.edges.length} edge${serving.edges.length === 1 ? '' : 's'}`)
+    : style.red(
+        `failing at ${failing} of ${serving.edges.length} edge${serving.edges.length === 1 ? '' : 's'}`,
+      );
+  return `${verdict} ${style.dim(`(probed ${serving.checked_at})`)}`;
+}
+
+/** One edge of a probe: its address, then what it answered or why it failed. */
+export function formatEdge(style: Palette, edge: Serving['edges'][number]): string {
+  if (edge.ok) {
+    const certificate = edge.certificate_sha256
+      ? `, certificate ${edge.certificate_sha256.slice(0, 12)}…`
+      : '';
+    return `${style.green('✓')} ${edge.address}: HTTP ${edge.status ?? '?'}${certificate}`;
+  }
+  return `${style.red('✗')} ${edge.address}: ${edge.error ?? 'failed'}`;
 }
 
 /** How the last check saw traffic reach the platform, in words. */

@@ -114,12 +114,31 @@ describe('findRelevantCaa', () => {
       ok: false,
       at: 'shop.acme.test',
       failure: 'servfail',
+      cnameChain: [],
     });
     expect(dns.queriesFor('acme.test', 'CAA')).toBe(0);
     dns.fault('shop.acme.test', 'silence', 'CAA');
     expect(await findRelevantCaa(impatient, 'shop.acme.test')).toMatchObject({
       ok: false,
       failure: 'timeout',
+    });
+  });
+});
+
+describe('CAA diagnostics down a CNAME chain', () => {
+  it('keeps the chain to the alias target that failed, and the Extended DNS Error the resolver gave', async () => {
+    // The customer's zone and a CDN's: the server answers each from its own zone only.
+    dns.zone('acme.test');
+    dns.zone('cdn.test');
+    dns.set('shop.acme.test', 'CNAME', 'shop.cdn.test');
+    dns.fault('shop.cdn.test', { rcode: 'servfail', infoCode: 6, text: 'signature expired' }, 'CAA');
+    const search = await findRelevantCaa(resolver, 'shop.acme.test');
+    expect(search).toEqual({
+      ok: false,
+      at: 'shop.acme.test',
+      failure: 'servfail',
+      cnameChain: ['shop.cdn.test'],
+      extendedError: { infoCode: 6, text: 'signature expired' },
     });
   });
 });

@@ -7,7 +7,7 @@
  * Pure DNS and RFC logic: which records are relevant (`findRelevantCaa`), and whether they allow a
  * CA (`decideCaa`). What the CA's identities are, and what to tell the customer, is the issuer's.
  */
-import { canonicalName, type LookupFailure, type Resolver } from './resolver.js';
+import { canonicalName, type ExtendedDnsError, type LookupFailure, type Resolver } from './resolver.js';
 
 /** One CAA record (RFC 8659 section 4.1). */
 export interface CaaRecord {
@@ -60,6 +60,10 @@ export type CaaSearch =
       /** The name whose lookup failed: nothing above it was asked. */
       at: string;
       failure: Exclude<LookupFailure, 'nxdomain' | 'nodata'>;
+      /** The CNAMEs followed from `at` before the failure: its last is the name that failed. */
+      cnameChain: string[];
+      /** Why the server failed, when it said (RFC 8914): 6 DNSSEC Bogus makes every CA refuse. */
+      extendedError?: ExtendedDnsError;
     };
 
 /**
@@ -85,7 +89,10 @@ export async function findRelevantCaa(
       return { ok: true, at: candidate, records, cnameChain: result.cnameChain };
     }
     const failure = result.failure ?? 'nodata';
-    if (failure !== 'nxdomain' && failure !== 'nodata') return { ok: false, at: candidate, failure };
+    if (failure !== 'nxdomain' && failure !== 'nodata') {
+      const { cnameChain, extendedError } = result;
+      return { ok: false, at: candidate, failure, cnameChain, ...(extendedError ? { extendedError } : {}) };
+    }
     const dot = candidate.indexOf('.');
     candidate = dot < 0 ? '' : candidate.slice(dot + 1);
   }

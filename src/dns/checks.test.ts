@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
-import { checkOwnership, checkRouting, DNS_ERROR_CODES, type RoutingCheckInput } from './checks.js';
+import {
+  checkOwnership,
+  checkRouting,
+  DNS_ERROR_CODES,
+  isDefinitive,
+  type RoutingCheckInput,
+} from './checks.js';
 import { WireResolver } from './wire-resolver.js';
 
 const TOKEN = 'q8J3vVt0n2xX7bK1mZ5w';
@@ -279,6 +285,89 @@ describe('checkRouting', () => {
     const missing = await check(wildcard);
     expect(missing.errors[0]?.code).toBe('nxdomain');
     expect(missing.errors[0]?.message).toContain(`create CNAME *.acme.test → ${TARGET}`);
+  });
+});
+
+describe('diagnostics down a CNAME chain', () => {
+  // Two zones, as on the Internet: the customer's, and a CDN's their domain is a CNAME to. The
+  // server answers each from its own zone only, so the resolver asks for the CDN's name itself.
+  const input: RoutingCheckInput = {
+    domain: 'shop.acme.test',
+    cnameTarget: TARGET,
+    edgeIPv4: [],
+    edgeIPv6: [],
+  };
+  beforeEach(() => {
+    dns.zone('acme.test');
+    dns.zone('cdn.test');
+    dns.set('shop.acme.test', 'CNAME', 'shop.cdn.test');
+    dns.set('shop.cdn.test', 'CNAME', TARGET);
+  });
+
+  it('names the hop whose server refused, not the customer domain', async () => {
+    dns.fault('shop.cdn.test', 'refused');
+    const result = await checkRouting(resolver, input);
+    expect(result).toMatchObject({ ok: false, definitive: false, observed: ['CNAME shop.cdn.test'] });
+    expect(result.errors).toEqual([
+      {
+        code: 'refused',
+        message: `${dns.address} refused to answer for shop.cdn.test (shop.acme.test points there: shop.acme.test → shop.cdn.test) (REFUSED): check that shop.cdn.test's name servers serve its zone; the check will run again`,
+      },
+    ]);
+    // The customer's own name answered: only the CDN's was refused.
+    expect(dns.queriesFor('shop.acme.test')).toBeGreaterThan(0);
+    expect(dns.queriesFor('shop.cdn.test', 'A')).toBe(1);
+  });
+
+  it('names the domain itself when its own server refuses', async () => {
+    dns.fault('shop.acme.test', 'refused');
+    const [error] = (await checkRouting(resolver, input)).errors;
+    expect(error?.message).toMatch(/^127\.0\.0\.1:\d+ refused to answer for shop\.acme\.test \(REFUSED\)/);
+  });
+
+  it('carries an Extended DNS Error: DNSSEC bogus down the chain is dnssec_bogus, naming the hop', async () => {
+    dns.fault('shop.cdn.test', {
+      rcode: 'servfail',
+      infoCode: 6,
+      text: 'validation failure <shop.cdn.test. A IN>: no keys',
+    });
+    const result = await checkRouting(resolver, input);
+    expect(result).toMatchObject({ ok: false, definitive: false });
+    expect(result.errors).toHaveLength(1);
+    const [error] = result.errors;
+    expect(error?.code).toBe('dnssec_bogus');
+    expect(error?.message).toContain(
+      'could not validate the DNSSEC signatures of shop.cdn.test (shop.acme.test points there',
+    );
+    expect(error?.message).toContain(
+      '(SERVFAIL, Extended DNS Error 6 DNSSEC Bogus: "validation failure <shop.cdn.test. A IN>: no keys")',
+    );
+    expect(error?.message).not.toContain('for shop.acme.test');
+  });
+
+  it('carries another Extended DNS Error under a generic code, with its info-code', async () => {
+    dns.fault('shop.cdn.test', { rcode: 'refused', infoCode: 18 });
+    const [error] = (await checkRouting(resolver, input)).errors;
+    expect(error).toEqual({
+      code: 'dns_extended_error',
+      message: `${dns.address} refused to answer for shop.cdn.test (shop.acme.test points there: shop.acme.test → shop.cdn.test) (REFUSED, Extended DNS Error 18 Prohibited): check shop.cdn.test's DNS setup; the check will run again`,
+    });
+    expect(isDefinitive(error?.code ?? '')).toBe(false);
+  });
+
+  it('names the hop of a delegated ownership record that fails', async () => {
+    dns.set(TXT_NAME, 'CNAME', 'verify.cdn.test');
+    dns.fault('verify.cdn.test', { rcode: 'servfail', infoCode: 7, text: 'signature expired' });
+    const result = await checkOwnership(resolver, {
+      name: TXT_NAME,
+      valuePrefix: 'mixpeek-site-verification=',
+      token: TOKEN,
+    });
+    expect(result.errors).toMatchObject([{ code: 'dnssec_bogus' }]);
+    expect(result.errors[0]?.message).toContain(`signatures of verify.cdn.test (${TXT_NAME} points there`);
+    expect(result.errors[0]?.message).toContain(
+      'Extended DNS Error 7 Signature Expired: "signature expired"',
+    );
   });
 });
 

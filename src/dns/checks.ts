@@ -9,7 +9,13 @@
  * not, and only answers may move a domain to `failed` or `moved`.
  */
 import net from 'node:net';
-import { canonicalName, type LookupFailure, type LookupResult, type Resolver } from './resolver.js';
+import {
+  canonicalName,
+  type ExtendedDnsError,
+  type LookupFailure,
+  type LookupResult,
+  type Resolver,
+} from './resolver.js';
 
 /** Every code a check reports. Stable: stored, served by the API, documented in docs/errors.md. */
 export const DNS_ERROR_CODES = [
@@ -41,6 +47,14 @@ export const DNS_ERROR_CODES = [
   'timeout',
   /** The DNS servers could not be reached. Not definitive. */
   'unreachable',
+  /**
+   * The resolver could not validate the name's DNSSEC signatures (Extended DNS Error 6-12: bogus,
+   * expired or missing signatures or keys). Every CA refuses such a name. Not definitive: fixing
+   * the zone's DS or keys settles it on the next check.
+   */
+  'dnssec_bogus',
+  /** The server failed or refused with another Extended DNS Error; the message carries its info-code. Not definitive. */
+  'dns_extended_error',
 ] as const;
 
 export type DnsErrorCode = (typeof DNS_ERROR_CODES)[number];
@@ -52,7 +66,14 @@ export interface DnsError {
 }
 
 /** Codes that only say DNS did not answer; the check should run again. */
-const INCONCLUSIVE: ReadonlySet<DnsErrorCode> = new Set(['servfail', 'refused', 'timeout', 'unreachable']);
+const INCONCLUSIVE: ReadonlySet<DnsErrorCode> = new Set([
+  'servfail',
+  'refused',
+  'timeout',
+  'unreachable',
+  'dnssec_bogus',
+  'dns_extended_error',
+]);
 
 /** Whether an error with this (stored) code is DNS's answer, which counts against a domain, or its silence. */
 export const isDefinitive = (code: string): boolean => !INCONCLUSIVE.has(code as DnsErrorCode);
@@ -308,27 +329,107 @@ function lookupError(result: LookupResult, failure: Exclude<LookupFailure, 'nxdo
   const name = result.name;
   const server = result.server ?? 'the DNS server';
   const again = 'the check will run again';
+  if (failure === 'cname_loop') {
+    const chain = [name, ...result.cnameChain].join(' → ');
+    return {
+      code: failure,
+      message: `The CNAME chain of ${name} loops or is too long (${chain}): fix its CNAME records`,
+    };
+  }
+  // A failure is about the last name asked: the chain's end when the domain is a CNAME to a name
+  // served elsewhere. Naming the customer's domain there would send them to the wrong DNS host.
+  const hop = result.cnameChain.at(-1) ?? name;
+  const via = hop === name ? '' : ` (${name} points there: ${[name, ...result.cnameChain].join(' → ')})`;
+  const extended = result.extendedError;
+  if (extended !== undefined && (failure === 'servfail' || failure === 'refused')) {
+    return extendedError(extended, failure, server, hop, via, again);
+  }
   switch (failure) {
-    case 'cname_loop': {
-      const chain = [name, ...result.cnameChain].join(' → ');
-      return {
-        code: failure,
-        message: `The CNAME chain of ${name} loops or is too long (${chain}): fix its CNAME records`,
-      };
-    }
     case 'servfail':
       return {
         code: failure,
-        message: `${server} failed to answer for ${name} (SERVFAIL), often a DNSSEC or name server problem: check the domain's DNS setup; ${again}`,
+        message: `${server} failed to answer for ${hop}${via} (SERVFAIL), often a DNSSEC or name server problem: check ${hop}'s DNS setup; ${again}`,
       };
     case 'refused':
       return {
         code: failure,
-        message: `${server} refused to answer for ${name} (REFUSED): check that the domain's name servers serve its zone; ${again}`,
+        message: `${server} refused to answer for ${hop}${via} (REFUSED): check that ${hop}'s name servers serve its zone; ${again}`,
       };
     case 'timeout':
-      return { code: failure, message: `${server} did not answer for ${name} in time; ${again}` };
+      return { code: failure, message: `${server} did not answer for ${hop}${via} in time; ${again}` };
     case 'unreachable':
-      return { code: failure, message: `${server} could not be reached to look up ${name}; ${again}` };
+      return { code: failure, message: `${server} could not be reached to look up ${hop}${via}; ${again}` };
   }
+}
+
+/**
+ * Extended DNS Error info-codes (RFC 8914 section 4, IANA registry) named in messages. 6 to 12 are
+ * DNSSEC validation failures, the ones that make every CA refuse the name.
+ */
+const EDE_NAMES: Readonly<Record<number, string>> = {
+  0: 'Other Error',
+  1: 'Unsupported DNSKEY Algorithm',
+  2: 'Unsupported DS Digest Type',
+  3: 'Stale Answer',
+  4: 'Forged Answer',
+  5: 'DNSSEC Indeterminate',
+  6: 'DNSSEC Bogus',
+  7: 'Signature Expired',
+  8: 'Signature Not Yet Valid',
+  9: 'DNSKEY Missing',
+  10: 'RRSIGs Missing',
+  11: 'No Zone Key Bit Set',
+  12: 'NSEC Missing',
+  13: 'Cached Error',
+  14: 'Not Ready',
+  15: 'Blocked',
+  16: 'Censored',
+  17: 'Filtered',
+  18: 'Prohibited',
+  19: 'Stale NXDOMAIN Answer',
+  20: 'Not Authoritative',
+  21: 'Not Supported',
+  22: 'No Reachable Authority',
+  23: 'Network Error',
+  24: 'Invalid Data',
+};
+const DNSSEC_FAILURES: ReadonlySet<number> = new Set([6, 7, 8, 9, 10, 11, 12]);
+
+/** Whether an Extended DNS Error says DNSSEC validation failed (info-codes 6 to 12). */
+export const isDnssecFailure = (extended: ExtendedDnsError): boolean =>
+  DNSSEC_FAILURES.has(extended.infoCode);
+
+/**
+ * An Extended DNS Error in words: `Extended DNS Error 6 DNSSEC Bogus: "…"`. The server's text is
+ * data from the network: one line, bounded, quoted, so it cannot pass for Portico's own words.
+ */
+export function describeExtendedError(extended: ExtendedDnsError): string {
+  const title = EDE_NAMES[extended.infoCode] ?? 'unassigned';
+  const text = extended.text
+    .replace(/[\p{Cc}\s]+/gu, ' ')
+    .trim()
+    .slice(0, 200);
+  return `Extended DNS Error ${extended.infoCode} ${title}${text ? `: "${text}"` : ''}`;
+}
+
+function extendedError(
+  extended: ExtendedDnsError,
+  failure: 'servfail' | 'refused',
+  server: string,
+  hop: string,
+  via: string,
+  again: string,
+): DnsError {
+  const detail = describeExtendedError(extended);
+  const rcode = failure === 'servfail' ? 'SERVFAIL' : 'REFUSED';
+  if (isDnssecFailure(extended)) {
+    return {
+      code: 'dnssec_bogus',
+      message: `${server} could not validate the DNSSEC signatures of ${hop}${via} (${rcode}, ${detail}): no CA issues a certificate for it until its DS record at the parent zone matches its keys and its signatures are current, or DNSSEC is turned off at the parent; ${again}`,
+    };
+  }
+  return {
+    code: 'dns_extended_error',
+    message: `${server} ${failure === 'servfail' ? 'failed to answer' : 'refused to answer'} for ${hop}${via} (${rcode}, ${detail}): check ${hop}'s DNS setup; ${again}`,
+  };
 }

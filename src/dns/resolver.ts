@@ -59,10 +59,22 @@ export interface LookupResult {
   cnameChain: string[];
   /** Set exactly when `values` is empty. */
   failure?: LookupFailure;
+  /**
+   * The Extended DNS Error (RFC 8914, EDNS option 15) the server attached to the failing answer,
+   * if it gave one: why a validating resolver said SERVFAIL (6: DNSSEC Bogus) or refused. Only on
+   * `servfail` and `refused`; the failure applies to the chain's end (`cnameChain`'s last name).
+   */
+  extendedError?: ExtendedDnsError;
   /** The server (`host:port`) that gave the final answer, or failed last. */
   server?: string;
   /** DNS messages sent to obtain this result, TCP retries included. */
   queries: number;
+}
+
+/** An Extended DNS Error (RFC 8914): an IANA info-code and the server's free text ('' if none). */
+export interface ExtendedDnsError {
+  infoCode: number;
+  text: string;
 }
 
 export interface LookupOptions {

@@ -11,6 +11,7 @@ import {
 import { formatCaa } from './caa.js';
 import {
   canonicalName,
+  type ExtendedDnsError,
   type LookupFailure,
   type LookupOptions,
   type LookupResult,
@@ -120,7 +121,14 @@ export class WireResolver implements Resolver {
         ? await this.askAuthorities(current, type, ctx)
         : await this.exchange(this.servers, { name: current, type }, true, ctx);
       if (!outcome.ok) {
-        return { values: [], cnameChain: chain, failure: outcome.failure, server: outcome.server };
+        const { failure, server, extendedError } = outcome;
+        return {
+          values: [],
+          cnameChain: chain,
+          failure,
+          server,
+          ...(extendedError ? { extendedError } : {}),
+        };
       }
       const { response, server } = outcome;
       const walk = walkAnswer(response.answers ?? [], current, type);
@@ -280,7 +288,7 @@ interface Context {
 }
 
 /** A lookup result before the lookup adds what it asked and what it cost. */
-type Resolution = Pick<LookupResult, 'values' | 'cnameChain' | 'failure' | 'server'>;
+type Resolution = Pick<LookupResult, 'values' | 'cnameChain' | 'failure' | 'server' | 'extendedError'>;
 
 interface WireQuestion {
   name: string;
@@ -289,7 +297,12 @@ interface WireQuestion {
 
 /** The failures a server or the network causes, as opposed to what DNS says about a name. */
 type ServerFailure = Extract<LookupFailure, 'servfail' | 'refused' | 'timeout' | 'unreachable'>;
-type ExchangeFailure = { ok: false; failure: ServerFailure; server?: string };
+type ExchangeFailure = {
+  ok: false;
+  failure: ServerFailure;
+  server?: string;
+  extendedError?: ExtendedDnsError;
+};
 type Exchange = { ok: true; response: DecodedPacket; server: string } | ExchangeFailure;
 
 function isServerFailure(failure: LookupFailure | undefined): failure is ServerFailure {
@@ -323,13 +336,37 @@ function rcodeOf(packet: DecodedPacket): number {
 /** Turns an answer into an exchange outcome: usable, or the server's failure. */
 function judge(response: DecodedPacket, server: string, recursionDesired: boolean): Exchange {
   const rcode = rcodeOf(response);
-  if (rcode === RCODE.REFUSED) return { ok: false, failure: 'refused', server };
-  if (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN) return { ok: false, failure: 'servfail', server };
+  if (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN) {
+    const failure = rcode === RCODE.REFUSED ? 'refused' : 'servfail';
+    const extendedError = extendedErrorOf(response);
+    return { ok: false, failure, server, ...(extendedError ? { extendedError } : {}) };
+  }
   // An answer is evidence only from a server that looked the name up for us
   // or holds its zone. Anything else (a referral, a lame delegation, a
   // non-recursive server asked to recurse) says nothing about the name.
   const trusted = response.flag_aa || (recursionDesired && response.flag_ra);
   return trusted ? { ok: true, response, server } : { ok: false, failure: 'servfail', server };
+}
+
+/** EDNS option code of an Extended DNS Error (RFC 8914 section 2). */
+const EDE_OPTION = 15;
+
+/**
+ * The first Extended DNS Error of a response's OPT record: two bytes of info-code, then UTF-8
+ * text (RFC 8914 section 2), which may end in a NUL some servers add. A malformed option (under
+ * two bytes) is ignored: it cannot say more than the rcode already does.
+ */
+function extendedErrorOf(response: DecodedPacket): ExtendedDnsError | undefined {
+  for (const record of response.additionals ?? []) {
+    if (record.type !== 'OPT') continue;
+    // dns-packet's types list the option codes it encodes; it decodes any code into `data`.
+    for (const option of record.options as readonly { code: number; data?: Buffer }[]) {
+      if (option.code !== EDE_OPTION || option.data === undefined || option.data.length < 2) continue;
+      const text = option.data.subarray(2).toString('utf8').replace(/\0+$/, '');
+      return { infoCode: option.data.readUInt16BE(0), text };
+    }
+  }
+  return undefined;
 }
 
 function isAnswerTo(packet: DecodedPacket, id: number, question: WireQuestion): boolean {

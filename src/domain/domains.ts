@@ -73,6 +73,7 @@ export class DomainService {
       verificationErrors: [],
       routingObserved: [],
       routingVia: null,
+      serving: null,
     };
     for (let attempt = 1; ; attempt++) {
       try {

@@ -43,6 +43,7 @@ function domain(status: DomainStatus, failureStreak = 0): Domain {
     // An active domain was last seen routed by DNS.
     routingVia: status === 'active' ? 'dns' : null,
     failureStreak,
+    serving: null,
   };
 }
 

@@ -42,6 +42,7 @@ function domain(status: DomainStatus, fields: Partial<Domain> = {}): Domain {
     // An active domain was last seen routed by DNS.
     routingVia: status === 'active' ? 'dns' : null,
     failureStreak: 0,
+    serving: null,
     ...fields,
   };
 }

@@ -16,6 +16,12 @@ export type EdgeResponse = ServerResponse | Http2Exchange;
 
 export type PageStatus = 400 | 404 | 421 | 502 | 503 | 504;
 
+/**
+ * Marks the edge's own pages, so a serving probe (probes/edge-probe.ts) tells the edge's 502 (the
+ * origin could not be reached) from the origin's own 500 (the App's business). Names no tenant.
+ */
+export const EDGE_PAGE_HEADER = 'portico-edge-page';
+
 const MESSAGES: Record<PageStatus, string> = {
   400: 'The request could not be understood.',
   404: 'There is nothing here.',
@@ -49,6 +55,8 @@ function renderPage(status: PageStatus): Page {
     'no-store',
     'x-content-type-options',
     'nosniff',
+    EDGE_PAGE_HEADER,
+    String(status),
   ];
   const h2Headers = headerObject(headers);
   // 421 asks the client to retry elsewhere, 400 leaves the connection in doubt: close both.

@@ -19,6 +19,8 @@ export const EVENT_TYPES = [
   'domain.moved',
   'domain.active',
   'domain.routing_changed',
+  'domain.degraded',
+  'domain.recovered',
   'certificate.issued',
   'certificate.renewed',
   'certificate.failed',

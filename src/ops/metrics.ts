@@ -25,6 +25,7 @@ export class Metrics {
   readonly edgeRequests: Histogram<'status_class'>;
   readonly edgeTlsContextsBuilt: Counter;
   readonly dnsQueries: Counter<'transport' | 'rcode'>;
+  readonly probes: Counter<'outcome'>;
 
   constructor(store: Store, clock: Clock) {
     const registers = [this.registry];
@@ -71,6 +72,12 @@ export class Metrics {
       name: 'portico_dns_queries_total',
       help: 'Queries the dns role answered, by transport (udp, tcp) and the rcode answered (NOERROR, NXDOMAIN, REFUSED, SERVFAIL: the store did not answer, FORMERR, NOTIMP), or dropped (over a limit).',
       labelNames: ['transport', 'rcode'],
+      registers,
+    });
+    this.probes = new Counter({
+      name: 'portico_serving_probes_total',
+      help: 'Serving probes of one domain at one edge address, by outcome: ok, certificate_mismatch (a stale certificate), unreachable, tls_failed (the edge refused the name), edge_error (its own 404 or 5xx page), http_failed, timeout.',
+      labelNames: ['outcome'],
       registers,
     });
     new Gauge({

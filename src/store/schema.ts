@@ -82,6 +82,8 @@ export interface DomainsTable {
   routing_via: string | null;
   /** Definitive failed re-checks in a row; three make an active domain `moved`. */
   failure_streak: Generated<number>;
+  /** JSON: the last serving probe's report (`{checkedAt, ok, edges}`), or NULL when none ran. */
+  serving: string | null;
 }
 
 export interface JobsTable {

@@ -171,6 +171,32 @@ export interface Domain {
   /** How the last check saw traffic reach the platform, or null when it did not (or none ran). */
   routingVia: RoutingVia | null;
   failureStreak: number;
+  /**
+   * What visitors got from each edge on the last serving probe (probes/serving-probes.ts), or null
+   * when none ran. An observation only: it never changes the status.
+   */
+  serving: ServingReport | null;
+}
+
+/** One serving probe of a domain: every configured edge address, asked at `checkedAt`. */
+export interface ServingReport {
+  checkedAt: string;
+  /** Every edge presented the current certificate and answered through to the origin. */
+  ok: boolean;
+  edges: EdgeServing[];
+}
+
+/** What one edge address served for the name. */
+export interface EdgeServing {
+  /** `host:port` as configured (PORTICO_EDGE_PROBE_ADDRESSES). */
+  address: string;
+  ok: boolean;
+  /** SHA-256 (hex) of the DER of the leaf certificate the edge presented; null when no handshake completed. */
+  certificateSha256: string | null;
+  /** The HTTP status of the request through the edge; null when none came back. */
+  status: number | null;
+  /** Why it is not ok, in a sentence; null when ok. */
+  error: string | null;
 }
 
 /** `dns`: the CNAME or addresses point here; `proxy`: a request through the customer's proxy reached the edge. */
@@ -236,6 +262,22 @@ export interface DomainStore {
    * (`verified` or `active`) while another claim on the name is: move the other one first.
    */
   updateDomain(id: string, patch: DomainPatch): Promise<Domain | undefined>;
+  /**
+   * Stores the last serving probe's report, and nothing else: not `updated_at` either, since a probe
+   * observes the domain rather than changes it. Answers the domain as stored, or undefined when it
+   * is gone.
+   */
+  recordServing(id: string, serving: ServingReport | null): Promise<Domain | undefined>;
+  /**
+   * Up to `limit` domains in one of `statuses` with no job whose key is `jobKeyPrefix` + their id,
+   * in id order after `afterId` ('' for the first page): the served domains a recurring job misses.
+   */
+  listDomainsWithoutJob(
+    statuses: readonly DomainStatus[],
+    jobKeyPrefix: string,
+    afterId: string,
+    limit: number,
+  ): Promise<Pick<Domain, 'id' | 'orgId'>[]>;
   /** Unsets `is_primary` on the app's domains other than `exceptId`. */
   clearPrimary(appId: string, exceptId: string, now: string): Promise<void>;
   deleteDomain(id: string): Promise<boolean>;

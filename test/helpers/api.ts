@@ -53,6 +53,8 @@ export async function openApi(
     PORTICO_DNS_SERVERS: '127.0.0.1:9',
     PORTICO_DNS_TIMEOUT_MS: '200',
     PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64'),
+    // Serving probes ask edges, which most tests do not run: off unless a test turns them on.
+    PORTICO_PROBE_INTERVAL_SECONDS: '0',
     ...env,
   });
   const services = await createServices({

@@ -32,6 +32,8 @@ export async function openCertificateRig(
     PORTICO_DNS_SERVERS: dns.address,
     PORTICO_DNS_TIMEOUT_MS: '300',
     PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+    // Serving probes ask edges, which most tests do not run: off unless a test turns them on.
+    PORTICO_PROBE_INTERVAL_SECONDS: '0',
     ...env,
   });
   const events: { hostname: string; event: string }[] = [];

@@ -60,7 +60,18 @@ export type TestRecordValue = string | readonly string[];
  * - `spoof`: before the real answer, send two forged NXDOMAIN answers, one
  *   with another id, one with another question.
  */
-export type DnsFault = 'servfail' | 'refused' | 'silence' | 'truncate' | 'spoof';
+export type DnsFault = 'servfail' | 'refused' | 'silence' | 'truncate' | 'spoof' | ExtendedErrorFault;
+
+/**
+ * Answer with `rcode` and an Extended DNS Error (RFC 8914: EDNS option 15, the info-code and
+ * `text`), as a validating resolver explains a SERVFAIL (6: DNSSEC Bogus). The option goes in the
+ * answer's OPT record, so only queries with EDNS get it, as RFC 8914 section 3 says.
+ */
+export interface ExtendedErrorFault {
+  rcode: 'servfail' | 'refused';
+  infoCode: number;
+  text?: string;
+}
 
 export interface ReceivedQuery {
   /** Lowercase, without a trailing dot. */
@@ -313,7 +324,7 @@ export class DnsResponder {
       });
     }
     const edns = ednsOf(query);
-    const reply = (rcode: number, sections: Sections = {}): Packet => ({
+    const reply = (rcode: number, sections: Sections = {}, options: OptAnswer['options'] = []): Packet => ({
       type: 'response',
       id: query.id ?? 0,
       flags: AUTHORITATIVE_ANSWER | RECURSION_AVAILABLE | ((query.flags ?? 0) & RECURSION_DESIRED) | rcode,
@@ -322,13 +333,18 @@ export class DnsResponder {
       authorities: sections.authorities ?? [],
       additionals: [
         ...(sections.additionals ?? []),
-        ...(edns ? [{ ...edns, udpPayloadSize: EDNS_PAYLOAD_SIZE, options: [] }] : []),
+        ...(edns ? [{ ...edns, udpPayloadSize: EDNS_PAYLOAD_SIZE, options }] : []),
       ],
     });
     // Opcode bits 11-14: only standard queries with one question are served.
     if (question === undefined || query.questions?.length !== 1) return [reply(RCODE.FORMERR)];
     if ((((query.flags ?? 0) >> 11) & 0xf) !== 0) return [reply(RCODE.NOTIMP)];
-    switch (this.faultFor(query)) {
+    const fault = this.faultFor(query);
+    if (typeof fault === 'object') {
+      const rcode = fault.rcode === 'servfail' ? RCODE.SERVFAIL : RCODE.REFUSED;
+      return [reply(rcode, {}, [extendedErrorOption(fault.infoCode, fault.text ?? '')])];
+    }
+    switch (fault) {
       case 'silence':
         return [];
       case 'servfail':
@@ -512,6 +528,14 @@ function chunks(bytes: Buffer, size: number): Buffer[] {
   const parts: Buffer[] = [];
   for (let start = 0; start < bytes.length; start += size) parts.push(bytes.subarray(start, start + size));
   return parts.length > 0 ? parts : [Buffer.alloc(0)];
+}
+
+/** EDNS option 15 (RFC 8914 section 2): the info-code in two bytes, then UTF-8 text. */
+function extendedErrorOption(infoCode: number, text: string): OptAnswer['options'][number] {
+  const data = Buffer.concat([Buffer.alloc(2), Buffer.from(text, 'utf8')]);
+  data.writeUInt16BE(infoCode, 0);
+  // dns-packet's types list the option codes it encodes itself; it writes any code's `data` as is.
+  return { code: 15, data } as unknown as OptAnswer['options'][number];
 }
 
 function ednsOf(query: DecodedPacket): OptAnswer | undefined {

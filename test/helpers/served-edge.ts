@@ -29,7 +29,7 @@ export interface ServedEdge {
 
 /**
  * The edge as `serve` runs it (`startEdgeRole`, with the shipped configuration but for ports and
- * private origins, since the origin is on loopback) over a store, with the API and a worker issuing
+ * private origins, since the origin is on loopback, and any `env` a test adds) over a store, with the API and a worker issuing
  * certificates from the local CA, the loopback DNS server standing in for customers' DNS, and one
  * real origin behind every App. On PostgreSQL the edge reads through its own store connection.
  * `options.env` adds settings (another issuer: ACME against Pebble); `options.dns` is a DNS server

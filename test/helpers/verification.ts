@@ -29,6 +29,8 @@ export async function openVerificationRig(
     PORTICO_DNS_SERVERS: dns.address,
     PORTICO_DNS_TIMEOUT_MS: '200',
     PORTICO_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    // Serving probes ask edges, which most tests do not run: off unless a test turns them on.
+    PORTICO_PROBE_INTERVAL_SECONDS: '0',
     ...env,
   });
   const events: { domain: string; orgId?: string; event: string }[] = [];

@@ -92,6 +92,41 @@ export const CertificateInfo = Type.Object(
   { $id: 'CertificateInfo', title: 'CertificateInfo' },
 );
 
+export const EdgeServingItem = Type.Object(
+  {
+    address: Type.String({
+      description: 'The edge address probed, host:port (PORTICO_EDGE_PROBE_ADDRESSES)',
+    }),
+    ok: Type.Boolean({
+      description: 'It presented the current certificate and answered through to the origin',
+    }),
+    certificate_sha256: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'SHA-256 (hex) of the DER of the certificate the edge presented for the domain; null when no handshake completed',
+    }),
+    status: Type.Union([Type.Integer(), Type.Null()], {
+      description:
+        "The HTTP status of one GET / through the edge (the origin's own, or the edge's error page); null when none came back",
+    }),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'Why it is not ok; null when ok' }),
+  },
+  { $id: 'EdgeServing', title: 'EdgeServing' },
+);
+
+export const Serving = Type.Object(
+  {
+    checked_at: Type.String({ description: 'When the last serving probe ran' }),
+    ok: Type.Boolean({ description: 'Every edge served the domain as it should' }),
+    edges: Type.Array(Type.Ref(EdgeServingItem)),
+  },
+  {
+    $id: 'Serving',
+    title: 'Serving',
+    description:
+      'What visitors get from each edge, probed every PORTICO_PROBE_INTERVAL_SECONDS: a TLS handshake with the domain, its certificate compared with the current one, one request through to the origin. An observation only: it never changes the status',
+  },
+);
+
 /**
  * Mixpeek's response (the first six properties and `required`, word for word) plus Portico's
  * diagnostics; clients ignore fields they do not know. Portico always sends every property, but
@@ -129,6 +164,13 @@ export const DomainResponse = Type.Object(
       Type.Integer({
         title: 'Moved After Failures',
         description: 'Definitive re-check failures in a row that make a verified or active domain moved',
+      }),
+    ),
+    serving: Type.Optional(
+      Type.Union([Type.Ref(Serving), Type.Null()], {
+        title: 'Serving',
+        description:
+          'The last serving probe of an active domain (domain.degraded and domain.recovered announce a change); null before the first, and in other statuses',
       }),
     ),
     url: Type.Optional(
@@ -202,6 +244,8 @@ export const domainSchemas = [
   VerificationErrorItem,
   Routing,
   CertificateInfo,
+  EdgeServingItem,
+  Serving,
   DomainResponse,
   DomainListResponse,
 ];

@@ -14,6 +14,7 @@ import * as dnsChallenges from './0012-dns-challenges.js';
 import * as routingVia from './0013-routing-via.js';
 import * as certificateLifecycle from './0015-certificate-lifecycle.js';
 import * as renewalInformation from './0017-renewal-information.js';
+import * as servingProbes from './0018-serving-probes.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so that a bundled or
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0013-routing-via': routingVia,
   '0015-certificate-lifecycle': certificateLifecycle,
   '0017-renewal-information': renewalInformation,
+  '0018-serving-probes': servingProbes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,7 +1,7 @@
 import { type Insertable, type Selectable, sql, type Updateable } from 'kysely';
 import { writing } from '../errors.js';
 import type { DomainsTable } from '../schema.js';
-import type { Domain, DomainStatus, DomainStore, RoutingVia } from '../store.js';
+import type { Domain, DomainStatus, DomainStore, RoutingVia, ServingReport } from '../store.js';
 import { listPage, type SqlContext, toCount } from './context.js';
 import { prepared } from './prepared.js';
 
@@ -23,6 +23,7 @@ const toDomain = (row: Selectable<DomainsTable>): Domain => ({
   routingObserved: JSON.parse(row.routing_observed),
   routingVia: row.routing_via as RoutingVia | null,
   failureStreak: row.failure_streak,
+  serving: row.serving === null ? null : (JSON.parse(row.serving) as ServingReport),
 });
 
 // The queries every add-domain runs, prepared once (see prepared.ts).
@@ -45,6 +46,7 @@ const insertDomain = prepared((db, row: Insertable<DomainsTable>) =>
     routing_observed: row.routing_observed,
     routing_via: row.routing_via,
     failure_streak: row.failure_streak,
+    serving: row.serving,
   }),
 );
 const domainInOrg = prepared((db, { orgId, name }: { orgId: string; name: string }) =>
@@ -129,6 +131,7 @@ export function domainQueries({ db, caps }: SqlContext): DomainStore {
           routing_observed: JSON.stringify(domain.routingObserved),
           routing_via: domain.routingVia,
           failure_streak: domain.failureStreak,
+          serving: domain.serving === null ? null : JSON.stringify(domain.serving),
         }),
       );
     },
@@ -211,6 +214,39 @@ export function domainQueries({ db, caps }: SqlContext): DomainStore {
         db.updateTable('domains').set(values).where('id', '=', id).returningAll().executeTakeFirst(),
       );
       return row && toDomain(row);
+    },
+    async recordServing(id, serving) {
+      const row = await writing(() =>
+        db
+          .updateTable('domains')
+          .set({ serving: serving === null ? null : JSON.stringify(serving) })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirst(),
+      );
+      return row && toDomain(row);
+    },
+    async listDomainsWithoutJob(statuses, jobKeyPrefix, afterId, limit) {
+      if (statuses.length === 0) return [];
+      const rows = await db
+        .selectFrom('domains')
+        .select(['id', 'org_id'])
+        .where('status', 'in', [...statuses])
+        .where('id', '>', afterId)
+        // `||` concatenates on both SQLite and PostgreSQL; jobs.key is unique, so this is an index probe per domain.
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('jobs')
+                .select(sql`1`.as('one'))
+                .where('jobs.key', '=', sql<string>`${jobKeyPrefix} || domains.id`),
+            ),
+          ),
+        )
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({ id: row.id, orgId: row.org_id }));
     },
     async clearPrimary(appId, exceptId, now) {
       await db

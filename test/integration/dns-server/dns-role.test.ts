@@ -126,6 +126,7 @@ describe.each(backends)('portico serve --roles dns on $name', (backend) => {
         routingObserved: [],
         routingVia: null,
         failureStreak: 0,
+        serving: null,
       },
     });
   });

@@ -57,6 +57,7 @@ describe.each(backends)('store contract on $name', (backend) => {
     routingObserved: [],
     routingVia: null,
     failureStreak: 0,
+    serving: null,
     ...extra,
   });
 
@@ -259,9 +260,65 @@ describe.each(backends)('store contract on $name', (backend) => {
       verificationErrors: [{ code: 'txt_not_found', message: 'No TXT' }],
       routingObserved: ['CNAME x.example.net'],
       failureStreak: 2,
+      serving: {
+        checkedAt: at(5),
+        ok: false,
+        edges: [
+          { address: '10.0.0.5:443', ok: true, certificateSha256: 'ab'.repeat(32), status: 200, error: null },
+          { address: '10.0.0.6:443', ok: false, certificateSha256: null, status: null, error: 'refused' },
+        ],
+      },
     });
     await store.insertDomain(domain);
     expect(await store.findDomainById(domain.id)).toEqual(domain);
+  });
+
+  it('records a serving report without touching anything else, and clears it', async () => {
+    const app = await newApp();
+    const domain = newDomain(app.id, 'served.example.com', { status: 'active', verifiedAt: at(1) });
+    await store.insertDomain(domain);
+    const serving = {
+      checkedAt: at(9),
+      ok: true,
+      edges: [
+        {
+          address: '[2001:db8::5]:443',
+          ok: true,
+          certificateSha256: 'cd'.repeat(32),
+          status: 301,
+          error: null,
+        },
+      ],
+    };
+    expect(await store.recordServing(domain.id, serving)).toEqual({ ...domain, serving });
+    expect(await store.findDomainById(domain.id)).toEqual({ ...domain, serving });
+    expect(await store.recordServing(domain.id, null)).toEqual(domain);
+    expect(await store.recordServing(newId('dom'), serving)).toBeUndefined();
+  });
+
+  it('lists the domains in given statuses that have no job under a key prefix, by id, a page at a time', async () => {
+    const app = await newApp();
+    const ids = ['dom_jobless0001', 'dom_jobless0002', 'dom_jobless0003', 'dom_jobless0004'];
+    await store.insertDomain(newDomain(app.id, 'a.jobless.example', { id: ids[0], status: 'active' }));
+    await store.insertDomain(newDomain(app.id, 'b.jobless.example', { id: ids[1], status: 'active' }));
+    await store.insertDomain(newDomain(app.id, 'c.jobless.example', { id: ids[2], status: 'verified' }));
+    await store.insertDomain(newDomain(app.id, 'd.jobless.example', { id: ids[3], status: 'active' }));
+    const job = (key: string) => ({ kind: 'test:recurring', key, payload: {}, orgId, runAt: t0 });
+    await store.enqueueJob(job(`test:recurring:${ids[1]}`), newId('job'), t0);
+    // Another prefix's job does not count.
+    await store.enqueueJob(job(`test:other:${ids[0]}`), newId('job'), t0);
+    const missing = async (after: string, limit: number) =>
+      (await store.listDomainsWithoutJob(['active'], 'test:recurring:', after, limit)).filter((d) =>
+        ids.includes(d.id),
+      );
+    expect(await missing('dom_jobless', 10)).toEqual([
+      { id: ids[0], orgId },
+      { id: ids[3], orgId },
+    ]);
+    expect(await missing(ids[0] as string, 10)).toEqual([{ id: ids[3], orgId }]);
+    expect(await store.listDomainsWithoutJob([], 'test:recurring:', '', 10)).toEqual([]);
+    await store.deleteJob(`test:recurring:${ids[1]}`);
+    await store.deleteJob(`test:other:${ids[0]}`);
   });
 
   it('announces serving changes after commit, never on rollback, to every subscriber', async () => {

@@ -71,6 +71,7 @@ describe.each(backends)('DNS-01 challenge records on $name', (backend) => {
       routingObserved: [],
       routingVia: null,
       failureStreak: 0,
+      serving: null,
     });
     return { appId, id };
   };

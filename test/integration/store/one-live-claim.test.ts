@@ -147,6 +147,7 @@ describe.each(backends)('the store itself refuses a second live claim on $name',
       routingObserved: [],
       routingVia: null,
       failureStreak: 0,
+      serving: null,
     };
     await store.insertDomain(domain);
     return domain;

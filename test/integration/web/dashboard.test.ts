@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_TABLE } from '../../../src/domain/lifecycle.js';
 import { launchChromium } from '../../helpers/chromium.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
+import { freePort } from '../../helpers/pebble.js';
 import { type ServedPortico, servePortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -27,11 +28,13 @@ describe('the dashboard in a real browser', () => {
   let browser: Browser;
   let context: BrowserContext;
   let apiUrl: string;
+  let edgePort: number;
   /** Script errors and console errors other than failed requests (the API's 4xx answers log those). */
   const pageProblems: string[] = [];
 
   beforeAll(async () => {
     dns = await startDnsServer();
+    edgePort = await freePort();
     portico = await servePortico({
       PORTICO_DNS_SERVERS: dns.address,
       PORTICO_APPS_DOMAIN: APPS_DOMAIN,
@@ -41,6 +44,10 @@ describe('the dashboard in a real browser', () => {
       // Active domains are re-checked every 10 s instead of 6 h, so a record the test deletes is
       // found missing while the page is open; the 10 minutes after a failure stay as shipped.
       PORTICO_REVERIFY_INTERVAL_SECONDS: '10',
+      // The edge on a port known before start, so the serving probes' default address (this node's
+      // edge) is one; probed every 2 s instead of 5 min, so the page shows a probe soon.
+      PORTICO_EDGE_HTTPS_PORT: String(edgePort),
+      PORTICO_PROBE_INTERVAL_SECONDS: '2',
     });
     apiUrl = portico.url;
     browser = await launchChromium();
@@ -283,6 +290,37 @@ describe('the dashboard in a real browser', () => {
     await page.setViewportSize(PHONE);
     expect(await scrollsSideways(page)).toBe(false);
     await screenshot(page, 'warning-phone');
+    await page.close();
+    expect(pageProblems).toEqual([]);
+  }, 120_000);
+
+  it('shows what visitors get at each edge: the local edge answers with its own 502 while the origin is down', async () => {
+    // The App's origin (port 9 on loopback) refuses connections, so the edge can only answer 502.
+    const appId = await createApp('dashboard-probed', 'Probed shop');
+    const name = 'probed.dashboard.test';
+    await activeDomain(appId, name);
+    await waitUntil(async () => (await readDomain(appId, name)).serving !== null, 100);
+    const probed = await readDomain(appId, name);
+    expect(probed.status).toBe('active');
+    expect(probed.serving).toMatchObject({
+      ok: false,
+      edges: [{ address: `127.0.0.1:${edgePort}`, ok: false, status: 502 }],
+    });
+    expect(probed.serving.edges[0].certificate_sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    const page = await openSignedIn(`#/apps/${appId}/domains/${name}`);
+    const panel = page.getByRole('region', { name });
+    await panel.getByRole('heading', { name: 'What visitors get' }).waitFor();
+    await panel.getByText(/^Failing at 1 of 1 edges/).waitFor();
+    const edge = panel
+      .getByRole('row')
+      .filter({ has: page.getByRole('cell', { name: `127.0.0.1:${edgePort}` }) });
+    await edge.getByRole('cell', { name: probed.serving.edges[0].error, exact: true }).waitFor();
+    await edge.getByRole('cell', { name: '502', exact: true }).waitFor();
+    await screenshot(page, 'serving');
+    await page.setViewportSize(PHONE);
+    expect(await scrollsSideways(page)).toBe(false);
+    await screenshot(page, 'serving-phone');
     await page.close();
     expect(pageProblems).toEqual([]);
   }, 120_000);
