@@ -35,8 +35,9 @@ function toCertificateInfo(record: CertificateRecord | undefined): DomainRespons
   if (!record) return null;
   return {
     status: record.status,
-    issuer: record.issuer,
-    ca_directory: record.caDirectory,
+    // The CA by its directory URL (which tells Let's Encrypt's production from its staging, and one
+    // directory of a CA from another on the same host); `acme` for certificates older than that record.
+    issuer: record.issuer === 'acme' ? (record.caDirectory ?? 'acme') : record.issuer,
     not_before: record.notBefore,
     not_after: record.notAfter,
     last_error: record.lastError,

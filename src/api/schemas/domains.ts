@@ -72,11 +72,8 @@ export const CertificateInfo = Type.Object(
   {
     status: Type.String(),
     issuer: Type.Union([Type.String(), Type.Null()], {
-      description: 'What issued it: acme (an ACME CA, which ca_directory names) or internal (the local CA)',
-    }),
-    ca_directory: Type.Union([Type.String(), Type.Null()], {
       description:
-        'The ACME directory URL of the CA that issued the certificate served now (several CAs may be configured, in order of preference); null for the local CA or before the first certificate',
+        'Which CA issued the certificate served now: the ACME directory URL of the CA (several may be configured, in order of preference), `internal` for the local CA, `acme` for a certificate issued before Portico recorded its CA; null before the first certificate',
     }),
     not_before: Type.Union([Type.String(), Type.Null()]),
     not_after: Type.Union([Type.String(), Type.Null()]),
@@ -214,8 +211,7 @@ export const DomainResponse = Type.Object(
         },
         certificate: {
           status: 'issued',
-          issuer: 'acme',
-          ca_directory: 'https://acme-v02.api.letsencrypt.org/directory',
+          issuer: 'https://acme-v02.api.letsencrypt.org/directory',
           not_before: '2026-05-04T08:13:40.000Z',
           not_after: '2026-08-02T08:13:39.000Z',
           last_error: null,

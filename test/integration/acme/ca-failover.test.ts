@@ -87,7 +87,7 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
       await first.resume();
     }
     const fromSecond = (await rig.read(stopped)).certificate;
-    expect(fromSecond).toMatchObject({ status: 'issued', ca_directory: secondFront.directoryUrl });
+    expect(fromSecond).toMatchObject({ status: 'issued', issuer: secondFront.directoryUrl });
     expect(secondFront.ordersFor(stopped)).toBe(1);
     expect(failedEvents(stopped)).toHaveLength(0);
     expect((await rig.read(stopped)).status).toBe('active');
@@ -98,7 +98,7 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
     await rig.drain();
     expect((await rig.read(back)).certificate).toMatchObject({
       status: 'issued',
-      ca_directory: firstFront.directoryUrl,
+      issuer: firstFront.directoryUrl,
     });
     expect(secondFront.ordersFor(back)).toBe(0);
 
@@ -117,7 +117,7 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
     expect(firstFront.ordersFor(limited)).toBe(0);
     expect((await rig.read(limited)).certificate).toMatchObject({
       status: 'issued',
-      ca_directory: secondFront.directoryUrl,
+      issuer: secondFront.directoryUrl,
     });
     expect(failedEvents(limited)).toHaveLength(0);
 
@@ -129,7 +129,7 @@ describe.each(backends)('ordering from the next CA when the first fails on its s
     await rig.drain();
     expect((await rig.read(onlySecond)).certificate).toMatchObject({
       status: 'issued',
-      ca_directory: secondFront.directoryUrl,
+      issuer: secondFront.directoryUrl,
     });
     expect(firstFront.ordersFor(onlySecond)).toBe(0);
     // CAA allows neither: no order anywhere, and the error names what each CA was refused.

@@ -51,7 +51,11 @@ describe.each(backends)('certificates over ACME on $name', (backend) => {
     for (const hostname of names) {
       const domain = await rig.read(hostname);
       expect(domain.status, hostname).toBe('active');
-      expect(domain.certificate).toMatchObject({ status: 'issued', issuer: 'acme', last_error: null });
+      expect(domain.certificate).toMatchObject({
+        status: 'issued',
+        issuer: pebble.directoryUrl,
+        last_error: null,
+      });
       const servable = await rig.reader.certificate(hostname);
       const [leaf, intermediate] = (
         servable?.certificatePem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []

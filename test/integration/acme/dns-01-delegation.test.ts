@@ -120,7 +120,7 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
       return domain.status === 'active';
     }, 200);
     const active = (await api('GET', path)).body;
-    expect(active.certificate).toMatchObject({ status: 'issued', issuer: 'acme' });
+    expect(active.certificate).toMatchObject({ status: 'issued', issuer: ca.pebble.directoryUrl });
     // Validated by DNS-01 (the loopback server holds no TXT at the label: only the dns role could
     // answer it), and the CA never reached for the edge.
     expect(ca.tripwire.connections()).toBe(0);

@@ -96,7 +96,7 @@ describe.each(backends)(
       await rig.drain();
       expect(await rig.read(domain)).toMatchObject({
         status: 'active',
-        certificate: { status: 'issued', issuer: 'acme' },
+        certificate: { status: 'issued', issuer: ca.pebble.directoryUrl },
       });
 
       const first = await stored();

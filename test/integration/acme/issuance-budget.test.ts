@@ -98,7 +98,10 @@ describe.each(backends)('issuance budgets on $name', (backend) => {
       await rig.addVerified(domain);
       await rig.drain();
 
-      expect(await rig.read(domain)).toMatchObject({ status: 'active', certificate: { issuer: 'acme' } });
+      expect(await rig.read(domain)).toMatchObject({
+        status: 'active',
+        certificate: { issuer: pebble.directoryUrl },
+      });
       const served = await Promise.all(hostnames.map((h) => rig.reader.certificate(h)));
       expect(served.filter(Boolean)).toHaveLength(1);
       const jobs = await Promise.all(hostnames.map((hostname) => store.findJob(issueJobKey(hostname))));

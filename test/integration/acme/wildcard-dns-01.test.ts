@@ -115,7 +115,7 @@ describe.each(backends)('a wildcard issued by Pebble over delegated DNS-01 ($nam
     await waitForActive(KEY, path);
     expect((await call(KEY, 'GET', path)).body.certificate).toMatchObject({
       status: 'issued',
-      issuer: 'acme',
+      issuer: setup.pebble.directoryUrl,
     });
     // The CA validated by DNS-01 alone (it offers nothing else for a wildcard) and never reached for the edge.
     expect(setup.tripwire.connections()).toBe(0);
