@@ -155,10 +155,13 @@ export interface DelegatedDns01 extends Dns01Ca {
  * Certificates over delegated DNS-01 as `portico serve` runs them with the `dns` role (issue 15):
  * `startDns01Ca`, and Portico with every role, its dns role delegated CHALLENGE_ZONE by the
  * loopback DNS server (`delegate`), as a recursive resolver follows the zone's NS records. `env`
- * adds to the configuration (the API key, the store).
+ * adds to the configuration (the API key, the store); `tripwireHost` is as for `startDns01Ca`.
  */
-export async function startDelegatedDns01(env: Record<string, string>): Promise<DelegatedDns01> {
-  const ca = await startDns01Ca();
+export async function startDelegatedDns01(
+  env: Record<string, string>,
+  { tripwireHost = '127.0.0.1' } = {},
+): Promise<DelegatedDns01> {
+  const ca = await startDns01Ca({ tripwireHost });
   let portico: ServedPortico | undefined;
   try {
     portico = await servePortico({

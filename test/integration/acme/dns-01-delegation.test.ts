@@ -2,17 +2,19 @@ import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CHALLENGE_ZONE,
+  type DelegatedDns01,
   type Dns01Ca,
   httpsGet,
   loopbackAddress,
   publishDelegatedDomain,
-  startDns01Ca,
+  startDelegatedDns01,
 } from '../../helpers/delegated-dns01.js';
-import { runPortico, type ServedPortico, servePortico } from '../../helpers/process.js';
+import { runPortico, type ServedPortico } from '../../helpers/process.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const KEY = 'pk_dns01_delegation_test_0123456789abcdef0';
-const ZONE = 'acme-challenges.portico.test';
+const ZONE = CHALLENGE_ZONE;
 const DOMAIN = 'shop.moving-in.com';
 /**
  * Where the domain points while it moves in: its old host, on a loopback address of its own, never
@@ -31,6 +33,7 @@ const OLD_HOST = loopbackAddress();
  * certificate that verifies.
  */
 describe('a certificate issued over a delegated DNS-01 challenge before the switch', () => {
+  let setup: DelegatedDns01;
   let ca: Dns01Ca;
   let portico: ServedPortico;
   let origin: http.Server;
@@ -39,32 +42,18 @@ describe('a certificate issued over a delegated DNS-01 challenge before the swit
   const api = (method: string, pathname: string, body?: unknown) => portico.call(KEY, method, pathname, body);
 
   beforeAll(async () => {
-    ca = await startDns01Ca({ tripwireHost: OLD_HOST });
     origin = http.createServer((req, res) =>
       res.end(JSON.stringify({ servedBy: 'origin', host: req.headers['x-forwarded-host'] })),
     );
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
     originPort = (origin.address() as net.AddressInfo).port;
-
-    portico = await servePortico({
-      PORTICO_ROLES: 'api,worker,edge,dns',
-      PORTICO_BOOTSTRAP_KEY: KEY,
-      PORTICO_DNS_SERVERS: ca.dns.address,
-      PORTICO_ALLOW_PRIVATE_ORIGINS: '1',
-      PORTICO_TLS_ISSUER: 'acme',
-      PORTICO_ACME_DIRECTORY: ca.pebble.directoryUrl,
-      PORTICO_ACME_CA_FILE: ca.pebble.caFile,
-      PORTICO_ACME_CHALLENGE: 'dns-01,http-01',
-      PORTICO_ACME_DNS_ZONE: ZONE,
-      PORTICO_DNS_LISTEN: '127.0.0.1:0',
-    });
-    const [, dnsRole] = await portico.process.waitFor(/Portico dns listening on (\S+)/);
-    ca.dns.delegate(ZONE, dnsRole as string);
+    setup = await startDelegatedDns01({ PORTICO_BOOTSTRAP_KEY: KEY }, { tripwireHost: OLD_HOST });
+    ({ portico } = setup);
+    ca = setup;
   });
 
   afterAll(async () => {
-    await portico?.close();
-    await ca?.close();
+    await setup?.close();
     origin?.close();
   });
 
