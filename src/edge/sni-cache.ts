@@ -68,6 +68,8 @@ interface LoadedCertificate {
   readonly fingerprint: string;
   /** What it counts as against the cache's budget (`certificateCacheBytes`). */
   readonly bytes: number;
+  /** The source's cap on how long it is kept (`EdgeCertificate.maxAgeMs`), in ms. */
+  readonly maxAgeMs: number;
 }
 
 /**
@@ -102,7 +104,7 @@ export class SniCache {
       ttlMs,
       negativeTtlMs,
       refreshAheadMs: options.refreshAheadMs ?? ttlMs / 10,
-      maxAgeOf: (loaded, now) => Math.max(loaded.notAfter - now, negativeTtlMs),
+      maxAgeOf: (loaded, now) => Math.min(Math.max(loaded.notAfter - now, negativeTtlMs), loaded.maxAgeMs),
       onLoadError: options.onLoadError,
       now: options.now,
     });
@@ -126,6 +128,11 @@ export class SniCache {
     this.cache.invalidate(normalizeHostname(hostname));
   }
 
+  /** Makes every certificate stale: read again on its next handshake, kept if that read fails. */
+  expireAll(): void {
+    this.cache.expireAll();
+  }
+
   /** Forgets every name. */
   clear(): void {
     this.cache.clear();
@@ -141,9 +148,10 @@ export class SniCache {
     const notAfter = found.notAfter.getTime();
     // Building a context (OpenSSL parsing the PEM chain and key) costs about 1 ms here, twice a whole
     // handshake: a reload that finds the certificate unchanged, the usual case, keeps the one it has.
-    if (previous?.fingerprint === fingerprint) return { ...previous, notAfter };
+    const maxAgeMs = found.maxAgeMs ?? Number.POSITIVE_INFINITY;
+    if (previous?.fingerprint === fingerprint) return { ...previous, notAfter, maxAgeMs };
     const context = createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem });
     this.onContextBuilt?.();
-    return { context, notAfter, fingerprint, bytes: certificateCacheBytes(found) };
+    return { context, notAfter, fingerprint, bytes: certificateCacheBytes(found), maxAgeMs };
   }
 }
