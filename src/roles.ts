@@ -104,6 +104,23 @@ export function openSnapshotReader(config: Config, box: SecretBox, logger: Logge
 }
 
 /**
+ * While `snapshot` is being served from, asks the store every second whether it answers again, so an
+ * edge process with no traffic does not go on saying (in `/readyz`) that it serves from the
+ * snapshot. Stops with the returned function.
+ */
+export function watchStoreReturn(store: Pick<Store, 'ping'>, snapshot: SnapshotReader): () => void {
+  const timer = setInterval(() => {
+    if (snapshot.state().servingSince)
+      store.ping().then(
+        () => snapshot.storeAnswered(),
+        () => {},
+      );
+  }, 1_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
  * Keeps the node's snapshot current from the store and its change feed. Started once per node by
  * the process that runs the edge role (the primary, with edge workers): see snapshot-writer.ts.
  */
@@ -140,6 +157,7 @@ export async function startEdgeRole(
 ): Promise<Edge> {
   const edge = await startEdge(edgeOptions(config, store, services.box, services.metrics, logger, snapshot));
   const unsubscribe = store.subscribeServingChanges((hostname) => applyServingChange(edge, hostname));
+  const unwatch = snapshot ? watchStoreReturn(store, snapshot) : () => {};
   return {
     get httpPort() {
       return edge.httpPort;
@@ -152,6 +170,7 @@ export async function startEdgeRole(
     expireAll: () => edge.expireAll(),
     close: async () => {
       unsubscribe();
+      unwatch();
       await edge.close();
       snapshot?.close();
     },

@@ -3,7 +3,7 @@ import { type Config, loadConfig } from '../config.js';
 import { type Edge, startEdge } from '../edge/server.js';
 import { createLogger, type Logger } from '../logger.js';
 import { EdgeMetricsBatch } from '../ops/edge-metrics.js';
-import { applyServingChange, edgeOptions, openSnapshotReader } from '../roles.js';
+import { applyServingChange, edgeOptions, openSnapshotReader, watchStoreReturn } from '../roles.js';
 import { openSecretBox } from '../secrets/secret-box.js';
 import type { SnapshotReader } from '../snapshot/snapshot-reader.js';
 import { deferStore } from '../store/deferred-store.js';
@@ -61,6 +61,7 @@ export async function runEdgeWorker(env: NodeJS.ProcessEnv): Promise<number> {
   let store: Store | undefined;
   let logger: Logger | undefined;
   let snapshot: SnapshotReader | undefined;
+  let unwatch = () => {};
   const metrics = new EdgeMetricsBatch();
   try {
     const config: Config = loadConfig(env);
@@ -84,6 +85,7 @@ export async function runEdgeWorker(env: NodeJS.ProcessEnv): Promise<number> {
     const box = openSecretBox(config);
     snapshot = openSnapshotReader(config, box, log);
     edge = await startEdge(edgeOptions(config, store, box, metrics, log, snapshot));
+    unwatch = watchStoreReturn(store, snapshot);
   } catch (error) {
     const { message, code, port } = error as NodeJS.ErrnoException & { port?: number };
     await send({ type: 'portico:start-failed', message: String(message ?? error), code, port });
@@ -112,6 +114,7 @@ export async function runEdgeWorker(env: NodeJS.ProcessEnv): Promise<number> {
   timer.unref();
 
   await drainRequested;
+  unwatch();
   await edge.close();
   snapshot?.close();
   clearInterval(timer);
