@@ -67,6 +67,8 @@ export class SnapshotWriter {
   private lastRebuild = Number.NEGATIVE_INFINITY;
   private lastWrite = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (ms since the epoch). */
+  private timerAt = Number.POSITIVE_INFINITY;
   private running: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
@@ -113,12 +115,14 @@ export class SnapshotWriter {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    if (this.timer) {
-      // An earlier tick stays: changes gather until it runs.
-      return;
-    }
+    const at = this.now() + delayMs;
+    // An earlier tick stays (changes gather until it runs); a later one (the periodic refresh) gives way.
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
       void this.run();
     }, delayMs);
     this.timer.unref();
