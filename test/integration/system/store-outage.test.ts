@@ -190,6 +190,10 @@ describe.skipIf(!hasPostgres)('edges through a store outage, on PostgreSQL', () 
       const body = await (await fetch(`${apiC}/readyz`)).json();
       return body.edge?.serving_from === 'snapshot';
     }, 200);
+    // `/v1/edge/ask` answers from the same snapshot: what the edge serves, nothing else.
+    const ask = async (name: string) => (await fetch(`${apiC}/v1/edge/ask?domain=${name}`)).status;
+    expect(await ask(names[500] as string)).toBe(200);
+    expect(await ask('never-added.outage-test.com')).toBe(404);
     const during = await fetch(`${apiC}/readyz`);
     expect(during.status).toBe(503);
     const duringBody = await during.json();
@@ -239,6 +243,8 @@ describe.skipIf(!hasPostgres)('edges through a store outage, on PostgreSQL', () 
       100,
     );
     expect(Date.now() - restoredAt).toBeLessThan(5_000);
+    expect(await ask(removedDuring)).toBe(404);
+    expect(await ask(names[500] as string)).toBe(200);
     const after = await visitAll([ports[1] as number, portC], names.slice(0, 50), ca.certificatePem);
     for (const name of names.slice(0, 50)) expect(served(after.get(name), name)).toBe(true);
     await waitUntil(async () => {
