@@ -201,11 +201,15 @@ async function start(
         : startEdgeRole(config, store, services, edgeLogger, snapshot),
     );
     edgeState = snapshot ? () => snapshot.state() : edge.snapshotState;
-    // This process holds the node's change feed: it alone writes the node's snapshot, once per change.
-    const writer = startSnapshotWriter(config, store, services.box, edgeLogger);
+    // This process holds the node's change feed: it alone writes the node's snapshot, once per
+    // change. On PostgreSQL only: SQLite is a file in this same data directory, which cannot become
+    // unreachable while the snapshot beside it stays readable, so a snapshot would only cost memory.
+    const writer = config.databaseUrl
+      ? startSnapshotWriter(config, store, services.box, edgeLogger)
+      : undefined;
     running.edge = async () => {
       await edge.close();
-      await writer.stop();
+      await writer?.stop();
     };
     edgeHttpsPort = edge.httpsPort;
     const http = `http://${config.host}:${edge.httpPort}`;

@@ -55,11 +55,17 @@ interface CertificateEntry extends Placement {
  * time it was last known current, and grows old (PORTICO_EDGE_SNAPSHOT_MAX_AGE_SECONDS).
  */
 export class SnapshotWriter {
-  private readonly routes = new Map<string, Route>();
-  /** hostname → the hostname of the certificate it is served (its own, or the apps' wildcard). */
+  // What the current file's index says, kept packed in strings: 100,000 names as objects took 65 MB
+  // of heap, as strings about a third of it, in a process that may also be serving.
+  /** `${appId} ${originUrl}` → its place in `apps`. */
+  private readonly appSlots = new Map<string, number>();
+  private readonly apps: SnapshotIndex['apps'] = [];
+  /** hostname → `${app slot}\n${redirectTo or ''}`. */
+  private readonly routes = new Map<string, string>();
+  /** hostname → the hostname of the certificate it is served: '' for its own, else another's (the apps' wildcard). */
   private readonly routeCertificate = new Map<string, string>();
-  /** certificate hostname → where its record is in the current file. */
-  private readonly certificates = new Map<string, CertificateEntry>();
+  /** certificate hostname → `${offset}\n${length}\n${sha256}\n${notAfter}`: where its record is in the current file. */
+  private readonly certificates = new Map<string, string>();
   /** The current file: where its records end, and how many of their bytes no entry points to. */
   private current: { bodyEnd: number; dead: number } | undefined;
   private readonly pending = new Set<string>();
@@ -206,15 +212,16 @@ export class SnapshotWriter {
       this.routes.clear();
       this.routeCertificate.clear();
       this.certificates.clear();
+      this.apps.length = 0;
+      this.appSlots.clear();
       for (const route of routes) {
-        this.routes.set(route.hostname, route);
+        this.setRoute(route);
         const chosen = certificates.choose(route.hostname, placed);
-        if (!chosen) continue;
-        this.routeCertificate.set(route.hostname, chosen.hostname);
-        this.certificates.set(chosen.hostname, chosen);
+        if (chosen) this.setCertificate(route.hostname, chosen);
       }
       const written = builder.finish(this.index(startedAt));
-      const used = [...this.certificates.values()].reduce((sum, entry) => sum + entry.length, 0);
+      let used = 0;
+      for (const packed of this.certificates.values()) used += unpack(packed).length;
       this.current = { bodyEnd: written.bodyEnd, dead: written.bodyEnd - RECORDS_START - used };
       this.lastRebuild = startedAt;
       this.lastWrite = startedAt;
@@ -256,39 +263,52 @@ export class SnapshotWriter {
         this.routes.delete(name);
         this.routeCertificate.delete(name);
         if (!route) continue;
-        this.routes.set(name, route);
+        this.setRoute(route);
         if (!sealed) continue;
         const placement = placements[next++] as Placement;
         const previous = this.certificates.get(sealed.hostname);
-        if (previous && this.current) this.current.dead += previous.length;
-        this.certificates.set(sealed.hostname, {
-          ...placement,
-          hostname: sealed.hostname,
-          notAfter: sealed.notAfter,
-        });
-        this.routeCertificate.set(name, sealed.hostname);
+        if (previous !== undefined && this.current) this.current.dead += unpack(previous).length;
+        this.setCertificate(name, { ...placement, hostname: sealed.hostname, notAfter: sealed.notAfter });
       }
       this.dropUnused();
     });
     if (this.current && this.current.dead > this.current.bodyEnd / 2) this.rebuildNeeded = true;
   }
 
+  private setRoute(route: Route): void {
+    const key = `${route.appId} ${route.originUrl}`;
+    let slot = this.appSlots.get(key);
+    if (slot === undefined) {
+      slot = this.apps.length;
+      this.appSlots.set(key, slot);
+      this.apps.push([route.appId, route.originUrl]);
+    }
+    this.routes.set(route.hostname, `${slot}\n${route.redirectTo ?? ''}`);
+  }
+
+  /** `hostname` is served `entry` (its own certificate, or another's). */
+  private setCertificate(hostname: string, entry: CertificateEntry): void {
+    const own = entry.hostname === hostname;
+    // An own certificate is keyed by the route's own string: one string for both maps.
+    this.certificates.set(own ? hostname : entry.hostname, pack(entry));
+    this.routeCertificate.set(hostname, own ? '' : entry.hostname);
+  }
+
   /** Whether `name` is a certificate that some other name is served (it has no route of its own). */
   private isSharedCertificate(name: string): boolean {
     if (!this.certificates.has(name)) return false;
-    for (const [hostname, certificate] of this.routeCertificate) {
-      if (certificate === name && hostname !== name) return true;
-    }
+    for (const certificate of this.routeCertificate.values()) if (certificate === name) return true;
     return false;
   }
 
   /** Forgets certificate entries no route points to any more (their bytes are dead until a rebuild). */
   private dropUnused(): void {
-    const used = new Set(this.routeCertificate.values());
-    for (const [name, entry] of this.certificates) {
+    const used = new Set<string>();
+    for (const [hostname, certificate] of this.routeCertificate) used.add(certificate || hostname);
+    for (const [name, packed] of this.certificates) {
       if (used.has(name)) continue;
       this.certificates.delete(name);
-      if (this.current) this.current.dead += entry.length;
+      if (this.current) this.current.dead += unpack(packed).length;
     }
   }
 
@@ -316,32 +336,34 @@ export class SnapshotWriter {
 
   /** The index of what is in memory now, in the file's compact form. */
   private index(takenAt: number): SnapshotIndex {
-    const apps: SnapshotIndex['apps'] = [];
-    const appIndex = new Map<string, number>();
     const certificates: SnapshotIndex['certificates'] = [];
     const certificateIndex = new Map<string, number>();
-    for (const [name, entry] of this.certificates) {
+    for (const [name, packed] of this.certificates) {
+      const entry = unpack(packed);
       certificateIndex.set(name, certificates.length);
       certificates.push([name, entry.offset, entry.length, entry.sha256, entry.notAfter]);
     }
     const routes: SnapshotIndex['routes'] = [];
-    for (const route of this.routes.values()) {
-      // By app and origin: names of one app read before and after its origin changed may differ a moment.
-      const key = `${route.appId} ${route.originUrl}`;
-      let app = appIndex.get(key);
-      if (app === undefined) {
-        app = apps.length;
-        appIndex.set(key, app);
-        apps.push([route.appId, route.originUrl]);
-      }
-      const certificate = this.routeCertificate.get(route.hostname);
+    for (const [hostname, packed] of this.routes) {
+      const newline = packed.indexOf('\n');
+      const certificate = this.routeCertificate.get(hostname);
       routes.push([
-        route.hostname,
-        app,
-        route.redirectTo ?? '',
-        certificate === undefined ? -1 : (certificateIndex.get(certificate) ?? -1),
+        hostname,
+        Number(packed.slice(0, newline)),
+        packed.slice(newline + 1),
+        certificate === undefined ? -1 : (certificateIndex.get(certificate || hostname) ?? -1),
       ]);
     }
-    return { takenAt: new Date(takenAt).toISOString(), apps, certificates, routes };
+    // Apps no route points to any more stay listed until the next rebuild: a few bytes each.
+    return { takenAt: new Date(takenAt).toISOString(), apps: this.apps, certificates, routes };
   }
+}
+
+function pack(entry: Omit<CertificateEntry, 'hostname'>): string {
+  return `${entry.offset}\n${entry.length}\n${entry.sha256}\n${entry.notAfter}`;
+}
+
+function unpack(packed: string): Omit<CertificateEntry, 'hostname'> {
+  const [offset, length, sha256, notAfter] = packed.split('\n');
+  return { offset: Number(offset), length: Number(length), sha256: sha256 ?? '', notAfter: notAfter ?? '' };
 }
