@@ -60,6 +60,12 @@ export interface EdgeOptions {
    * store is back every name is read from it again within that time.
    */
   fallback?: FallbackSource;
+  /**
+   * With a `fallback`: how long a route or certificate read from the store may take before the
+   * fallback answers instead, in ms. A database that stops answering without refusing (a silent
+   * network partition) would otherwise hold handshakes until TCP gives up. Default 3,000.
+   */
+  storeTimeoutMs?: number;
   /** `PORTICO_ALLOW_PRIVATE_ORIGINS`: allow origins on loopback and private networks. */
   allowPrivateOrigins: boolean;
   logger: Logger;
@@ -200,13 +206,17 @@ class EdgeServer implements Edge {
     const negativeTtlMs = options.negativeCacheTtlMs ?? 5_000;
     const routeSource = options.routes;
     const fallback = options.fallback;
+    const storeTimeoutMs = options.storeTimeoutMs ?? 3_000;
+    /** A read of the store, bounded by `storeTimeoutMs` when there is a fallback to answer instead. */
+    const bounded = <T>(read: Promise<T>): Promise<T> =>
+      fallback ? withTimeout(read, storeTimeoutMs) : read;
 
     this.routes = new LoadingCache<CachedRoute>({
       load: async (hostname) => {
         let route: Route | undefined;
         let fromFallback = false;
         try {
-          route = await routeSource.route(hostname);
+          route = await bounded(routeSource.route(hostname));
           fallback?.storeAnswered();
         } catch (error) {
           if (!fallback) throw error;
@@ -245,7 +255,7 @@ class EdgeServer implements Edge {
           // A route from the snapshot: the store just failed, so its certificate comes from there too.
           if (cached.fromFallback && fallback) return fallbackCertificate(fallback, hostname, negativeTtlMs);
           try {
-            return await certificates.certificate(hostname);
+            return await bounded(certificates.certificate(hostname));
           } catch (error) {
             if (!fallback) throw error;
             return answerOr(() => fallbackCertificate(fallback, hostname, negativeTtlMs), error);
@@ -552,6 +562,23 @@ class EdgeServer implements Edge {
         return;
     }
   };
+}
+
+/** `read`, or a rejection once `ms` have passed without its answer (the read itself goes on, unobserved). */
+function withTimeout<T>(read: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
+    read.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** The fallback's answer, or `error` (the store's) thrown when it cannot answer either. */

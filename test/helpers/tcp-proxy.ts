@@ -7,6 +7,11 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Listens again on the same port. */
   restore(): Promise<void>;
+  /**
+   * Stops forwarding without refusing or closing anything: bytes sent either way, on open
+   * connections and new ones, go nowhere, as across a silent network partition.
+   */
+  stall(): void;
   close(): Promise<void>;
 }
 
@@ -17,8 +22,21 @@ export interface TcpProxy {
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  let stalled = false;
   const server = net.createServer((client) => {
+    if (stalled) {
+      // Accepted, never answered.
+      sockets.add(client);
+      client.once('close', () => sockets.delete(client));
+      client.on('error', () => {});
+      client.pause();
+      return;
+    }
     const upstream = net.connect(target.port, target.host);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    client.once('close', () => pairs.delete(pair));
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
@@ -40,6 +58,15 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   return {
     port,
     cut,
+    stall: () => {
+      stalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     restore: () =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -254,4 +254,25 @@ describe.skipIf(!hasPostgres)('edges through a store outage, on PostgreSQL', () 
     await stop(b);
     await stop(c);
   }, 300_000);
+
+  it('serves from the snapshot within seconds when the store stops answering without refusing', async () => {
+    await proxy.restore().catch(() => {});
+    const dir = mkdtempSync(path.join(tmpdir(), 'portico-edge-stall-'));
+    dirs.push(dir);
+    const edge = start('edge', dir, { PORTICO_EDGE_WORKERS: '1' });
+    const port = await edge.edgeHttpsPort();
+    await waitUntil(() => snapshotNames(dir).size >= DOMAINS - 1, 100);
+    // Served from the store, so the edge's pool holds open connections to it.
+    expect(served(await visit(port, names[0] as string, ca.certificatePem), names[0] as string)).toBe(true);
+    proxy.stall();
+    const stalledAt = Date.now();
+    const unseen = names.slice(200, 205);
+    const results = await visitAll([port], unseen, ca.certificatePem, 5);
+    for (const name of unseen)
+      expect(served(results.get(name), name), JSON.stringify(results.get(name))).toBe(true);
+    // Each waited for the store's timeout (3 s), not for TCP's.
+    expect(Date.now() - stalledAt).toBeLessThan(15_000);
+    await edge.stop('SIGKILL');
+    running.delete(edge);
+  }, 120_000);
 });
