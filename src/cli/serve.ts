@@ -140,9 +140,10 @@ async function start(
   try {
     running.store = await openStore(config);
   } catch (error) {
-    // An edge alone starts anyway and serves from its snapshot until the store answers (src/snapshot/);
-    // every other role needs the store to do anything at all.
-    if (config.roles.some((role) => role !== 'edge')) {
+    // An edge alone on PostgreSQL starts anyway and serves from its snapshot until the store
+    // answers (src/snapshot/); every other role needs the store to do anything at all, and a SQLite
+    // file that cannot be opened will not open by itself later.
+    if (!config.databaseUrl || config.roles.some((role) => role !== 'edge')) {
       throw new StartError(`could not open the store (${storeName}): ${describeError(error)}`);
     }
     reachable = false;

@@ -78,7 +78,8 @@ export async function runEdgeWorker(env: NodeJS.ProcessEnv): Promise<number> {
     try {
       store = await open();
     } catch (error) {
-      // Started (or restarted) while the store is down: serve from the snapshot until it answers.
+      // Started (or restarted) while PostgreSQL is down: serve from the snapshot until it answers.
+      if (!config.databaseUrl) throw error;
       log.warn({ err: error }, 'store not reachable: serving from the snapshot and trying the store again');
       store = deferStore(open, error).store;
     }
