@@ -11,7 +11,7 @@
  * BENCH_EDGE_CERTS (bench/lib/edge-setup.ts), BENCH_NODE_LTS (bench/lib/runtimes.ts). Every server
  * is a child process on 127.0.0.1, ended in `finally`; temporary directories go too.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { CertificateReader } from '../src/acme/certificate-reader.js';
@@ -272,7 +272,10 @@ export async function prepareSnapshotDir(
     // A node on PostgreSQL shares the sealing key through the environment, not a file.
     encryptionKey: readFileSync(path.join(fullDir, 'secret.key'), 'utf8').trim(),
     seconds: (performance.now() - started) / 1000,
-    bytes: statSync(snapshotFile(dir)).size,
+    // The index and its records file.
+    bytes: readdirSync(dir)
+      .filter((name) => name.startsWith('edge-snapshot'))
+      .reduce((sum, name) => sum + statSync(path.join(dir, name)).size, 0),
   };
 }
 

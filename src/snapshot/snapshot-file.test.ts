@@ -53,8 +53,12 @@ describe('the edge snapshot file', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   /** A snapshot of `names`, each served by one app with its own certificate record. */
-  const write = (names: string[], takenAt = new Date().toISOString(), base?: { bodyEnd: number }) => {
-    const builder = new SnapshotBuilder(file, base && { file, bodyEnd: base.bodyEnd });
+  const write = (
+    names: string[],
+    takenAt = new Date().toISOString(),
+    base?: { records: string; bodyEnd: number },
+  ) => {
+    const builder = new SnapshotBuilder(file, base && { records: base.records, bodyEnd: base.bodyEnd });
     const placed = names.map((name) =>
       builder.append(certificateRecord(box.seal(`${key}${name}`), `${chain}${name}`)),
     );
@@ -66,7 +70,7 @@ describe('the edge snapshot file', () => {
         return [name, at.offset, at.length, at.sha256, '2030-01-01T00:00:00.000Z'];
       }),
       routes: names.map((name, i) => [name, 0, '', i]),
-    } satisfies SnapshotIndex);
+    } satisfies Omit<SnapshotIndex, 'records'>);
   };
 
   it('reads back what was written: routes, and each certificate with its key opened', () => {
@@ -87,24 +91,31 @@ describe('the edge snapshot file', () => {
     reader.close();
   });
 
-  it('holds keys only sealed, in a file of its owner alone', () => {
-    write(['a.example.com']);
-    expect(readFileSync(file, 'utf8')).not.toContain('PRIVATE KEY');
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+  it('holds keys only sealed, in files of its owner alone', () => {
+    const { records } = write(['a.example.com']);
+    for (const name of [path.basename(file), records]) {
+      expect(readFileSync(path.join(dir, name), 'utf8')).not.toContain('PRIVATE KEY');
+      expect(statSync(path.join(dir, name)).mode & 0o777).toBe(0o600);
+    }
+    expect(readFileSync(path.join(dir, records), 'utf8')).toContain('a.example.com');
   });
 
-  it('is replaced atomically: an update appends to a copy, a builder abandoned leaves the old file whole', () => {
+  it('is replaced atomically: an update appends records and replaces the index; an abandoned one changes nothing served', () => {
     const first = write(['a.example.com']);
     const before = readFileSync(file);
-    const abandoned = new SnapshotBuilder(file, { file, bodyEnd: first.bodyEnd });
+    const abandoned = new SnapshotBuilder(file, { records: first.records, bodyEnd: first.bodyEnd });
     abandoned.append(certificateRecord(box.seal(key), chain));
-    // Until `finish`, the file is the old one; abandoned, nothing of it remains.
+    // Until `finish`, the index is the old one; abandoned, it still is, and still opens.
     expect(readFileSync(file).equals(before)).toBe(true);
     abandoned.abort();
     expect(readFileSync(file).equals(before)).toBe(true);
-    expect(readdirSync(dir)).toEqual([path.basename(file)]);
+    expect(openSnapshot(file).closeAndTell((opened) => opened.index.routes.length)).toBe(1);
+    // A rebuild abandoned leaves no records file of its own behind.
+    new SnapshotBuilder(file).abort();
+    expect(readdirSync(dir).sort()).toEqual([path.basename(file), first.records].sort());
 
     const second = write(['a.example.com', 'b.example.com'], undefined, first);
+    expect(second.records).toBe(first.records);
     expect(second.bodyEnd).toBeGreaterThan(first.bodyEnd);
     const opened = openSnapshot(file);
     expect(opened.index.routes.map((route) => route[0])).toEqual(['a.example.com', 'b.example.com']);
@@ -129,11 +140,11 @@ describe('the edge snapshot file', () => {
     expect(String(refused?.fields.reason)).toMatch(/truncated/);
   });
 
-  it('refuses a file whose index was altered, and one with bytes appended', () => {
-    const { bodyEnd } = write(['a.example.com']);
+  it('refuses a file whose index was altered, one with bytes appended, and one whose records are missing or cut', () => {
+    const { records, bodyEnd } = write(['a.example.com']);
     const bytes = readFileSync(file);
     const altered = Buffer.from(bytes);
-    altered[bodyEnd + 5] = (altered[bodyEnd + 5] ?? 0) ^ 0x20;
+    altered[21] = (altered[21] ?? 0) ^ 0x20;
     writeFileSync(file, altered);
     expect(() => openSnapshot(file)).toThrow(/does not match its checksum/);
     writeFileSync(file, Buffer.concat([bytes, Buffer.from('x')]));
@@ -143,15 +154,21 @@ describe('the edge snapshot file', () => {
       Buffer.from('not a snapshot at all, but long enough to have a footer in it'.repeat(2)),
     );
     expect(() => openSnapshot(file)).toThrow(/wrong magic/);
+    writeFileSync(file, bytes);
+    truncateSync(path.join(dir, records), bodyEnd - 1);
+    expect(() => openSnapshot(file)).toThrow(/truncated or damaged \(\d+ bytes, \d+ expected\)/);
+    rmSync(path.join(dir, records));
+    expect(() => openSnapshot(file)).toThrow(/cannot be opened \(ENOENT\)/);
   });
 
   it('refuses a certificate record that was altered, alone', () => {
     write(['a.example.com', 'b.example.com']);
     const opened = openSnapshot(file);
     const [, offset] = opened.index.certificates[0] as SnapshotIndex['certificates'][number];
-    const bytes = readFileSync(file);
+    const recordsPath = path.join(dir, opened.index.records.file);
+    const bytes = readFileSync(recordsPath);
     bytes[offset + 3] = (bytes[offset + 3] ?? 0) ^ 0x01;
-    writeFileSync(file, bytes);
+    writeFileSync(recordsPath, bytes);
     const reader = new SnapshotReader({ file, box, maxAgeMs: 60_000, logger: recordingLogger().logger });
     expect(() => reader.certificate('a.example.com')).toThrow(/damaged/);
     expect(reader.certificate('b.example.com')?.certificatePem).toBe(`${chain}b.example.com`);

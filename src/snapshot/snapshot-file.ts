@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
-  copyFileSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
   openSync,
+  readdirSync,
   readSync,
   renameSync,
   rmSync,
@@ -15,34 +15,42 @@ import path from 'node:path';
 import { PRIVATE_FILE_MODE } from '../private-files.js';
 
 /**
- * The edge's snapshot file: what an edge node serves (every route, and the current certificate of
- * each, its key sealed as the store keeps it), so it can serve through a store outage and start
- * while the store is down (docs/operations.md, "When the store is down").
- *
- * Layout, built to be opened fast and to bound memory: only the index is read at load; a
- * certificate is read from its place in the file when a handshake first asks for it.
+ * The edge's snapshot: what an edge node serves (every route, and the current certificate of each,
+ * its key sealed as the store keeps it), so it can serve through a store outage and start while the
+ * store is down (docs/operations.md, "When the store is down"). Two files in the data directory:
  *
  * ```
- * MAGIC (16 bytes)
- * certificate records, one after another: `{sealed key}\n{chain PEM}`
- * the index: JSON (apps, certificates with offset, length, SHA-256 and expiry, routes)
- * FOOTER (56 bytes): index offset (u64), index length (u64), SHA-256 of the index, END_MAGIC
+ * edge-snapshot.bin           the index, replaced as a whole on every write (temporary file, fsync, rename):
+ *                             MAGIC (16 bytes), the index as JSON (apps, certificates with offset, length,
+ *                             SHA-256 and expiry, routes, and which records file it reads how far),
+ *                             FOOTER (56 bytes): index offset (u64), index length (u64), SHA-256 of the index, END_MAGIC
+ * edge-snapshot-{gen}.records certificate records, one after another: `{sealed key}\n{chain PEM}`;
+ *                             only ever appended to (fsync before the index that points at them is renamed
+ *                             into place), and replaced by a new generation when the snapshot is rebuilt
  * ```
  *
- * Refused as a whole (`SnapshotError`) when the magic is wrong, the file is shorter or longer than
- * its footer says (truncated, or appended to), or the index does not match its hash. A record that
- * does not match its own hash is refused alone, when read.
+ * So an update writes the index and the new records only, however many unchanged ones there are;
+ * only the index is read at load; a certificate is read from its place when a handshake first asks.
+ * A reader never sees half a write: the index it opens names records that were on disk before it
+ * was renamed into place, and appends go past them.
+ *
+ * Refused as a whole (`SnapshotError`) when the magic is wrong, the index file is shorter or longer
+ * than its footer says (truncated, or appended to), the index does not match its hash, or the
+ * records file is missing or shorter than the index says. A record that does not match its own hash
+ * is refused alone, when read.
  */
 
 export const SNAPSHOT_FILE_NAME = 'edge-snapshot.bin';
+const RECORDS_FILE = /^edge-snapshot-[0-9a-f]+\.records$/;
 
 /** Where a node keeps its snapshot: in its data directory, beside its other private files. */
 export function snapshotFile(dataDir: string): string {
   return path.join(dataDir, SNAPSHOT_FILE_NAME);
 }
 const MAGIC = Buffer.from('PORTICO-SNAP-v1\n', 'latin1');
-/** Where the first certificate record starts, past the magic. */
-export const RECORDS_START = MAGIC.length;
+const RECORDS_MAGIC = Buffer.from('PORTICO-RECS-v1\n', 'latin1');
+/** Where the first certificate record starts in a records file, past its magic. */
+export const RECORDS_START = RECORDS_MAGIC.length;
 const END_MAGIC = Buffer.from('PSNAPEND', 'latin1');
 const FOOTER_BYTES = 8 + 8 + 32 + END_MAGIC.length;
 
@@ -56,6 +64,8 @@ export interface SnapshotIndex {
   certificates: [string, number, number, string, string][];
   /** [hostname, index in apps, redirectTo or '', index in certificates or -1] */
   routes: [string, number, string, number][];
+  /** The records file (its name, beside the index) and how many of its bytes this index covers. */
+  records: { file: string; bytes: number };
 }
 
 /** Why a snapshot cannot be served: said in the log, as is. */
@@ -80,36 +90,40 @@ export interface Placement {
 }
 
 /**
- * Writes one snapshot to `file` atomically: into a temporary file beside it, flushed to disk
- * (fsync), then renamed over `file` and the directory flushed, so a reader (or a crash) finds the
- * old snapshot or the new one, never half of one. Records are appended one at a time (memory
- * stays flat however many there are), then `finish` writes the index and renames; `abort`
- * removes the temporary file.
+ * Writes one snapshot: records are appended one at a time (memory stays flat however many there
+ * are), then `finish` flushes them, writes the index into a temporary file beside `file`, flushes
+ * it, renames it over `file` and flushes the directory, so a reader (or a crash) finds the old
+ * snapshot or the new one, never half of one. `abort` leaves the old one as it was.
  *
- * `base`: a snapshot whose records are kept (its file copied by the kernel, its index cut off), so
- * an update appends only what changed.
+ * `base`: the records file of the current snapshot and where its records end, to append to (an
+ * update); without it, a new records file is started (a rebuild), and once the index that names it
+ * is in place the older ones are deleted.
  */
 export class SnapshotBuilder {
-  private readonly temp: string;
+  private readonly dir: string;
+  private readonly records: string;
+  private readonly fresh: boolean;
   private fd: number | undefined;
   private offset: number;
 
   constructor(
     private readonly file: string,
-    base?: { file: string; bodyEnd: number },
+    base?: { records: string; bodyEnd: number },
   ) {
-    this.temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+    this.dir = path.dirname(file);
+    this.fresh = base === undefined;
+    this.records = base?.records ?? `edge-snapshot-${randomBytes(6).toString('hex')}.records`;
+    const recordsPath = path.join(this.dir, this.records);
     try {
       if (base) {
-        // copy_file_range (or a reflink): the kept records never pass through the heap.
-        copyFileSync(base.file, this.temp);
-        this.fd = openSync(this.temp, 'r+', PRIVATE_FILE_MODE);
+        this.fd = openSync(recordsPath, 'r+');
+        // Past `bodyEnd` there is at most what a failed update appended: no index points there.
         ftruncateSync(this.fd, base.bodyEnd);
         this.offset = base.bodyEnd;
       } else {
-        this.fd = openSync(this.temp, 'w', PRIVATE_FILE_MODE);
-        writeAll(this.fd, MAGIC, 0);
-        this.offset = MAGIC.length;
+        this.fd = openSync(recordsPath, 'wx', PRIVATE_FILE_MODE);
+        writeAll(this.fd, RECORDS_MAGIC, 0);
+        this.offset = RECORDS_MAGIC.length;
       }
     } catch (error) {
       this.abort();
@@ -125,35 +139,69 @@ export class SnapshotBuilder {
     return placement;
   }
 
-  /** Writes the index and the footer, flushes, renames over the file; answers where the records end and the size. */
-  finish(index: SnapshotIndex): { bodyEnd: number; bytes: number } {
+  /**
+   * Flushes the records, writes the index (naming them) atomically over the file; answers the
+   * records file, where its records end, and the index file's size.
+   */
+  finish(index: Omit<SnapshotIndex, 'records'>): { records: string; bodyEnd: number; bytes: number } {
     const fd = this.open();
+    const temp = path.join(this.dir, `.${path.basename(this.file)}.${process.pid}.tmp`);
+    let indexFd: number | undefined;
     try {
       const bodyEnd = this.offset;
-      const bytes = Buffer.from(JSON.stringify(index), 'utf8');
-      writeAll(fd, bytes, bodyEnd);
-      const footer = Buffer.alloc(FOOTER_BYTES);
-      footer.writeBigUInt64BE(BigInt(bodyEnd), 0);
-      footer.writeBigUInt64BE(BigInt(bytes.length), 8);
-      createHash('sha256').update(bytes).digest().copy(footer, 16);
-      END_MAGIC.copy(footer, 48);
-      writeAll(fd, footer, bodyEnd + bytes.length);
       fsyncSync(fd);
       closeSync(fd);
       this.fd = undefined;
-      renameSync(this.temp, this.file);
-      syncDirectory(path.dirname(this.file));
-      return { bodyEnd, bytes: bodyEnd + bytes.length + FOOTER_BYTES };
+      const json = Buffer.from(
+        JSON.stringify({ ...index, records: { file: this.records, bytes: bodyEnd } }),
+        'utf8',
+      );
+      const footer = Buffer.alloc(FOOTER_BYTES);
+      footer.writeBigUInt64BE(BigInt(MAGIC.length), 0);
+      footer.writeBigUInt64BE(BigInt(json.length), 8);
+      createHash('sha256').update(json).digest().copy(footer, 16);
+      END_MAGIC.copy(footer, 48);
+      indexFd = openSync(temp, 'w', PRIVATE_FILE_MODE);
+      writeAll(indexFd, MAGIC, 0);
+      writeAll(indexFd, json, MAGIC.length);
+      writeAll(indexFd, footer, MAGIC.length + json.length);
+      fsyncSync(indexFd);
+      closeSync(indexFd);
+      indexFd = undefined;
+      renameSync(temp, this.file);
+      syncDirectory(this.dir);
+      if (this.fresh) this.removeOtherGenerations();
+      return { records: this.records, bodyEnd, bytes: MAGIC.length + json.length + FOOTER_BYTES };
     } catch (error) {
+      if (indexFd !== undefined) closeSync(indexFd);
+      rmSync(temp, { force: true });
       this.abort();
       throw error;
     }
   }
 
+  /** Gives up: the current snapshot stays as it was (a new records file, not named by it, goes). */
   abort(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    rmSync(this.temp, { force: true });
+    if (this.fresh && !this.named()) rmSync(path.join(this.dir, this.records), { force: true });
+  }
+
+  /** Whether the index in place names this builder's records file. */
+  private named(): boolean {
+    try {
+      return openSnapshot(this.file).closeAndTell((opened) => opened.index.records.file === this.records);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Older records files: readers that still hold one open keep reading it until they close it. */
+  private removeOtherGenerations(): void {
+    for (const name of readdirSync(this.dir)) {
+      if (RECORDS_FILE.test(name) && name !== this.records)
+        rmSync(path.join(this.dir, name), { force: true });
+    }
   }
 
   private open(): number {
@@ -182,54 +230,108 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** An opened snapshot: its index checked and parsed; records are read from `fd` on demand. */
+/** An opened snapshot: its index checked and parsed; records are read from `fd` (its records file) on demand. */
 export interface OpenedSnapshot {
+  /** The records file, open. */
   fd: number;
   index: SnapshotIndex;
-  /** Where the records end and the index begins. */
+  /** Where the records this index covers end. */
   bodyEnd: number;
-  /** The file's size, in bytes. */
+  /** The index file's size, in bytes. */
   bytes: number;
+  /** Closes `fd`, answering what `tell` answers of it first. */
+  closeAndTell<T>(tell: (opened: OpenedSnapshot) => T): T;
 }
 
 /**
- * Opens `file` and checks it (magic, length, the index's hash); the caller closes `fd`. Throws
- * `SnapshotError` saying what is wrong, or the file system's error (ENOENT: there is none).
+ * Opens the index `file`, checks it (magic, length, the index's hash) and opens the records file
+ * it names (present, and as long as it says); the caller closes `fd`. Throws `SnapshotError`
+ * saying what is wrong, or the file system's error (ENOENT: there is none).
  */
 export function openSnapshot(file: string): OpenedSnapshot {
-  const fd = openSync(file, 'r');
   try {
-    const bytes = fstatSync(fd).size;
+    return openOnce(file);
+  } catch (error) {
+    // A rebuild may have replaced the index and deleted the records file it named between the two
+    // opens: the index read again names the new one.
+    if (error instanceof RecordsMissing) return openOnce(file);
+    throw error;
+  }
+}
+
+class RecordsMissing extends SnapshotError {}
+
+function openOnce(file: string): OpenedSnapshot {
+  const indexFd = openSync(file, 'r');
+  let index: SnapshotIndex;
+  let bytes: number;
+  try {
+    bytes = fstatSync(indexFd).size;
     if (bytes < MAGIC.length + FOOTER_BYTES) throw new SnapshotError(`${file}: truncated (${bytes} bytes)`);
-    const magic = readAt(fd, 0, MAGIC.length);
+    const magic = readAt(indexFd, 0, MAGIC.length);
     if (!magic.equals(MAGIC)) throw new SnapshotError(`${file}: not an edge snapshot (wrong magic)`);
-    const footer = readAt(fd, bytes - FOOTER_BYTES, FOOTER_BYTES);
+    const footer = readAt(indexFd, bytes - FOOTER_BYTES, FOOTER_BYTES);
     if (!footer.subarray(48).equals(END_MAGIC)) {
       throw new SnapshotError(`${file}: truncated or damaged (no footer at its end)`);
     }
-    const bodyEnd = Number(footer.readBigUInt64BE(0));
+    const indexOffset = Number(footer.readBigUInt64BE(0));
     const indexLength = Number(footer.readBigUInt64BE(8));
-    if (bodyEnd < MAGIC.length || bodyEnd + indexLength + FOOTER_BYTES !== bytes) {
+    if (indexOffset !== MAGIC.length || indexOffset + indexLength + FOOTER_BYTES !== bytes) {
       throw new SnapshotError(`${file}: its length (${bytes} bytes) is not the one its footer gives`);
     }
-    const index = readAt(fd, bodyEnd, indexLength);
-    if (!createHash('sha256').update(index).digest().equals(footer.subarray(16, 48))) {
+    const json = readAt(indexFd, indexOffset, indexLength);
+    if (!createHash('sha256').update(json).digest().equals(footer.subarray(16, 48))) {
       throw new SnapshotError(`${file}: its index does not match its checksum`);
     }
-    const parsed = JSON.parse(index.toString('utf8')) as SnapshotIndex;
+    index = JSON.parse(json.toString('utf8')) as SnapshotIndex;
     if (
-      typeof parsed.takenAt !== 'string' ||
-      !Array.isArray(parsed.apps) ||
-      !Array.isArray(parsed.certificates) ||
-      !Array.isArray(parsed.routes)
+      typeof index.takenAt !== 'string' ||
+      !Array.isArray(index.apps) ||
+      !Array.isArray(index.certificates) ||
+      !Array.isArray(index.routes) ||
+      typeof index.records?.file !== 'string' ||
+      !RECORDS_FILE.test(index.records.file) ||
+      typeof index.records.bytes !== 'number'
     ) {
       throw new SnapshotError(`${file}: its index is not a snapshot index`);
     }
-    return { fd, index: parsed, bodyEnd, bytes };
+  } finally {
+    closeSync(indexFd);
+  }
+  const recordsPath = path.join(path.dirname(file), index.records.file);
+  let fd: number;
+  try {
+    fd = openSync(recordsPath, 'r');
+  } catch (error) {
+    throw new RecordsMissing(
+      `${recordsPath}, the records of ${file}, cannot be opened (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size < index.records.bytes || !readAt(fd, 0, RECORDS_MAGIC.length).equals(RECORDS_MAGIC)) {
+      throw new SnapshotError(
+        `${recordsPath}: truncated or damaged (${size} bytes, ${index.records.bytes} expected)`,
+      );
+    }
   } catch (error) {
     closeSync(fd);
     throw error;
   }
+  const opened: OpenedSnapshot = {
+    fd,
+    index,
+    bodyEnd: index.records.bytes,
+    bytes,
+    closeAndTell: (tell) => {
+      try {
+        return tell(opened);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+  return opened;
 }
 
 /** Reads one record and checks its hash; throws `SnapshotError` when it does not match. */

@@ -44,9 +44,9 @@ interface CertificateEntry extends Placement {
 /**
  * Keeps the node's snapshot current: rebuilt from the whole store at start, when the change feed
  * may have missed changes (a reconnected LISTEN says `ALL_HOSTNAMES`) and every `rebuildMs`;
- * between those, each announced change re-reads only the names it names and writes a new file that
- * keeps the unchanged certificate records as they are (the file is copied by the kernel; new records
- * are appended, and a rebuild drops the dead ones once they are half the file).
+ * between those, each announced change re-reads only the names it names, appends their certificate
+ * records to the records file and writes a new index (unchanged records are never rewritten; a
+ * rebuild, into a new records file, drops the dead ones once they are half of it).
  *
  * One writer per node: the process that holds the node's change feed (`portico serve`, the
  * primary when there are edge workers), so one file is written once per change, not raced by
@@ -66,8 +66,8 @@ export class SnapshotWriter {
   private readonly routeCertificate = new Map<string, string>();
   /** certificate hostname → `${offset}\n${length}\n${sha256}\n${notAfter}`: where its record is in the current file. */
   private readonly certificates = new Map<string, string>();
-  /** The current file: where its records end, and how many of their bytes no entry points to. */
-  private current: { bodyEnd: number; dead: number } | undefined;
+  /** The current snapshot: its records file, where its records end, and how many of their bytes no entry points to. */
+  private current: { records: string; bodyEnd: number; dead: number } | undefined;
   private readonly pending = new Set<string>();
   private rebuildNeeded = true;
   private lastRebuild = Number.NEGATIVE_INFINITY;
@@ -222,7 +222,11 @@ export class SnapshotWriter {
       const written = builder.finish(this.index(startedAt));
       let used = 0;
       for (const packed of this.certificates.values()) used += unpack(packed).length;
-      this.current = { bodyEnd: written.bodyEnd, dead: written.bodyEnd - RECORDS_START - used };
+      this.current = {
+        records: written.records,
+        bodyEnd: written.bodyEnd,
+        dead: written.bodyEnd - RECORDS_START - used,
+      };
       this.lastRebuild = startedAt;
       this.lastWrite = startedAt;
       this.options.logger.info(
@@ -312,12 +316,12 @@ export class SnapshotWriter {
     }
   }
 
-  /** Writes the current file again with `records` appended; `apply` updates the entries once they are placed. */
+  /** Appends `records` to the current records file and writes a new index; `apply` updates the entries once they are placed. */
   private write(records: Buffer[], takenAt: number, apply?: (placements: Placement[]) => void): void {
     const current = this.current;
     if (!current) throw new Error('no snapshot to update');
     const builder = new SnapshotBuilder(this.options.file, {
-      file: this.options.file,
+      records: current.records,
       bodyEnd: current.bodyEnd,
     });
     try {
@@ -335,7 +339,7 @@ export class SnapshotWriter {
   }
 
   /** The index of what is in memory now, in the file's compact form. */
-  private index(takenAt: number): SnapshotIndex {
+  private index(takenAt: number): Omit<SnapshotIndex, 'records'> {
     const certificates: SnapshotIndex['certificates'] = [];
     const certificateIndex = new Map<string, number>();
     for (const [name, packed] of this.certificates) {
