@@ -3,13 +3,22 @@
  * BENCH_EDGE_DOMAINS (100,000) active domains in SQLite, against an empty store, on each runtime
  * measured (bench/lib/runtimes.ts); then its memory once HTTPS requests to distinct names have
  * filled its certificate cache, as the edge's defaults size it (PORTICO_EDGE_CERT_CACHE_MB unset).
+ * Then 3b: the same names served by an edge started cold with its store unreachable, from the
+ * snapshot of that store (src/snapshot/): time to its first 200, and its RSS.
  *
  * Set-up: the run's CA, BENCH_EDGE_CERTS (10,000) certificates issued by InternalIssuer (the names
  * the requests go to), the origin they reach, and the two stores. Environment: BENCH_EDGE_DOMAINS,
  * BENCH_EDGE_CERTS (bench/lib/edge-setup.ts), BENCH_NODE_LTS (bench/lib/runtimes.ts). Every server
  * is a child process on 127.0.0.1, ended in `finally`; temporary directories go too.
  */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { pino } from 'pino';
+import { CertificateReader } from '../src/acme/certificate-reader.js';
 import { certificateCacheBytes, DEFAULT_CERT_CACHE_MB } from '../src/edge/sni-cache.js';
+import { snapshotFile } from '../src/snapshot/snapshot-file.js';
+import { SnapshotWriter } from '../src/snapshot/snapshot-writer.js';
+import { createStore } from '../src/store/index.js';
 import type { IssuedCertificateRow } from './lib/certificates.js';
 import {
   APPS_DOMAIN,
@@ -30,7 +39,7 @@ import {
   siteName,
 } from './lib/edge-setup.js';
 import { startPorticoEdge } from './lib/portico-edge.js';
-import { isMain, type Processes, rssMb, runBench } from './lib/processes.js';
+import { freePort, isMain, type Processes, rssMb, runBench } from './lib/processes.js';
 import { type Server, startOrigin } from './lib/proxies.js';
 import { cell, fixed, type SummaryRow, table, verdict } from './lib/report.js';
 import type { Runtime } from './lib/runtimes.js';
@@ -236,6 +245,142 @@ export async function startAndMemory(
   return Object.values(summary);
 }
 
+/** A data directory holding only the snapshot of `fullDir`'s store (no database of its own), and what building it took. */
+export async function prepareSnapshotDir(
+  processes: Processes,
+  credentials: Credentials,
+  fullDir: string,
+): Promise<{ dir: string; encryptionKey: string; seconds: number; bytes: number }> {
+  const dir = processes.tempDir('data-snapshot');
+  const store = await createStore({ dataDir: fullDir });
+  const started = performance.now();
+  try {
+    const writer = new SnapshotWriter({
+      store,
+      appsDomain: APPS_DOMAIN,
+      certificates: new CertificateReader(store, credentials.box, APPS_DOMAIN),
+      file: snapshotFile(dir),
+      logger: pino({ level: 'silent' }),
+    });
+    await writer.flush();
+    await writer.stop();
+  } finally {
+    await store.close();
+  }
+  return {
+    dir,
+    // A node on PostgreSQL shares the sealing key through the environment, not a file.
+    encryptionKey: readFileSync(path.join(fullDir, 'secret.key'), 'utf8').trim(),
+    seconds: (performance.now() - started) / 1000,
+    // The index and its records file.
+    bytes: readdirSync(dir)
+      .filter((name) => name.startsWith('edge-snapshot'))
+      .reduce((sum, name) => sum + statSync(path.join(dir, name)).size, 0),
+  };
+}
+
+/**
+ * Figure 3b: an edge started cold while its store is unreachable (DATABASE_URL names a port where
+ * nothing listens), serving the 100,000 names of the full store from its snapshot: from spawn to
+ * the first 200 through it, then its RSS once requests to distinct names filled its certificate
+ * cache, beside the start from the store of figure 3.
+ */
+export async function startFromSnapshot(
+  procs: Processes,
+  runtimes: Runtime[],
+  snapshot: Awaited<ReturnType<typeof prepareSnapshotDir>>,
+  certNames: string[],
+  requests: number,
+): Promise<SummaryRow[]> {
+  const deadPort = await freePort();
+  const rows: (string | number)[][] = [];
+  const targets: (string | number)[][] = [];
+  const summary = {
+    serving: {
+      figure: `serving from a snapshot of ${DOMAINS.toLocaleString('en')} names, ms`,
+      target: '< 2,000',
+      byRuntime: new Map(),
+    },
+    rss: { figure: 'RSS serving from the snapshot, MB', target: '< 200', byRuntime: new Map() },
+  } satisfies Record<string, SummaryRow>;
+  for (const runtime of runtimes) {
+    const servingMs: number[] = [];
+    const listeningMs: number[] = [];
+    let after: { rss: number; ok: number; failed: number; firstError?: string } | undefined;
+    for (let round = 0; round < START_ROUNDS; round++) {
+      const began = performance.now();
+      const edge = await startPorticoEdge(procs, {
+        runtime,
+        dataDir: snapshot.dir,
+        appsDomain: APPS_DOMAIN,
+        env: {
+          DATABASE_URL: `postgres://portico@127.0.0.1:${deadPort}/portico`,
+          PORTICO_ENCRYPTION_KEY: snapshot.encryptionKey,
+          PORTICO_TLS_ISSUER: 'none',
+        },
+      });
+      listeningMs.push(edge.startMs);
+      const first = certNames[round % certNames.length] as string;
+      // Serving: the first request through the edge that is answered 200, from the snapshot.
+      for (;;) {
+        const result = await requestEach(edge.httpsPort, [first], 1);
+        if (result.statuses.get(200) === 1) break;
+        if (performance.now() - began > 30_000)
+          throw new Error(`no 200 from the snapshot: ${result.firstError}`);
+      }
+      servingMs.push(performance.now() - began);
+      if (round === START_ROUNDS - 1) {
+        const names = shuffle([...certNames]).slice(0, requests);
+        const result = await requestEach(edge.httpsPort, names, HANDSHAKE_CONCURRENCY);
+        after = {
+          rss: rssMb(edge.started.pid),
+          ok: result.statuses.get(200) ?? 0,
+          failed: result.failed,
+          firstError: result.firstError,
+        };
+      }
+      await procs.stop(edge.started);
+    }
+    const serving = median(servingMs);
+    rows.push([
+      `${runtime.label}, store unreachable, snapshot of ${DOMAINS.toLocaleString('en')} names`,
+      fixed(median(listeningMs), 0),
+      fixed(serving, 0),
+      servingMs.map((ms) => fixed(ms, 0)).join(', '),
+      after ? `${fixed(after.rss, 0)} (${after.ok} × 200, ${after.failed} failed)` : '–',
+    ]);
+    if (after?.firstError) console.log(`\n${runtime.label}: first request error: ${after.firstError}`);
+    const rss = after?.rss ?? Number.NaN;
+    targets.push(
+      [
+        `${runtime.label}: serving from the snapshot`,
+        `${fixed(serving, 0)} ms`,
+        '< 2,000 ms',
+        verdict(serving < 2000),
+      ],
+      [
+        `${runtime.label}: RSS serving from the snapshot`,
+        `${fixed(rss, 0)} MB`,
+        '< 200 MB',
+        verdict(rss < 200),
+      ],
+    );
+    summary.serving.byRuntime.set(runtime.label, cell(fixed(serving, 0), serving < 2000));
+    summary.rss.byRuntime.set(runtime.label, cell(fixed(rss, 0), rss < 200));
+  }
+  console.log(
+    `\nSnapshot for part 3b: built from the full store in ${fixed(snapshot.seconds, 1)} s, ${fixed(snapshot.bytes / 2 ** 20, 1)} MiB (the certificates of ${certNames.length.toLocaleString('en')} names, the routes of all).`,
+  );
+  table(
+    `### 3b. Edge start with the store unreachable, from its snapshot (spawn → "edge listening", and spawn → first 200 from the snapshot, median of ${START_ROUNDS}), RSS after ${requests.toLocaleString('en')} requests to distinct names`,
+    ['start', 'listening ms', 'serving ms', 'each run, serving ms', 'RSS MB'],
+    rows,
+    [':---'],
+  );
+  table('Targets', ['figure', 'value', 'target', 'verdict'], targets, [':---']);
+  return Object.values(summary);
+}
+
 if (isMain(import.meta.url)) {
   await runBench(async (processes) => {
     const began = performance.now();
@@ -248,6 +393,9 @@ if (isMain(import.meta.url)) {
     await printHeader('start and memory', [issuedNote(issued), runtimesNote(prepared)]);
     const stores = await prepareStartStores(processes, credentials, origin, certNames, issued.rows);
     const summary = await startAndMemory(processes, runtimes, stores, certNames);
+    const snapshot = await prepareSnapshotDir(processes, credentials, stores.fullDir);
+    const requests = Math.min(certNames.length, Math.max(1_000, Math.ceil(stores.defaultCacheHolds * 1.2)));
+    summary.push(...(await startFromSnapshot(processes, runtimes, snapshot, certNames, requests)));
     printSideBySide('### Side by side', prepared, summary);
     printEnd(began);
   });

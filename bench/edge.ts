@@ -30,7 +30,7 @@
 
 import { http2Figures } from './edge-h2.js';
 import { contextSamples, handshakeRates, roomForEveryName } from './edge-handshakes.js';
-import { prepareStartStores, startAndMemory } from './edge-start.js';
+import { prepareSnapshotDir, prepareStartStores, startAndMemory, startFromSnapshot } from './edge-start.js';
 import { throughput } from './edge-throughput.js';
 import {
   certNames as allCertNames,
@@ -105,6 +105,9 @@ await runBench(async (processes) => {
     issued.rows.filter((row) => row.hostname !== SINGLE_NAME),
   );
   summary.push(...(await startAndMemory(processes, runtimes, stores, certNames)));
+  const snapshot = await prepareSnapshotDir(processes, credentials, stores.fullDir);
+  const requests = Math.min(certNames.length, Math.max(1_000, Math.ceil(stores.defaultCacheHolds * 1.2)));
+  summary.push(...(await startFromSnapshot(processes, runtimes, snapshot, certNames, requests)));
   printSideBySide(
     `### Every figure side by side (ratios against baselines of this run; on a machine busy with other work, see "CPU busy … before any load" above, single figures are noisy)`,
     prepared,

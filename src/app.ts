@@ -47,6 +47,8 @@ import { createValidatorCompiler } from './api/validation.js';
 import type { Config } from './config.js';
 import type { Clock } from './domain/clock.js';
 import type { Services } from './services.js';
+import { snapshotFile } from './snapshot/snapshot-file.js';
+import { SnapshotReader, type SnapshotState } from './snapshot/snapshot-reader.js';
 import type { Store } from './store/store.js';
 
 export interface ApiDeps {
@@ -57,6 +59,8 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger;
   /** What the routes call, built by src/services.ts (`createServices`), as `serve` and tests build them. */
   services: Services;
+  /** Where the edge of this `serve` serves from (its snapshot during a store outage), for `/readyz`. */
+  edgeState?: () => SnapshotState | undefined;
 }
 
 /** Request bodies are small JSON documents; anything larger is refused (413) before it is parsed. */
@@ -72,6 +76,7 @@ export async function buildApi({
   clock,
   logger,
   services,
+  edgeState,
 }: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
@@ -167,6 +172,13 @@ export async function buildApi({
     domains: services.domains,
     webhooks: services.webhooks,
     issuer: services.issuer,
+    snapshot: new SnapshotReader({
+      file: snapshotFile(config.dataDir),
+      box: services.box,
+      maxAgeMs: config.edgeSnapshotMaxAgeSeconds * 1000,
+      logger: app.log,
+    }),
+    edgeState,
   };
 
   health(app, context);

@@ -119,6 +119,12 @@ export interface Config {
    */
   edgeCertCacheBytes: number;
   /**
+   * The oldest snapshot an edge serves from while the store cannot answer, in seconds
+   * (`PORTICO_EDGE_SNAPSHOT_MAX_AGE_SECONDS`, default 86,400): past it, the edge serves only what it
+   * has cached (src/snapshot/, docs/operations.md "When the store is down").
+   */
+  edgeSnapshotMaxAgeSeconds: number;
+  /**
    * The delegated ACME challenge zone (`PORTICO_ACME_DNS_ZONE`, e.g. `acme.platform.example`),
    * normalized; undefined when DNS-01 delegation is not set up. The `dns` role answers for it.
    */
@@ -424,6 +430,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimitPerMinute: integer(env, 'PORTICO_RATE_LIMIT_PER_MINUTE', 3000, 0, 10_000_000),
     maxDomainsPerOrg: integer(env, 'PORTICO_MAX_DOMAINS_PER_ORG', 10_000, 1, 100_000_000),
     edgeCertCacheBytes: edgeCertCacheMb(env) * 2 ** 20,
+    edgeSnapshotMaxAgeSeconds: integer(env, 'PORTICO_EDGE_SNAPSHOT_MAX_AGE_SECONDS', 86_400, 1, 31_536_000),
     edgeWorkers: integer(env, 'PORTICO_EDGE_WORKERS', availableParallelism(), 1, 1024),
     maxAppsPerOrg: integer(env, 'PORTICO_MAX_APPS_PER_ORG', 100, 1, 10_000_000),
     issuanceRatePerOrgPerHour: 0,

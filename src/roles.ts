@@ -9,8 +9,12 @@ import { type Edge, type EdgeOptions, startEdge } from './edge/server.js';
 import { StoreChallenges, StoreRoutes, StoreRoutingProofs } from './edge/store-sources.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './ops/metrics.js';
+import { ensurePrivateDir } from './private-files.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import type { Services } from './services.js';
+import { snapshotFile } from './snapshot/snapshot-file.js';
+import { SnapshotReader, type SnapshotState } from './snapshot/snapshot-reader.js';
+import { SnapshotWriter } from './snapshot/snapshot-writer.js';
 import { ALL_HOSTNAMES, type Store } from './store/store.js';
 import { Housekeeping } from './worker/housekeeping.js';
 import { Worker } from './worker/runner.js';
@@ -54,8 +58,10 @@ export function edgeOptions(
   box: SecretBox,
   metrics: EdgeMetricsSink | undefined,
   logger: Logger,
+  snapshot?: SnapshotReader,
 ): EdgeOptions {
   return {
+    fallback: snapshot,
     host: config.host,
     appsDomain: config.appsDomain,
     httpPort: config.edgeHttpPort,
@@ -78,10 +84,63 @@ export function edgeOptions(
   };
 }
 
-/** Tells the edge of a change the store announced: one name forgotten, or everything. */
-export function applyServingChange(edge: Pick<Edge, 'invalidate' | 'invalidateAll'>, hostname: string): void {
-  if (hostname === ALL_HOSTNAMES) edge.invalidateAll();
+/**
+ * Tells the edge of a change the store announced: one name forgotten, or, when changes may have
+ * been missed (a LISTEN reconnected), every name read again on its next use without dropping what
+ * is served, since the database may still be coming back.
+ */
+export function applyServingChange(edge: Pick<Edge, 'invalidate' | 'expireAll'>, hostname: string): void {
+  if (hostname === ALL_HOSTNAMES) edge.expireAll();
   else edge.invalidate(hostname);
+}
+
+/** The node's snapshot as an edge process serves from it when the store fails (src/snapshot/). */
+export function openSnapshotReader(config: Config, box: SecretBox, logger: Logger): SnapshotReader {
+  return new SnapshotReader({
+    file: snapshotFile(config.dataDir),
+    box,
+    maxAgeMs: config.edgeSnapshotMaxAgeSeconds * 1000,
+    logger,
+  });
+}
+
+/**
+ * While `snapshot` is being served from, asks the store every second whether it answers again, so an
+ * edge process with no traffic does not go on saying (in `/readyz`) that it serves from the
+ * snapshot. Stops with the returned function.
+ */
+export function watchStoreReturn(store: Pick<Store, 'ping'>, snapshot: SnapshotReader): () => void {
+  const timer = setInterval(() => {
+    if (snapshot.state().servingSince)
+      store.ping().then(
+        () => snapshot.storeAnswered(),
+        () => {},
+      );
+  }, 1_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * Keeps the node's snapshot current from the store and its change feed. Started once per node by
+ * the process that runs the edge role (the primary, with edge workers): see snapshot-writer.ts.
+ */
+export function startSnapshotWriter(
+  config: Config,
+  store: Store,
+  box: SecretBox,
+  logger: Logger,
+): SnapshotWriter {
+  ensurePrivateDir(config.dataDir);
+  const writer = new SnapshotWriter({
+    store,
+    appsDomain: config.appsDomain,
+    certificates: new CertificateReader(store, box, config.appsDomain),
+    file: snapshotFile(config.dataDir),
+    logger,
+  });
+  writer.start();
+  return writer;
 }
 
 /**
@@ -93,11 +152,13 @@ export function applyServingChange(edge: Pick<Edge, 'invalidate' | 'invalidateAl
 export async function startEdgeRole(
   config: Config,
   store: Store,
-  services: Services,
+  services: Pick<Services, 'box' | 'metrics'>,
   logger: Logger,
+  snapshot?: SnapshotReader,
 ): Promise<Edge> {
-  const edge = await startEdge(edgeOptions(config, store, services.box, services.metrics, logger));
+  const edge = await startEdge(edgeOptions(config, store, services.box, services.metrics, logger, snapshot));
   const unsubscribe = store.subscribeServingChanges((hostname) => applyServingChange(edge, hostname));
+  const unwatch = snapshot ? watchStoreReturn(store, snapshot) : () => {};
   return {
     get httpPort() {
       return edge.httpPort;
@@ -107,9 +168,12 @@ export async function startEdgeRole(
     },
     invalidate: (hostname) => edge.invalidate(hostname),
     invalidateAll: () => edge.invalidateAll(),
+    expireAll: () => edge.expireAll(),
     close: async () => {
       unsubscribe();
+      unwatch();
       await edge.close();
+      snapshot?.close();
     },
   };
 }
@@ -122,11 +186,19 @@ export async function startEdgeRole(
 export async function startApiRole(
   { config, store, services, clock, logger }: RoleDeps,
   edgeHttpsPort = config.edgeHttpsPort,
+  edgeState?: () => SnapshotState | undefined,
 ): Promise<{ port: number; stop: Stop }> {
   // Loaded only with the API role: an edge- or worker-only process needs none of Fastify's routes,
   // schemas and docs, and starts faster and smaller without them.
   const { buildApi } = await import('./app.js');
-  const api = await buildApi({ config: { ...config, edgeHttpsPort }, store, clock, logger, services });
+  const api = await buildApi({
+    config: { ...config, edgeHttpsPort },
+    store,
+    clock,
+    logger,
+    services,
+    edgeState,
+  });
   try {
     await listenQuietly(api, logger, config);
   } catch (error) {

@@ -8,14 +8,18 @@ import { startEdgeWorkers } from '../edge-workers/primary.js';
 import { createLogger, type LogFormat, type Logger } from '../logger.js';
 import { Metrics } from '../ops/metrics.js';
 import {
+  openSnapshotReader,
   type RoleDeps,
   type Stop,
   startApiRole,
   startDnsRole,
   startEdgeRole,
+  startSnapshotWriter,
   startWorkerRole,
 } from '../roles.js';
 import { createServices } from '../services.js';
+import type { SnapshotState } from '../snapshot/snapshot-reader.js';
+import { deferStore } from '../store/deferred-store.js';
 import type { Store } from '../store/index.js';
 import { holderId, nodeId } from '../worker/lease-holder.js';
 import {
@@ -132,13 +136,27 @@ async function start(
   const has = (role: Role) => config.roles.includes(role);
   refuseSharedPorts(config);
   const storeName = describeStore(config);
+  let reachable = true;
   try {
     running.store = await openStore(config);
   } catch (error) {
-    throw new StartError(`could not open the store (${storeName}): ${describeError(error)}`);
+    // An edge alone on PostgreSQL starts anyway and serves from its snapshot until the store
+    // answers (src/snapshot/); every other role needs the store to do anything at all, and a SQLite
+    // file that cannot be opened will not open by itself later.
+    if (!config.databaseUrl || config.roles.some((role) => role !== 'edge')) {
+      throw new StartError(`could not open the store (${storeName}): ${describeError(error)}`);
+    }
+    reachable = false;
+    logger.warn(
+      { store: storeName, err: error },
+      'store not reachable: the edge serves from its snapshot and keeps trying the store',
+    );
+    running.store = deferStore(() => openStore(config), error, {
+      onOpen: () => logger.info({ store: storeName }, 'store reachable again'),
+    }).store;
   }
   const store = running.store;
-  await ensureBootstrapKey(store, config);
+  if (reachable) await ensureBootstrapKey(store, config);
   const metrics = new Metrics(store, systemClock);
   // This machine and data directory in the names of lease holders (made on first use), so a
   // restarted node frees at once what its killed predecessor held (worker/lease-holder.ts). The
@@ -170,18 +188,33 @@ async function start(
   };
 
   let edgeHttpsPort = config.edgeHttpsPort;
+  let edgeState: (() => SnapshotState | undefined) | undefined;
   if (has('edge') && services) {
     const edgeLogger = logger.child({ role: 'edge' });
     // One edge in this process, or that many workers of their own sharing its ports (edge-workers/).
-    const edge = await listening<{ httpPort: number; httpsPort: number; close(): Promise<void> }>(
-      config,
-      'edge',
-      () =>
-        config.edgeWorkers > 1
-          ? startEdgeWorkers({ count: config.edgeWorkers, env, store, metrics, logger: edgeLogger })
-          : startEdgeRole(config, store, services, edgeLogger),
+    const snapshot =
+      config.edgeWorkers > 1 ? undefined : openSnapshotReader(config, services.box, edgeLogger);
+    const edge = await listening<{
+      httpPort: number;
+      httpsPort: number;
+      close(): Promise<void>;
+      snapshotState?(): SnapshotState | undefined;
+    }>(config, 'edge', () =>
+      config.edgeWorkers > 1
+        ? startEdgeWorkers({ count: config.edgeWorkers, env, store, metrics, logger: edgeLogger })
+        : startEdgeRole(config, store, services, edgeLogger, snapshot),
     );
-    running.edge = () => edge.close();
+    edgeState = snapshot ? () => snapshot.state() : edge.snapshotState;
+    // This process holds the node's change feed: it alone writes the node's snapshot, once per
+    // change. On PostgreSQL only: SQLite is a file in this same data directory, which cannot become
+    // unreachable while the snapshot beside it stays readable, so a snapshot would only cost memory.
+    const writer = config.databaseUrl
+      ? startSnapshotWriter(config, store, services.box, edgeLogger)
+      : undefined;
+    running.edge = async () => {
+      await edge.close();
+      await writer?.stop();
+    };
     edgeHttpsPort = edge.httpsPort;
     const http = `http://${config.host}:${edge.httpPort}`;
     const https = `https://${config.host}:${edge.httpsPort}`;
@@ -189,7 +222,7 @@ async function start(
   }
   if (has('api') && deps) {
     // With the edge in this process, domains' `url` shows the port it really serves HTTPS on.
-    const api = await listening(config, 'api', () => startApiRole(deps, edgeHttpsPort));
+    const api = await listening(config, 'api', () => startApiRole(deps, edgeHttpsPort, edgeState));
     running.api = api.stop;
     const url = `http://${config.host}:${api.port}`;
     announce(`Portico API listening on ${url} (docs: /docs, store: ${storeName})`, {

@@ -120,6 +120,52 @@ export async function routeOf(
   };
 }
 
+/** Rows read per query by `servedRoutes`. */
+const PAGE = 1_000;
+
+/**
+ * Every route there is, as `routeOf` would answer each name, read a page at a time rather than a
+ * name at a time: the edge's snapshot (src/snapshot/) is built from it. The same rules as
+ * `routeOf`: each app's default hostname, and each served customer domain (never one below the
+ * apps domain) of an app that exists, redirected to its app's served primary unless it is that one.
+ * Not one consistent read: a change made while it reads is announced (`publishServingChange`),
+ * and the caller applies those after it.
+ */
+export async function servedRoutes(store: Store, appsDomain: string): Promise<Route[]> {
+  const apps = new Map<string, App>();
+  for (let after = ''; ; ) {
+    const page = await store.listAllApps(after, PAGE);
+    for (const app of page) apps.set(app.id, app);
+    if (page.length < PAGE) break;
+    after = page.at(-1)?.id ?? '';
+  }
+  const domains: Pick<Domain, 'name' | 'appId' | 'isPrimary'>[] = [];
+  for (let after = ''; ; ) {
+    const page = await store.listDomainsInStatus(SERVED_STATUSES, after, PAGE);
+    domains.push(...page);
+    if (page.length < PAGE) break;
+    after = page.at(-1)?.name ?? '';
+  }
+  const primaries = new Map<string, string>();
+  for (const domain of domains) if (domain.isPrimary) primaries.set(domain.appId, domain.name);
+  const routes: Route[] = [];
+  for (const app of apps.values()) {
+    routes.push({ hostname: defaultHostname(app.slug, appsDomain), appId: app.id, originUrl: app.originUrl });
+  }
+  for (const domain of domains) {
+    const app = apps.get(domain.appId);
+    if (!app || belowAppsDomain(domain.name, appsDomain) !== undefined) continue;
+    const primary = domain.isPrimary ? undefined : primaries.get(domain.appId);
+    routes.push({
+      hostname: domain.name,
+      appId: app.id,
+      originUrl: app.originUrl,
+      ...(primary ? { redirectTo: primary } : {}),
+    });
+  }
+  return routes;
+}
+
 /**
  * The claim in one of `statuses` that serves `hostname`: its own, else the wildcard one label above
  * it. The exact lookup comes first and wins; both are lookups by the indexed name.

@@ -3,8 +3,10 @@ import { type Config, loadConfig } from '../config.js';
 import { type Edge, startEdge } from '../edge/server.js';
 import { createLogger, type Logger } from '../logger.js';
 import { EdgeMetricsBatch } from '../ops/edge-metrics.js';
-import { applyServingChange, edgeOptions } from '../roles.js';
+import { applyServingChange, edgeOptions, openSnapshotReader, watchStoreReturn } from '../roles.js';
 import { openSecretBox } from '../secrets/secret-box.js';
+import type { SnapshotReader } from '../snapshot/snapshot-reader.js';
+import { deferStore } from '../store/deferred-store.js';
 import { createStore, type Store } from '../store/index.js';
 import { type FromEdgeWorker, isEdgeMessage, type ToEdgeWorker } from './messages.js';
 
@@ -58,18 +60,33 @@ export async function runEdgeWorker(env: NodeJS.ProcessEnv): Promise<number> {
 
   let store: Store | undefined;
   let logger: Logger | undefined;
+  let snapshot: SnapshotReader | undefined;
+  let unwatch = () => {};
   const metrics = new EdgeMetricsBatch();
   try {
     const config: Config = loadConfig(env);
-    logger = createLogger(config.logLevel, config.logFormat).child({ role: 'edge', worker: worker.id });
-    store = await createStore({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      sqliteSynchronous: config.sqliteSynchronous,
-      postgresPoolSize: POOL_SIZE,
-      secondary: true,
-    });
-    edge = await startEdge(edgeOptions(config, store, openSecretBox(config), metrics, logger));
+    const log = createLogger(config.logLevel, config.logFormat).child({ role: 'edge', worker: worker.id });
+    logger = log;
+    const open = () =>
+      createStore({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        sqliteSynchronous: config.sqliteSynchronous,
+        postgresPoolSize: POOL_SIZE,
+        secondary: true,
+      });
+    try {
+      store = await open();
+    } catch (error) {
+      // Started (or restarted) while PostgreSQL is down: serve from the snapshot until it answers.
+      if (!config.databaseUrl) throw error;
+      log.warn({ err: error }, 'store not reachable: serving from the snapshot and trying the store again');
+      store = deferStore(open, error).store;
+    }
+    const box = openSecretBox(config);
+    snapshot = openSnapshotReader(config, box, log);
+    edge = await startEdge(edgeOptions(config, store, box, metrics, log, snapshot));
+    unwatch = watchStoreReturn(store, snapshot);
   } catch (error) {
     const { message, code, port } = error as NodeJS.ErrnoException & { port?: number };
     await send({ type: 'portico:start-failed', message: String(message ?? error), code, port });
@@ -78,15 +95,29 @@ export async function runEdgeWorker(env: NodeJS.ProcessEnv): Promise<number> {
   }
   await send({ type: 'portico:listening', httpPort: edge.httpPort, httpsPort: edge.httpsPort });
 
+  let lastState = '';
   const sendMetrics = async () => {
     const delta = metrics.take();
     if (delta) await send({ type: 'portico:metrics', delta });
+    const state = snapshot?.state();
+    const message = {
+      type: 'portico:snapshot-state' as const,
+      servingSince: state?.servingSince?.toISOString() ?? null,
+      takenAt: state?.takenAt?.toISOString() ?? null,
+    };
+    const text = JSON.stringify(message);
+    if (text !== lastState) {
+      lastState = text;
+      await send(message);
+    }
   };
   const timer = setInterval(() => void sendMetrics(), METRICS_EVERY_MS);
   timer.unref();
 
   await drainRequested;
+  unwatch();
   await edge.close();
+  snapshot?.close();
   clearInterval(timer);
   // What the last requests counted, before the channel closes.
   await sendMetrics();

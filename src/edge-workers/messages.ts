@@ -22,7 +22,9 @@ export type FromEdgeWorker =
   /** The edge could not start: the error's message, and the code and port of a failed listen. */
   | { type: 'portico:start-failed'; message: string; code?: string; port?: number }
   /** What the edge counted since the last one (ops/edge-metrics.ts). */
-  | { type: 'portico:metrics'; delta: EdgeMetricsDelta };
+  | { type: 'portico:metrics'; delta: EdgeMetricsDelta }
+  /** Where the edge serves from, sent when it changes: since when from the snapshot (ISO), or null. */
+  | { type: 'portico:snapshot-state'; servingSince: string | null; takenAt: string | null };
 
 const TYPES = new Set([
   'portico:serving-change',
@@ -30,6 +32,7 @@ const TYPES = new Set([
   'portico:listening',
   'portico:start-failed',
   'portico:metrics',
+  'portico:snapshot-state',
 ]);
 
 /** Whether `message` is one of ours (Node's cluster also sends messages of its own on the channel). */

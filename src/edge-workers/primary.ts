@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from '../logger.js';
 import type { EdgeMetricsDelta } from '../ops/edge-metrics.js';
 import { PROJECT_ROOT } from '../project-root.js';
+import type { SnapshotState } from '../snapshot/snapshot-reader.js';
 import type { Store } from '../store/store.js';
 import { EDGE_WORKER_FLAG, type FromEdgeWorker, isEdgeMessage, type ToEdgeWorker } from './messages.js';
 
@@ -51,6 +52,11 @@ export interface EdgeWorkers {
   readonly httpsPort: number;
   /** Workers running now, by pid. */
   pids(): number[];
+  /**
+   * Where the workers serve from, for `/readyz`: from the snapshot since the earliest time any
+   * worker began to (each reports its own), else from the store.
+   */
+  snapshotState(): SnapshotState;
   /** Drains every worker; resolves once all have exited. */
   close(): Promise<void>;
 }
@@ -70,6 +76,9 @@ interface Member {
   pid: number;
   startedAt: number;
   listening: boolean;
+  /** What it last said of where it serves from. */
+  servingSince: string | null;
+  takenAt: string | null;
   /** Settles once the worker listens (or failed to). */
   ready: Promise<{ httpPort: number; httpsPort: number }>;
   exited: Promise<void>;
@@ -84,6 +93,7 @@ export async function startEdgeWorkers(options: EdgeWorkersOptions): Promise<Edg
       httpPort: ports.httpPort,
       httpsPort: ports.httpsPort,
       pids: () => pool.pids(),
+      snapshotState: () => pool.snapshotState(),
       close: () => pool.close(),
     };
   } catch (error) {
@@ -134,6 +144,16 @@ class EdgeWorkerPool {
     return [...this.members.values()].map((member) => member.pid);
   }
 
+  snapshotState(): SnapshotState {
+    const serving = [...this.members.values()].filter((member) => member.servingSince !== null);
+    if (serving.length === 0) return { servingSince: undefined, takenAt: undefined };
+    const earliest = serving.reduce((a, b) => ((a.servingSince ?? '') <= (b.servingSince ?? '') ? a : b));
+    return {
+      servingSince: new Date(earliest.servingSince as string),
+      takenAt: earliest.takenAt === null ? undefined : new Date(earliest.takenAt),
+    };
+  }
+
   private fork(): Member {
     const worker = cluster.fork(this.options.env);
     let resolveReady!: (ports: { httpPort: number; httpsPort: number }) => void;
@@ -149,6 +169,8 @@ class EdgeWorkerPool {
       pid: worker.process.pid ?? 0,
       startedAt: Date.now(),
       listening: false,
+      servingSince: null,
+      takenAt: null,
       ready,
       exited: new Promise((resolve) => worker.once('exit', () => resolve())),
     };
@@ -171,6 +193,10 @@ class EdgeWorkerPool {
           return;
         case 'portico:metrics':
           this.options.metrics?.addEdgeMetrics(received.delta);
+          return;
+        case 'portico:snapshot-state':
+          member.servingSince = received.servingSince;
+          member.takenAt = received.takenAt;
           return;
       }
     });

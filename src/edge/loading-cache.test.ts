@@ -244,6 +244,32 @@ describe('LoadingCache', () => {
     expect(cache.get('b')).toBeInstanceOf(Promise);
   });
 
+  it('expireAll keeps values for a failed read (a database reconnecting) and reads each again', async () => {
+    const source = new GatedSource();
+    const clock = { now: 0 };
+    const cache = cacheOver(source, clock);
+    await loaded(cache, source, 'a', 'A');
+    await loaded(cache, source, 'b', 'B');
+    await loaded(cache, source, 'ghost', undefined);
+    const inFlight = cache.get('c');
+    cache.expireAll();
+    // Nothing dropped: the values are still held, but the next use of each reads the source.
+    expect(cache.size).toBe(2);
+    const a = cache.get('a');
+    expect(a).toBeInstanceOf(Promise);
+    source.reject('a', new Error('database still down'));
+    expect(await a).toBe('A');
+    const b = cache.get('b');
+    source.resolve('b', undefined);
+    expect(await b).toBeUndefined();
+    // "Not found" is asked again, and a load started before is not stored.
+    expect(cache.get('ghost')).toBeInstanceOf(Promise);
+    source.resolve('c', 'old C');
+    await inFlight;
+    expect(cache.get('c')).toBeInstanceOf(Promise);
+    expect(source.readsOf('a')).toBe(2);
+  });
+
   it('serves an expired value when reading it again fails, and retries after the negative TTL', async () => {
     const source = new GatedSource();
     const clock = { now: 0 };

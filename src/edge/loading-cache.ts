@@ -157,7 +157,22 @@ export class LoadingCache<V> {
     for (const key of keys) this.invalidate(key);
   }
 
-  /** Forgets everything, as after missing change notifications. */
+  /**
+   * Makes every value stale, as after missing change notifications: the next `get` of each key
+   * reads the source again, and only if that read fails is the value it had served (stale on
+   * error). Unlike `clear`, a source that is down when this is called (a database reconnecting)
+   * takes nothing served down with it. "Not found" answers are forgotten; loads in flight disowned.
+   */
+  expireAll(): void {
+    const now = this.now();
+    for (const entry of this.values.values()) {
+      if (entry.expiresAt > now) entry.expiresAt = now;
+    }
+    this.misses.clear();
+    this.flights.clear();
+  }
+
+  /** Forgets everything. */
   clear(): void {
     if (this.onDropped) for (const [key, entry] of this.values) this.onDropped(key, entry.value);
     this.values.clear();

@@ -22,7 +22,14 @@ import {
   type Scheme,
 } from './router.js';
 import { SniCache } from './sni-cache.js';
-import type { CertificateSource, ChallengeSource, RouteSource, RoutingProofSource } from './sources.js';
+import type {
+  CertificateSource,
+  ChallengeSource,
+  EdgeCertificate,
+  FallbackSource,
+  RouteSource,
+  RoutingProofSource,
+} from './sources.js';
 import { tlsAlpnCallbacks } from './tls-alpn.js';
 import { edgeTlsProfile } from './tls-profile.js';
 
@@ -47,6 +54,18 @@ export interface EdgeOptions {
   challenges: ChallengeSource;
   /** Answers routing proofs (domain/routing-proof.ts); without it the proof path is answered 404. */
   routingProofs?: RoutingProofSource;
+  /**
+   * What routes and certificates are answered from when `routes` or `certificates` throw (the
+   * store down): the node's snapshot. Its answers are kept `negativeCacheTtlMs` only, so once the
+   * store is back every name is read from it again within that time.
+   */
+  fallback?: FallbackSource;
+  /**
+   * With a `fallback`: how long a route or certificate read from the store may take before the
+   * fallback answers instead, in ms. A database that stops answering without refusing (a silent
+   * network partition) would otherwise hold handshakes until TCP gives up. Default 3,000.
+   */
+  storeTimeoutMs?: number;
   /** `PORTICO_ALLOW_PRIVATE_ORIGINS`: allow origins on loopback and private networks. */
   allowPrivateOrigins: boolean;
   logger: Logger;
@@ -87,8 +106,14 @@ export interface Edge {
    * activated, removed, moved or made primary, certificate renewed, the App's `origin_url` changed.
    */
   invalidate(hostname: string): void;
-  /** Forgets everything cached, as after missing change notifications (a lost LISTEN connection). */
+  /** Forgets everything cached. */
   invalidateAll(): void;
+  /**
+   * Makes everything cached stale, as after missing change notifications (a LISTEN reconnected):
+   * each name is read again on its next use, and what it had is still served if that read fails
+   * (the database may be reconnecting still). Nothing served is dropped.
+   */
+  expireAll(): void;
   /**
    * Stops accepting connections, lets requests in flight finish for up to `closeTimeoutMs`, then
    * cuts what is left (WebSocket tunnels included) and closes origin connections.
@@ -108,6 +133,8 @@ interface CachedRoute {
   readonly route: Route;
   /** `undefined` when the App has no `origin_url` or it is not http(s): answered with 502. */
   readonly origin: ProxyOrigin | undefined;
+  /** Read from the fallback (the snapshot) because the store failed: kept briefly, and its certificate is read there too. */
+  readonly fromFallback: boolean;
 }
 
 /** A route lookup that failed with nothing cached to fall back on: 503, try again. */
@@ -178,10 +205,25 @@ class EdgeServer implements Edge {
     const ttlMs = options.cacheTtlMs ?? 60_000;
     const negativeTtlMs = options.negativeCacheTtlMs ?? 5_000;
     const routeSource = options.routes;
+    const fallback = options.fallback;
+    const storeTimeoutMs = options.storeTimeoutMs ?? 3_000;
+    /** A read of the store, bounded by `storeTimeoutMs` when there is a fallback to answer instead. */
+    const bounded = <T>(read: Promise<T>): Promise<T> =>
+      fallback ? withTimeout(read, storeTimeoutMs) : read;
 
     this.routes = new LoadingCache<CachedRoute>({
       load: async (hostname) => {
-        const route = await routeSource.route(hostname);
+        let route: Route | undefined;
+        let fromFallback = false;
+        try {
+          route = await bounded(routeSource.route(hostname));
+          fallback?.storeAnswered();
+        } catch (error) {
+          if (!fallback) throw error;
+          // The store's error is the one to report when the snapshot cannot answer either.
+          route = answerOr(() => fallback.route(hostname), error);
+          fromFallback = true;
+        }
         if (route === undefined) return undefined;
         const origin = route.originUrl === null ? undefined : parseOrigin(route.originUrl);
         if (route.originUrl !== null && origin === undefined) {
@@ -190,11 +232,14 @@ class EdgeServer implements Edge {
             'edge: origin_url is not an http(s) URL; answering 502',
           );
         }
-        return { route, origin };
+        return { route, origin, fromFallback };
       },
       maxEntries: options.routeCacheSize ?? 10_000,
       ttlMs,
       negativeTtlMs,
+      // From the snapshot: read from the store again within seconds, so a name removed or moved
+      // while the store was down stops being served soon after it is back.
+      maxAgeOf: (cached) => (cached.fromFallback ? negativeTtlMs : ttlMs),
       // A name in steady use is read again in the last tenth of its life, while requests go on.
       refreshAheadMs: ttlMs / 10,
       onLoadError: (hostname, err) => logger.error({ hostname, err }, 'edge: route lookup failed'),
@@ -207,7 +252,16 @@ class EdgeServer implements Edge {
         // A name served by a wildcard claim presents the wildcard's certificate.
         certificate: async (hostname) => {
           const cached = await this.routes.get(hostname);
-          return cached ? certificates.certificate(cached.route.wildcard ?? hostname) : undefined;
+          if (!cached) return undefined;
+          const name = cached.route.wildcard ?? hostname;
+          // A route from the snapshot: the store just failed, so its certificate comes from there too.
+          if (cached.fromFallback && fallback) return fallbackCertificate(fallback, name, negativeTtlMs);
+          try {
+            return await bounded(certificates.certificate(name));
+          } catch (error) {
+            if (!fallback) throw error;
+            return answerOr(() => fallbackCertificate(fallback, name, negativeTtlMs), error);
+          }
         },
       },
       maxBytes: options.certCacheBytes,
@@ -321,6 +375,11 @@ class EdgeServer implements Edge {
   invalidateAll(): void {
     this.routes.clear();
     this.sni.clear();
+  }
+
+  expireAll(): void {
+    this.routes.expireAll();
+    this.sni.expireAll();
   }
 
   close(): Promise<void> {
@@ -514,6 +573,42 @@ class EdgeServer implements Edge {
         return;
     }
   };
+}
+
+/** `read`, or a rejection once `ms` have passed without its answer (the read itself goes on, unobserved). */
+function withTimeout<T>(read: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
+    read.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The fallback's answer, or `error` (the store's) thrown when it cannot answer either. */
+function answerOr<T>(answer: () => T, error: unknown): T {
+  try {
+    return answer();
+  } catch {
+    throw error;
+  }
+}
+
+/** A certificate from the fallback, kept `maxAgeMs` at most (read from the store again after). */
+function fallbackCertificate(
+  fallback: FallbackSource,
+  hostname: string,
+  maxAgeMs: number,
+): EdgeCertificate | undefined {
+  const found = fallback.certificate(hostname);
+  return found && { ...found, maxAgeMs };
 }
 
 /**

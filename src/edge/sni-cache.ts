@@ -68,6 +68,8 @@ interface LoadedCertificate {
   readonly fingerprint: string;
   /** What it counts as against the cache's budget (`certificateCacheBytes`). */
   readonly bytes: number;
+  /** The source's cap on how long it is kept (`EdgeCertificate.maxAgeMs`), in ms. */
+  readonly maxAgeMs: number;
 }
 
 /**
@@ -110,7 +112,7 @@ export class SniCache {
       ttlMs,
       negativeTtlMs,
       refreshAheadMs: options.refreshAheadMs ?? ttlMs / 10,
-      maxAgeOf: (loaded, now) => Math.max(loaded.notAfter - now, negativeTtlMs),
+      maxAgeOf: (loaded, now) => Math.min(Math.max(loaded.notAfter - now, negativeTtlMs), loaded.maxAgeMs),
       onLoadError: options.onLoadError,
       onStored: (_hostname, loaded) => {
         const held = this.contexts.get(loaded.fingerprint);
@@ -149,6 +151,11 @@ export class SniCache {
     this.cache.invalidateMatching(matches);
   }
 
+  /** Makes every certificate stale: read again on its next handshake, kept if that read fails. */
+  expireAll(): void {
+    this.cache.expireAll();
+  }
+
   /** Forgets every name. */
   clear(): void {
     this.cache.clear();
@@ -164,12 +171,13 @@ export class SniCache {
     const notAfter = found.notAfter.getTime();
     // Building a context (OpenSSL parsing the PEM chain and key) costs about 1 ms here, twice a whole
     // handshake: a reload that finds the certificate unchanged, the usual case, keeps the one it has.
-    if (previous?.fingerprint === fingerprint) return { ...previous, notAfter };
+    const maxAgeMs = found.maxAgeMs ?? Number.POSITIVE_INFINITY;
+    if (previous?.fingerprint === fingerprint) return { ...previous, notAfter, maxAgeMs };
     const bytes = certificateCacheBytes(found);
     const shared = this.contexts.get(fingerprint);
-    if (shared !== undefined) return { context: shared.context, notAfter, fingerprint, bytes };
+    if (shared !== undefined) return { context: shared.context, notAfter, fingerprint, bytes, maxAgeMs };
     const context = createSecureContext({ cert: found.certificatePem, key: found.privateKeyPem });
     this.onContextBuilt?.();
-    return { context, notAfter, fingerprint, bytes };
+    return { context, notAfter, fingerprint, bytes, maxAgeMs };
   }
 }

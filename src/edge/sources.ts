@@ -31,6 +31,8 @@ export interface EdgeCertificate {
   privateKeyPem: string;
   /** The leaf's expiry: the edge never caches a certificate past it. */
   notAfter: Date;
+  /** How long the edge may keep it before reading it again, in ms, when less than its usual lifetime. */
+  maxAgeMs?: number;
 }
 
 export interface CertificateSource {
@@ -66,4 +68,19 @@ export interface ChallengeSource {
    * handful), so a removed answer is never presented again.
    */
   tlsAlpnKeyAuthorization(hostname: string): Promise<string | undefined>;
+}
+
+/**
+ * What the edge answers from when its sources throw (the store unreachable): the node's snapshot
+ * (src/snapshot/), a local file. Synchronous. A throw means it cannot answer either (no snapshot,
+ * a damaged one, or one past its maximum age): the edge then keeps what it has cached and answers
+ * nothing new, as without one. Names are normalized, as for the sources above.
+ */
+export interface FallbackSource {
+  /** The route of a hostname, or `undefined` when nothing is served there. */
+  route(hostname: string): Route | undefined;
+  /** The certificate of a hostname that has a route, or `undefined`. */
+  certificate(hostname: string): EdgeCertificate | undefined;
+  /** Told each time the store answered: the edge is no longer serving from the fallback. */
+  storeAnswered(): void;
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
+import { CONNECT_TIMEOUT_MS } from './postgres.js';
 import type { Database } from './schema.js';
 import { ALL_HOSTNAMES } from './store.js';
 
@@ -76,7 +77,11 @@ export class PostgresChangeFeed implements ChangeFeed {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.url, options: this.searchPathOptions });
+    const client = new pg.Client({
+      connectionString: this.url,
+      options: this.searchPathOptions,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     this.client = client;
     client.on('notification', (message) => {
       if (message.channel === CHANNEL && message.payload) this.emitter.emit('change', message.payload);

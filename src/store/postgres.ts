@@ -16,6 +16,9 @@ export interface PostgresOptions {
   poolSize?: number;
 }
 
+/** How long opening a connection may take before it fails. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
@@ -64,6 +67,10 @@ export async function openPostgres({ url, schema, poolSize = 10 }: PostgresOptio
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    // A database that does not answer at all (a failover in progress, a dropped route) fails a
+    // query within seconds rather than the system's TCP timeout of minutes: the edge then serves
+    // from its snapshot instead of holding handshakes (src/snapshot/).
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // An idle client that loses its connection emits 'error'; without a listener that kills the process.

@@ -121,6 +121,11 @@ export interface AppStore {
   findAppBySlug(slug: string): Promise<App | undefined>;
   /** Any organization's app: for the worker and the edge, which act for no organization. */
   findAppById(appId: string): Promise<App | undefined>;
+  /**
+   * Every organization's apps, `limit` at a time in id order after `afterId` ('' for the first
+   * page): the edge's snapshot of what it serves (src/snapshot/) reads them all this way.
+   */
+  listAllApps(afterId: string, limit: number): Promise<App[]>;
   listApps(orgId: string, page: Page): Promise<PageOf<App>>;
   /** Answers the updated app, or undefined when it does not exist in this organization. */
   updateApp(orgId: string, appId: string, patch: AppPatch): Promise<App | undefined>;
@@ -247,6 +252,16 @@ export interface DomainStore {
   findDomainInStatus(name: string, statuses: readonly DomainStatus[]): Promise<Domain | undefined>;
   /** The app's primary domain when its status is one of `statuses`, else undefined. */
   findPrimaryInStatus(appId: string, statuses: readonly DomainStatus[]): Promise<Domain | undefined>;
+  /**
+   * The claims in one of `statuses` (of every organization), `limit` at a time in name order after
+   * `afterName` ('' for the first page), with only what a route needs: the edge's snapshot reads
+   * every served name this way (domain/serving.ts `servedRoutes`).
+   */
+  listDomainsInStatus(
+    statuses: readonly DomainStatus[],
+    afterName: string,
+    limit: number,
+  ): Promise<Pick<Domain, 'name' | 'appId' | 'isPrimary'>[]>;
   /**
    * Counts `delta` domains more (or fewer) against the organization, in one statement. With
    * `limit`, an increase that would pass it is refused (answers false) and nothing changes, so
@@ -444,6 +459,11 @@ export interface CertificateLifetimeStats {
 
 export interface CertificateStore {
   findCertificate(hostname: string): Promise<CertificateRecord | undefined>;
+  /**
+   * The certificates that can be served (a chain, its sealed key and its expiry), `limit` at a time
+   * in hostname order after `afterHostname` ('' for the first page): the edge's snapshot.
+   */
+  listServableCertificates(afterHostname: string, limit: number): Promise<CertificateRecord[]>;
   /**
    * Inserts the record unless the hostname has one; answers whether it did. Concurrent callers
    * insert one row, and a certificate already issued is never replaced.

@@ -86,6 +86,16 @@ export function appQueries({ db, caps }: SqlContext): AppStore {
       const [row] = (await appById(db, { appId })).rows;
       return row && toApp(row);
     },
+    async listAllApps(afterId, limit) {
+      const rows = await db
+        .selectFrom('apps')
+        .selectAll()
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map(toApp);
+    },
     listApps(orgId, page) {
       return listPage(db.selectFrom('apps').where('org_id', '=', orgId), page, toApp);
     },

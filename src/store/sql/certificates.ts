@@ -93,6 +93,19 @@ export function certificateQueries({ db, caps }: SqlContext): CertificateStore {
       const [row] = (await certificateByHostname(db, { hostname })).rows;
       return row && toRecord(row);
     },
+    async listServableCertificates(afterHostname, limit) {
+      const rows = await db
+        .selectFrom('certificates')
+        .selectAll()
+        .where('hostname', '>', afterHostname)
+        .where('certificate_pem', 'is not', null)
+        .where('private_key_enc', 'is not', null)
+        .where('not_after', 'is not', null)
+        .orderBy('hostname')
+        .limit(limit)
+        .execute();
+      return rows.map(toRecord);
+    },
     async findCertificatesByDomainIds(domainIds) {
       if (domainIds.length === 0) return [];
       const rows = await db

@@ -177,6 +177,17 @@ export function domainQueries({ db, caps }: SqlContext): DomainStore {
       const [row] = (await primaryInStatus(statuses)(db, { appId })).rows;
       return row && toDomain(row);
     },
+    async listDomainsInStatus(statuses, afterName, limit) {
+      const rows = await db
+        .selectFrom('domains')
+        .select(['name', 'app_id', 'is_primary'])
+        .where('status', 'in', statuses)
+        .where('name', '>', afterName)
+        .orderBy('name')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({ name: row.name, appId: row.app_id, isPrimary: row.is_primary === 1 }));
+    },
     async adjustDomainCount(orgId, delta, limit) {
       const result =
         limit !== undefined && delta > 0

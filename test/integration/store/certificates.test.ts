@@ -39,6 +39,29 @@ describe.each(backends)('certificate store on $name', (backend) => {
     ...extra,
   });
 
+  it('pages through the certificates that can be served, in hostname order, never one without a chain', async () => {
+    await store.putCertificate(certificate('b.servable.test'));
+    await store.putCertificate(certificate('a.servable.test'));
+    await store.putCertificate(
+      certificate('c.servable.test', { status: 'pending', certificatePem: null, privateKeyEnc: null }),
+    );
+    await store.putCertificate(certificate('d.servable.test'));
+    const names: string[] = [];
+    for (let after = ''; ; ) {
+      const page = await store.listServableCertificates(after, 2);
+      names.push(...page.map((record) => record.hostname));
+      if (page.length < 2) break;
+      after = page.at(-1)?.hostname ?? '';
+    }
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.filter((name) => name.endsWith('.servable.test'))).toEqual([
+      'a.servable.test',
+      'b.servable.test',
+      'd.servable.test',
+    ]);
+    expect((await store.listServableCertificates('a.servable.test', 1))[0]?.privateKeyEnc).toBe('v1.sealed');
+  });
+
   it('keeps a failure’s code beside its message; a wait clears the code', async () => {
     await store.putCertificate(certificate('codes.store.test', { status: 'pending', certificatePem: null }));
     await store.recordCertificateFailure(

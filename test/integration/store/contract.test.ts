@@ -239,6 +239,44 @@ describe.each(backends)('store contract on $name', (backend) => {
     expect(await store.deleteApp(orgId, app.id)).toBe(false);
   });
 
+  it('pages through every app and every claim in given statuses, in key order (the edge snapshot)', async () => {
+    const [first, second] = [await newApp(), await newApp()];
+    const suffix = `.${newId('dom').slice(4).toLowerCase()}.pages.example.com`;
+    const claims = [
+      newDomain(first.id, `b${suffix}`, { status: 'active', isPrimary: true }),
+      newDomain(first.id, `a${suffix}`, { status: 'active' }),
+      newDomain(second.id, `c${suffix}`, { status: 'moved' }),
+      newDomain(second.id, `d${suffix}`, { status: 'active' }),
+    ];
+    for (const claim of claims) await store.insertDomain(claim);
+    const all = async <T>(page: (after: string) => Promise<T[]>, keyOf: (row: T) => string) => {
+      const rows: T[] = [];
+      for (let after = ''; ; ) {
+        const next = await page(after);
+        rows.push(...next);
+        if (next.length < 2) return rows;
+        after = keyOf(next.at(-1) as T);
+      }
+    };
+    const apps = await all(
+      (after) => store.listAllApps(after, 2),
+      (app) => app.id,
+    );
+    // Each once (the database's collation orders them; paging follows it, whatever it is).
+    const ids = apps.map((app) => app.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining([first.id, second.id]));
+    const served = await all(
+      (after) => store.listDomainsInStatus(['active'], after, 2),
+      (domain) => domain.name,
+    );
+    expect(served.filter((domain) => domain.name.endsWith(suffix))).toEqual([
+      { name: `a${suffix}`, appId: first.id, isPrimary: false },
+      { name: `b${suffix}`, appId: first.id, isPrimary: true },
+      { name: `d${suffix}`, appId: second.id, isPrimary: false },
+    ]);
+  });
+
   it('scopes apps by organization', async () => {
     const app = await newApp();
     const other = await store.ensureOrganization('other', newId('org'), t0);

@@ -9,10 +9,26 @@ import { ErrorResponse } from '../../schemas/common.js';
  * For platforms that run their own proxy: Caddy's `on_demand_tls { ask … }` contract. 200 when
  * Portico would serve the name (an active domain or an app's default hostname), 404 otherwise, so
  * the proxy gets certificates for exactly those names. The edge's own rule (`routeOf`), read from
- * the store without the edge's caches: one indexed lookup, no DNS. No API key: Caddy sends none,
+ * the store without the edge's caches: one indexed lookup, no DNS; from the node's snapshot while
+ * the store cannot answer. No API key: Caddy sends none,
  * and the answer reveals only what DNS and TLS already show.
  */
-export function edgeAsk(api: Api, { store, config }: ApiContext): void {
+export function edgeAsk(api: Api, { store, config, snapshot }: ApiContext): void {
+  /**
+   * The store's answer, or the snapshot's when the store cannot answer: the edge serves from the
+   * snapshot then, and a proxy asking here must get the same answer. With neither, the store's error.
+   */
+  const servedRoute = async (domain: string) => {
+    try {
+      return await routeOf(store, config.appsDomain, domain);
+    } catch (error) {
+      try {
+        return snapshot.route(domain);
+      } catch {
+        throw error;
+      }
+    }
+  };
   api.get(
     '/v1/edge/ask',
     {
@@ -31,7 +47,7 @@ export function edgeAsk(api: Api, { store, config }: ApiContext): void {
     },
     async (request) => {
       const domain = normalizeHostname(request.query.domain);
-      if (!(await routeOf(store, config.appsDomain, domain))) throw errors.hostnameNotServed(domain);
+      if (!(await servedRoute(domain))) throw errors.hostnameNotServed(domain);
       return { domain, served: true };
     },
   );

@@ -1,0 +1,183 @@
+import { closeSync, statSync } from 'node:fs';
+import type { Route } from '../domain/serving.js';
+import type { Logger } from '../logger.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import {
+  type OpenedSnapshot,
+  openSnapshot,
+  readCertificateRecord,
+  SnapshotError,
+  type SnapshotIndex,
+} from './snapshot-file.js';
+
+/** How often the file is looked at again for a newer snapshot (one `stat`), at most. */
+const RECHECK_MS = 1_000;
+
+export interface SnapshotReaderOptions {
+  /** The snapshot file (`snapshotFile(dataDir)`). */
+  file: string;
+  /** Opens the sealed keys: the same key as the store's (PORTICO_ENCRYPTION_KEY or the data directory's). */
+  box: SecretBox;
+  /** PORTICO_EDGE_SNAPSHOT_MAX_AGE_SECONDS, in ms: an older snapshot is not served. */
+  maxAgeMs: number;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  now?: () => number;
+}
+
+/** Where an edge serves from, for `/readyz`. */
+export interface SnapshotState {
+  /** Since when answers come from the snapshot because the store failed; undefined while the store answers. */
+  servingSince: Date | undefined;
+  /** When the snapshot in use was taken (the store last known to agree with it). */
+  takenAt: Date | undefined;
+}
+
+interface Loaded extends OpenedSnapshot {
+  /** hostname → its place in `index.routes`. */
+  byName: Map<string, number>;
+  takenAtMs: number;
+  /** The file's identity when opened: a new snapshot is a new inode (written beside, then renamed). */
+  ino: number;
+  mtimeMs: number;
+}
+
+/**
+ * The node's snapshot, as the edge serves from it when the store cannot answer (and
+ * `/v1/edge/ask` answers from it then): opened on first use, looked at again at most once a
+ * second for a newer one, its certificates read from the file one at a time when asked for.
+ *
+ * A throw from `route` or `certificate` means there is no snapshot to serve: none yet, damaged
+ * (said once in the log, with why), or older than the maximum age. An unusable snapshot is never
+ * half-served.
+ */
+export class SnapshotReader {
+  private loaded: Loaded | undefined;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  /** Why the file could not be loaded, when it could not. */
+  private refusal: string | undefined;
+  /** The last reason logged: each is logged once until it changes. */
+  private logged: string | undefined;
+  private servingSince: number | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SnapshotReaderOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The route the snapshot holds for a normalized hostname, or undefined; marks the edge as serving from it. */
+  route(hostname: string): Route | undefined {
+    const loaded = this.usable();
+    this.servingSince ??= this.now();
+    const at = loaded.byName.get(hostname);
+    if (at === undefined) return undefined;
+    const [name, appIndex, redirectTo] = loaded.index.routes[at] as SnapshotIndex['routes'][number];
+    const [appId, originUrl] = loaded.index.apps[appIndex] as SnapshotIndex['apps'][number];
+    return { hostname: name, appId, originUrl, ...(redirectTo ? { redirectTo } : {}) };
+  }
+
+  /** The certificate to present for a normalized hostname that has a route, its key opened; or undefined. */
+  certificate(
+    hostname: string,
+  ): { certificatePem: string; privateKeyPem: string; notAfter: Date } | undefined {
+    const loaded = this.usable();
+    const at = loaded.byName.get(hostname);
+    const certIndex = at === undefined ? -1 : (loaded.index.routes[at]?.[3] ?? -1);
+    const entry = loaded.index.certificates[certIndex];
+    if (entry === undefined) return undefined;
+    const [, offset, length, hash, notAfter] = entry;
+    const record = readCertificateRecord(loaded.fd, offset, length, hash);
+    return {
+      certificatePem: record.certificatePem,
+      privateKeyPem: this.options.box.open(record.privateKeyEnc),
+      notAfter: new Date(notAfter),
+    };
+  }
+
+  /** The store answered: the edge no longer serves from the snapshot. */
+  storeAnswered(): void {
+    this.servingSince = undefined;
+  }
+
+  state(): SnapshotState {
+    return {
+      servingSince: this.servingSince === undefined ? undefined : new Date(this.servingSince),
+      takenAt: this.loaded ? new Date(this.loaded.takenAtMs) : undefined,
+    };
+  }
+
+  close(): void {
+    if (this.loaded) closeSync(this.loaded.fd);
+    this.loaded = undefined;
+  }
+
+  /** The snapshot to answer from, reloaded when a newer one was written; throws when there is none to serve. */
+  private usable(): Loaded {
+    const now = this.now();
+    if (now - this.checkedAt >= RECHECK_MS) {
+      this.checkedAt = now;
+      this.reloadIfChanged();
+    }
+    const loaded = this.loaded;
+    if (!loaded) throw this.refuse(this.refusal ?? 'no edge snapshot');
+    const age = now - loaded.takenAtMs;
+    if (age > this.options.maxAgeMs) {
+      throw this.refuse(
+        `the edge snapshot was taken ${Math.round(age / 1000)} s ago, more than PORTICO_EDGE_SNAPSHOT_MAX_AGE_SECONDS (${Math.round(this.options.maxAgeMs / 1000)}): not served`,
+      );
+    }
+    return loaded;
+  }
+
+  private reloadIfChanged(): void {
+    let stat: { ino: number; mtimeMs: number };
+    try {
+      stat = statSync(this.options.file);
+    } catch (error) {
+      this.refusal = `no edge snapshot at ${this.options.file} (${(error as NodeJS.ErrnoException).code})`;
+      return;
+    }
+    if (this.loaded && this.loaded.ino === stat.ino && this.loaded.mtimeMs === stat.mtimeMs) return;
+    const started = performance.now();
+    try {
+      const opened = openSnapshot(this.options.file);
+      const byName = new Map<string, number>();
+      for (const [i, route] of opened.index.routes.entries()) byName.set(route[0], i);
+      this.close();
+      this.loaded = {
+        ...opened,
+        byName,
+        takenAtMs: Date.parse(opened.index.takenAt),
+        ino: stat.ino,
+        mtimeMs: stat.mtimeMs,
+      };
+      this.refusal = undefined;
+      this.options.logger.info(
+        {
+          file: this.options.file,
+          names: byName.size,
+          takenAt: opened.index.takenAt,
+          ms: Math.round(performance.now() - started),
+        },
+        'edge: snapshot loaded',
+      );
+    } catch (error) {
+      // A damaged file is not served, nor one it replaced: the writer replaced that for a reason.
+      const reason =
+        error instanceof SnapshotError || error instanceof SyntaxError
+          ? error.message
+          : `could not read ${this.options.file}: ${String(error)}`;
+      this.refusal = `edge snapshot refused: ${reason}`;
+      this.logged = this.refusal;
+      this.options.logger.error({ file: this.options.file, reason }, 'edge: snapshot refused, not served');
+      this.close();
+    }
+  }
+
+  private refuse(reason: string): Error {
+    if (reason !== this.logged) {
+      this.logged = reason;
+      this.options.logger.warn({ reason }, 'edge: no snapshot to serve from');
+    }
+    return new SnapshotError(reason);
+  }
+}
