@@ -105,16 +105,45 @@ export async function routeOf(
   }
   const domain = await servingClaim(store, hostname, SERVED_STATUSES);
   if (!domain) return undefined;
+  const route = await claimRoute(store, domain);
+  return route && domain.name !== hostname ? routeUnderWildcard(route, hostname) : route;
+}
+
+/**
+ * The route of a served wildcard claim itself, under its own name (`*.acme.com`): what every name
+ * one label under it without a served claim of its own is served (`routeUnderWildcard`). Not a
+ * name's route (`routeOf` answers none for `*.acme.com`): the edge's snapshot keeps a wildcard this
+ * way, once for all the names under it. Undefined when `wildcard` is no served wildcard claim.
+ */
+export async function wildcardRouteOf(
+  store: Store,
+  appsDomain: string,
+  wildcard: string,
+): Promise<Route | undefined> {
+  if (!isWildcard(wildcard) || belowAppsDomain(wildcard, appsDomain) !== undefined) return undefined;
+  const domain = await store.findDomainInStatus(wildcard, SERVED_STATUSES);
+  return domain && claimRoute(store, domain);
+}
+
+/**
+ * The route of `hostname`, one label under the wildcard claim whose own route is `wildcardRoute`
+ * (`wildcardRouteOf`): the wildcard's App and redirect, and its certificate (`wildcard`).
+ */
+export function routeUnderWildcard(wildcardRoute: Route, hostname: string): Route {
+  return { ...wildcardRoute, hostname, wildcard: wildcardRoute.hostname };
+}
+
+/** The route a served claim gives its own name: its App, redirected to the App's served primary unless it is that one. */
+async function claimRoute(store: Store, domain: Domain): Promise<Route | undefined> {
   const [app, primary] = await Promise.all([
     store.findAppById(domain.appId),
     domain.isPrimary ? undefined : store.findPrimaryInStatus(domain.appId, SERVED_STATUSES),
   ]);
   if (!app) return undefined;
   return {
-    hostname,
+    hostname: domain.name,
     appId: app.id,
     originUrl: app.originUrl,
-    ...(domain.name === hostname ? {} : { wildcard: domain.name }),
     // A wildcard primary names no one host to send visitors to: the app's other names stay put.
     ...(primary && !isWildcard(primary.name) ? { redirectTo: primary.name } : {}),
   };
@@ -127,7 +156,9 @@ const PAGE = 1_000;
  * Every route there is, as `routeOf` would answer each name, read a page at a time rather than a
  * name at a time: the edge's snapshot (src/snapshot/) is built from it. The same rules as
  * `routeOf`: each app's default hostname, and each served customer domain (never one below the
- * apps domain) of an app that exists, redirected to its app's served primary unless it is that one.
+ * apps domain) of an app that exists, redirected to its app's served primary (never a wildcard)
+ * unless it is that one. A served wildcard claim comes as its own route (`wildcardRouteOf`), which
+ * the names under it are served (`routeUnderWildcard`) where they have no route of their own.
  * Not one consistent read: a change made while it reads is announced (`publishServingChange`),
  * and the caller applies those after it.
  */
@@ -147,7 +178,10 @@ export async function servedRoutes(store: Store, appsDomain: string): Promise<Ro
     after = page.at(-1)?.name ?? '';
   }
   const primaries = new Map<string, string>();
-  for (const domain of domains) if (domain.isPrimary) primaries.set(domain.appId, domain.name);
+  for (const domain of domains) {
+    // As in `routeOf`: a wildcard primary is no host to redirect to.
+    if (domain.isPrimary && !isWildcard(domain.name)) primaries.set(domain.appId, domain.name);
+  }
   const routes: Route[] = [];
   for (const app of apps.values()) {
     routes.push({ hostname: defaultHostname(app.slug, appsDomain), appId: app.id, originUrl: app.originUrl });

@@ -1,5 +1,6 @@
 import { closeSync, statSync } from 'node:fs';
-import type { Route } from '../domain/serving.js';
+import { coveringWildcard, isWildcard } from '../domain/hostname.js';
+import { type Route, routeUnderWildcard } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import {
@@ -64,18 +65,27 @@ export class SnapshotReader {
     this.now = options.now ?? Date.now;
   }
 
-  /** The route the snapshot holds for a normalized hostname, or undefined; marks the edge as serving from it. */
+  /**
+   * The route the snapshot holds for a normalized hostname, or undefined; marks the edge as serving
+   * from it. As `routeOf` answers: the name's own entry, else the entry of the wildcard claim one
+   * label above it (kept under `*.acme.com`), with `wildcard` set so its certificate is asked for by
+   * that name; never one for `*.acme.com` itself.
+   */
   route(hostname: string): Route | undefined {
     const loaded = this.usable();
     this.servingSince ??= this.now();
-    const at = loaded.byName.get(hostname);
-    if (at === undefined) return undefined;
-    const [name, appIndex, redirectTo] = loaded.index.routes[at] as SnapshotIndex['routes'][number];
-    const [appId, originUrl] = loaded.index.apps[appIndex] as SnapshotIndex['apps'][number];
-    return { hostname: name, appId, originUrl, ...(redirectTo ? { redirectTo } : {}) };
+    if (isWildcard(hostname)) return undefined;
+    const own = entry(loaded, hostname);
+    if (own) return own;
+    const wildcard = coveringWildcard(hostname);
+    const covering = wildcard === undefined ? undefined : entry(loaded, wildcard);
+    return covering && routeUnderWildcard(covering, hostname);
   }
 
-  /** The certificate to present for a normalized hostname that has a route, its key opened; or undefined. */
+  /**
+   * The certificate to present for a normalized hostname that has an entry of its own (a wildcard
+   * claim's by its name, `*.acme.com`, as the edge asks for it), its key opened; or undefined.
+   */
   certificate(
     hostname: string,
   ): { certificatePem: string; privateKeyPem: string; notAfter: Date } | undefined {
@@ -180,4 +190,13 @@ export class SnapshotReader {
     }
     return new SnapshotError(reason);
   }
+}
+
+/** The route kept under `hostname` itself, as written (`*.acme.com` for a wildcard claim), or undefined. */
+function entry(loaded: Loaded, hostname: string): Route | undefined {
+  const at = loaded.byName.get(hostname);
+  if (at === undefined) return undefined;
+  const [name, appIndex, redirectTo] = loaded.index.routes[at] as SnapshotIndex['routes'][number];
+  const [appId, originUrl] = loaded.index.apps[appIndex] as SnapshotIndex['apps'][number];
+  return { hostname: name, appId, originUrl, ...(redirectTo ? { redirectTo } : {}) };
 }

@@ -1,5 +1,6 @@
 import type { CertificateReader, SealedCertificate } from '../acme/certificate-reader.js';
-import { type Route, routeOf, servedRoutes } from '../domain/serving.js';
+import { isWildcard } from '../domain/hostname.js';
+import { type Route, routeOf, servedRoutes, wildcardRouteOf } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
 import { ALL_HOSTNAMES, type Store } from '../store/store.js';
 import {
@@ -189,7 +190,8 @@ export class SnapshotWriter {
   private async rebuild(startedAt: number): Promise<void> {
     const { store, certificates } = this.options;
     const routes = await servedRoutes(store, this.options.appsDomain);
-    // The certificates a route may be served: each name's own and the apps' wildcard.
+    // The certificates a route may be served: each name's own (a wildcard claim's, `*.acme.com`,
+    // under its route's name) and the apps' wildcard.
     const wanted = new Set(routes.map((route) => route.hostname));
     wanted.add(`*.${this.options.appsDomain}`);
     const builder = new SnapshotBuilder(this.options.file);
@@ -246,10 +248,10 @@ export class SnapshotWriter {
 
   /** Re-reads the names a change announced and writes the snapshot with them. */
   private async update(names: string[], startedAt: number): Promise<void> {
-    const { store, certificates, appsDomain } = this.options;
+    const { certificates } = this.options;
     const read: { name: string; route: Route | undefined; sealed: SealedCertificate | undefined }[] = [];
     for (const name of names) {
-      const route = await routeOf(store, appsDomain, name);
+      const route = await this.entryOf(name);
       if (!route && this.isSharedCertificate(name)) {
         // A certificate several names are served (the apps' wildcard) changed: simplest read again whole.
         this.rebuildNeeded = true;
@@ -277,6 +279,19 @@ export class SnapshotWriter {
       this.dropUnused();
     });
     if (this.current && this.current.dead > this.current.bodyEnd / 2) this.rebuildNeeded = true;
+  }
+
+  /**
+   * The route the snapshot keeps under `name`, as `servedRoutes` lists it: a name's own route; a
+   * wildcard claim's own (`wildcardRouteOf`: its change, or its certificate's, is announced by its
+   * name, `*.acme.com`); none for a name a wildcard serves, which the reader answers from the
+   * wildcard's entry (with the wildcard's certificate) once its own entry is gone.
+   */
+  private async entryOf(name: string): Promise<Route | undefined> {
+    const { store, appsDomain } = this.options;
+    if (isWildcard(name)) return wildcardRouteOf(store, appsDomain, name);
+    const route = await routeOf(store, appsDomain, name);
+    return route?.wildcard === undefined ? route : undefined;
   }
 
   private setRoute(route: Route): void {
