@@ -3,8 +3,10 @@
  * directory prepared beforehand, on ports it picks itself, on one of the runtimes measured
  * (bench/lib/runtimes.ts).
  */
+
 import { readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import { withEdgeNodeFlags } from '../../src/edge-workers/node-flags.js';
 import { type Processes, type Started, waitForOutput } from './processes.js';
 import type { Runtime } from './runtimes.js';
 
@@ -58,7 +60,8 @@ export async function startPorticoEdge(processes: Processes, options: EdgeOption
     `portico edge (${runtime.label})`,
     runtime.node,
     [
-      ...runtime.nodeArgs,
+      // As `portico` and `npm start` run it (bin/portico.js's first line).
+      ...withEdgeNodeFlags(runtime.nodeArgs, env.NODE_OPTIONS),
       ...profile,
       path.join(runtime.root, 'bin', 'portico.js'),
       'serve',

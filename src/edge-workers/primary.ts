@@ -6,6 +6,7 @@ import { PROJECT_ROOT } from '../project-root.js';
 import type { SnapshotState } from '../snapshot/snapshot-reader.js';
 import type { Store } from '../store/store.js';
 import { EDGE_WORKER_FLAG, type FromEdgeWorker, isEdgeMessage, type ToEdgeWorker } from './messages.js';
+import { withEdgeNodeFlags } from './node-flags.js';
 
 /**
  * The edge on every core (PORTICO_EDGE_WORKERS > 1): `portico serve` stays the primary, running
@@ -125,6 +126,8 @@ class EdgeWorkerPool {
     cluster.setupPrimary({
       exec: path.join(PROJECT_ROOT, 'bin', 'portico.js'),
       args: ['serve', `--${EDGE_WORKER_FLAG}`],
+      // This process's Node options, and the edge's own memory bound (node-flags.ts).
+      execArgv: withEdgeNodeFlags(process.execArgv),
     });
   }
 
