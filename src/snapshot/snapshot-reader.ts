@@ -34,8 +34,16 @@ export interface SnapshotState {
 }
 
 interface Loaded extends OpenedSnapshot {
-  /** hostname → its place in `index.routes`. */
+  /**
+   * The routes, kept compact rather than as the index's arrays (100,000 names: about 7 MB less of
+   * the edge's 200 MB): hostname → its place, and by place its app, certificate and redirect.
+   */
   byName: Map<string, number>;
+  appOf: Int32Array;
+  /** -1: no certificate of its own. */
+  certOf: Int32Array;
+  /** The few routes that redirect (to their app's primary domain), by place. */
+  redirects: Map<number, string>;
   takenAtMs: number;
   /** The file's identity when opened: a new snapshot is a new inode (written beside, then renamed). */
   ino: number;
@@ -91,7 +99,7 @@ export class SnapshotReader {
   ): { certificatePem: string; privateKeyPem: string; notAfter: Date } | undefined {
     const loaded = this.usable();
     const at = loaded.byName.get(hostname);
-    const certIndex = at === undefined ? -1 : (loaded.index.routes[at]?.[3] ?? -1);
+    const certIndex = at === undefined ? -1 : (loaded.certOf[at] ?? -1);
     const entry = loaded.index.certificates[certIndex];
     if (entry === undefined) return undefined;
     const [, offset, length, hash, notAfter] = entry;
@@ -150,12 +158,26 @@ export class SnapshotReader {
     const started = performance.now();
     try {
       const opened = openSnapshot(this.options.file);
+      const { routes } = opened.index;
       const byName = new Map<string, number>();
-      for (const [i, route] of opened.index.routes.entries()) byName.set(route[0], i);
+      const appOf = new Int32Array(routes.length);
+      const certOf = new Int32Array(routes.length);
+      const redirects = new Map<number, string>();
+      for (const [i, [name, appIndex, redirectTo, certIndex]] of routes.entries()) {
+        byName.set(name, i);
+        appOf[i] = appIndex;
+        certOf[i] = certIndex;
+        if (redirectTo) redirects.set(i, redirectTo);
+      }
+      // The arrays are garbage from here on: only the compact form above is kept.
+      opened.index.routes = [];
       this.close();
       this.loaded = {
         ...opened,
         byName,
+        appOf,
+        certOf,
+        redirects,
         takenAtMs: Date.parse(opened.index.takenAt),
         ino: stat.ino,
         mtimeMs: stat.mtimeMs,
@@ -196,7 +218,7 @@ export class SnapshotReader {
 function entry(loaded: Loaded, hostname: string): Route | undefined {
   const at = loaded.byName.get(hostname);
   if (at === undefined) return undefined;
-  const [name, appIndex, redirectTo] = loaded.index.routes[at] as SnapshotIndex['routes'][number];
-  const [appId, originUrl] = loaded.index.apps[appIndex] as SnapshotIndex['apps'][number];
-  return { hostname: name, appId, originUrl, ...(redirectTo ? { redirectTo } : {}) };
+  const [appId, originUrl] = loaded.index.apps[loaded.appOf[at] ?? -1] as SnapshotIndex['apps'][number];
+  const redirectTo = loaded.redirects.get(at);
+  return { hostname, appId, originUrl, ...(redirectTo ? { redirectTo } : {}) };
 }
