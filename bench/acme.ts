@@ -68,7 +68,7 @@ interface Run {
 }
 
 try {
-  const config = loadConfig({
+  const settings = {
     PORTICO_DATA_DIR: dataDir,
     PORTICO_APPS_DOMAIN: 'apps.bench.test',
     PORTICO_DNS_SERVERS: dnsAddress,
@@ -76,16 +76,11 @@ try {
     PORTICO_ACME_DIRECTORY: pebble.directoryUrl,
     PORTICO_ACME_CA_FILE: pebble.caFile,
     PORTICO_ISSUANCE_RATE_PER_HOUR: '100000',
-  });
+  };
+  const config = loadConfig(settings);
   // The same, with the challenge zone: a domain whose delegation is in place is ordered over DNS-01.
   const dnsConfig = loadConfig({
-    PORTICO_DATA_DIR: dataDir,
-    PORTICO_APPS_DOMAIN: 'apps.bench.test',
-    PORTICO_DNS_SERVERS: dnsAddress,
-    PORTICO_TLS_ISSUER: 'acme',
-    PORTICO_ACME_DIRECTORY: pebble.directoryUrl,
-    PORTICO_ACME_CA_FILE: pebble.caFile,
-    PORTICO_ISSUANCE_RATE_PER_HOUR: '100000',
+    ...settings,
     PORTICO_ACME_CHALLENGE: 'dns-01,http-01',
     PORTICO_ACME_DNS_ZONE: ZONE,
     PORTICO_DNS_LISTEN: '127.0.0.1:0',

@@ -5,11 +5,13 @@
  * domains take seconds, not minutes. The hostname policy runs only at the API, so names such as
  * `localhost` can be stored for the benchmark's sake.
  */
+
 import { createApiKey } from '../../src/domain/api-keys.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { newId } from '../../src/domain/ids.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
+import { activeDomainRecord, issuedCertificateRecord } from '../../test/helpers/seeded-records.js';
 import type { IssuedCertificateRow } from './certificates.js';
 
 export interface SeedOptions {
@@ -81,53 +83,35 @@ export async function seedStore(options: SeedOptions): Promise<void> {
     await inBatches(store, rows, (tx, row) => {
       const id = `dom_bench${(serial++).toString(36).padStart(7, '0')}`;
       domainIds.set(row.name, { id, appId: row.appId });
-      return tx.insertDomain({
-        id,
-        appId: row.appId,
-        orgId,
-        name: row.name,
-        status: 'active',
-        isPrimary: row.isPrimary,
-        // Never checked against DNS here: any unique string does.
-        verificationToken: `benchtoken${id}`,
-        createdAt: now,
-        updatedAt: now,
-        verifiedAt: now,
-        verifyingSince: null,
-        lastCheckedAt: now,
-        nextCheckAt: null,
-        verificationErrors: [],
-        routingObserved: [],
-        routingVia: 'dns',
-        failureStreak: 0,
-        serving: null,
-      });
+      return tx.insertDomain(
+        activeDomainRecord({
+          id,
+          appId: row.appId,
+          orgId,
+          name: row.name,
+          isPrimary: row.isPrimary,
+          // Never checked against DNS here: any unique string does.
+          verificationToken: `benchtoken${id}`,
+          now,
+        }),
+      );
     });
     await inBatches(store, options.certificates ?? [], (tx, certificate) => {
       const owner = domainIds.get(certificate.hostname);
       if (!owner) throw new Error(`no domain for the certificate of ${certificate.hostname}`);
-      return tx.putCertificate({
-        hostname: certificate.hostname,
-        domainId: owner.id,
-        appId: owner.appId,
-        status: 'issued',
-        issuer: 'internal',
-        certificatePem: certificate.certificatePem,
-        privateKeyEnc: certificate.privateKeyEnc,
-        notBefore: certificate.notBefore,
-        notAfter: certificate.notAfter,
-        renewAt: null,
-        lastError: null,
-        lastErrorCode: null,
-        expiryAlertedAt: null,
-        ariWindowStart: null,
-        ariWindowEnd: null,
-        ariNextPollAt: null,
-        caDirectory: null,
-        failures: 0,
-        createdAt: now,
-        updatedAt: now,
-      });
+      return tx.putCertificate(
+        issuedCertificateRecord({
+          hostname: certificate.hostname,
+          domainId: owner.id,
+          appId: owner.appId,
+          issuer: 'internal',
+          certificatePem: certificate.certificatePem,
+          privateKeyEnc: certificate.privateKeyEnc,
+          notBefore: certificate.notBefore,
+          notAfter: certificate.notAfter,
+          now,
+        }),
+      );
     });
   } finally {
     // Closing the last connection checkpoints the WAL into the database file, as after a long uptime.

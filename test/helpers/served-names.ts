@@ -1,7 +1,8 @@
 import { newId } from '../../src/domain/ids.js';
 import type { SecretBox } from '../../src/secrets/secret-box.js';
-import type { Domain, Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import type { TestCa } from './certs.js';
+import { activeDomainRecord, issuedCertificateRecord } from './seeded-records.js';
 
 export interface SeededNames {
   orgId: string;
@@ -46,50 +47,30 @@ export async function seedServedNames(
       for (const [i, name] of batch.entries()) {
         const certificate = issued[i];
         if (!certificate) continue;
-        const domain: Domain = {
+        const domain = activeDomainRecord({
           id: newId('dom'),
           appId,
           orgId,
           name,
-          status: 'active',
           isPrimary: false,
           verificationToken: 'seeded',
-          createdAt: now,
-          updatedAt: now,
-          verifiedAt: now,
-          verifyingSince: null,
-          lastCheckedAt: now,
-          nextCheckAt: null,
-          verificationErrors: [],
-          routingObserved: [],
-          routingVia: null,
-          failureStreak: 0,
-          serving: null,
-        };
+          now,
+        });
         await tx.insertDomain(domain);
         domainIds.set(name, domain.id);
-        await tx.putCertificate({
-          hostname: name,
-          domainId: domain.id,
-          appId,
-          status: 'issued',
-          issuer: 'test-ca',
-          certificatePem: certificate.certificatePem,
-          privateKeyEnc: box.seal(certificate.privateKeyPem),
-          notBefore: now,
-          notAfter: certificate.notAfter.toISOString(),
-          renewAt: null,
-          ariWindowStart: null,
-          ariWindowEnd: null,
-          ariNextPollAt: null,
-          caDirectory: null,
-          lastError: null,
-          lastErrorCode: null,
-          expiryAlertedAt: null,
-          failures: 0,
-          createdAt: now,
-          updatedAt: now,
-        });
+        await tx.putCertificate(
+          issuedCertificateRecord({
+            hostname: name,
+            domainId: domain.id,
+            appId,
+            issuer: 'test-ca',
+            certificatePem: certificate.certificatePem,
+            privateKeyEnc: box.seal(certificate.privateKeyPem),
+            notBefore: now,
+            notAfter: certificate.notAfter.toISOString(),
+            now,
+          }),
+        );
         await tx.publishServingChange(name);
       }
     });
