@@ -43,6 +43,8 @@ import { refusedWith, TLS_ALERT, tlsExchange } from '../../helpers/tls-wire.js';
 
 const logger = createLogger('silent');
 const MB = 1024 * 1024;
+/** The streaming tests' upload and download. */
+const BODY = 100 * MB;
 
 /** The store's stand-in: what is served, with its certificate, and pending ACME challenges. */
 class MemorySources implements RouteSource, CertificateSource, ChallengeSource {
@@ -569,7 +571,7 @@ describe('streaming', () => {
     remoteOrigin = await startOriginProcess();
     await sources.serve(ca, 'stream.test', { appId: 'app_9', originUrl: remoteOrigin.url });
     uploadFile = path.join(caDir, 'upload.bin');
-    await pipeline(Readable.from(pattern(50 * MB)), createWriteStream(uploadFile));
+    await pipeline(Readable.from(pattern(BODY)), createWriteStream(uploadFile));
   });
 
   afterAll(async () => {
@@ -622,7 +624,7 @@ describe('streaming', () => {
   it.each<Protocol>([
     ['--http1.1', '1.1'],
     ['--http2', '2'],
-  ])('relays a 50 MB upload and a 50 MB download with flat memory (curl %s)', async (...protocol) => {
+  ])('relays a 100 MB upload and a 100 MB download with flat memory (curl %s)', async (...protocol) => {
     // Warm up pools, TLS sessions, the JIT and the allocator, so the measurement sees the transfers.
     await download(protocol, 10 * MB);
     await upload(protocol);
@@ -633,13 +635,17 @@ describe('streaming', () => {
       peak = Math.max(peak, process.memoryUsage.rss());
     }, 10);
     try {
-      expect(await upload(protocol)).toEqual({ bytes: 50 * MB, sha256: patternSha256(50 * MB) });
-      expect(await download(protocol, 50 * MB)).toBe(50 * MB);
+      expect(await upload(protocol)).toEqual({ bytes: BODY, sha256: patternSha256(BODY) });
+      expect(await download(protocol, BODY)).toBe(BODY);
     } finally {
       clearInterval(sampler);
     }
     peak = Math.max(peak, process.memoryUsage.rss());
-    expect(peak - baseline).toBeLessThan(30 * MB);
+    // A relay that held a body would grow by all of it; one that streams grows by what its buffers,
+    // the origin's in this process and the garbage collector's timing take, whatever the size
+    // (about 20 to 35 MB here, more on Node 24, whose young generation grows with the allocation
+    // rate). Half the body tells the two apart with room for that noise.
+    expect(peak - baseline).toBeLessThan(BODY / 2);
   });
 });
 
