@@ -6,7 +6,7 @@
 
 import { readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { withEdgeNodeFlags } from '../../src/edge-workers/node-flags.js';
+import { withEdgeEnvironment, withEdgeNodeFlags } from '../../src/edge-workers/node-flags.js';
 import { type Processes, type Started, waitForOutput } from './processes.js';
 import type { Runtime } from './runtimes.js';
 
@@ -38,9 +38,11 @@ export interface EdgeOptions {
 
 export async function startPorticoEdge(processes: Processes, options: EdgeOptions): Promise<EdgeProcess> {
   // Only what this benchmark sets: nothing from the caller's PORTICO_* or DATABASE_URL leaks in.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
+  const inherited: NodeJS.ProcessEnv = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('PORTICO_') && key !== 'DATABASE_URL'),
   );
+  // As `npm start` and edge workers run it: the edge's malloc setting, unless the caller set one.
+  const env = withEdgeEnvironment(inherited, {});
   Object.assign(env, {
     PORTICO_DATA_DIR: options.dataDir,
     PORTICO_HOST: '127.0.0.1',

@@ -6,7 +6,7 @@ import { PROJECT_ROOT } from '../project-root.js';
 import type { SnapshotState } from '../snapshot/snapshot-reader.js';
 import type { Store } from '../store/store.js';
 import { EDGE_WORKER_FLAG, type FromEdgeWorker, isEdgeMessage, type ToEdgeWorker } from './messages.js';
-import { withEdgeNodeFlags } from './node-flags.js';
+import { withEdgeEnvironment, withEdgeNodeFlags } from './node-flags.js';
 
 /**
  * The edge on every core (PORTICO_EDGE_WORKERS > 1): `portico serve` stays the primary, running
@@ -158,7 +158,8 @@ class EdgeWorkerPool {
   }
 
   private fork(): Member {
-    const worker = cluster.fork(this.options.env);
+    // The edge's malloc setting (node-flags.ts) unless the operator chose their own.
+    const worker = cluster.fork(withEdgeEnvironment(this.options.env));
     let resolveReady!: (ports: { httpPort: number; httpsPort: number }) => void;
     let rejectReady!: (error: Error) => void;
     const ready = new Promise<{ httpPort: number; httpsPort: number }>((resolve, reject) => {

@@ -4,7 +4,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EDGE_NODE_FLAGS } from '../../../src/edge-workers/node-flags.js';
+import { EDGE_ENVIRONMENT, EDGE_NODE_FLAGS } from '../../../src/edge-workers/node-flags.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
 import { startOrigin, type TestOrigin } from '../../helpers/origin.js';
 import { connectionOwner, edgeWorkerPids } from '../../helpers/proc.js';
@@ -225,10 +225,14 @@ describe.each(backends)('two edge workers on $name', { timeout: 120_000 }, (back
     // Each says it started, in the log an operator reads.
     const started = records(portico).filter((record) => record.msg === 'edge: worker started');
     expect(started.map((record) => Number(record.pid)).sort(byNumber)).toEqual(workers);
-    // Each runs with the edge's bound on V8's young generation (src/edge-workers/node-flags.ts).
+    // Each runs with the edge's bound on V8's young generation and glibc's arenas
+    // (src/edge-workers/node-flags.ts), as the kernel started it.
     for (const pid of workers) {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       expect(argv).toEqual(expect.arrayContaining([...EDGE_NODE_FLAGS]));
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const expected = Object.entries(EDGE_ENVIRONMENT).map(([name, value]) => `${name}=${value}`);
+      expect(environ).toEqual(expect.arrayContaining(expected));
     }
   });
 
