@@ -48,7 +48,7 @@ import type { EdgeProcess } from './lib/portico-edge.js';
 import { isMain, type Processes, runBench, type Started, waitForOutput } from './lib/processes.js';
 import { startOrigin } from './lib/proxies.js';
 import { fixed, table, verdict } from './lib/report.js';
-import { thisRuntime } from './lib/runtimes.js';
+import { type Runtime, thisRuntime } from './lib/runtimes.js';
 import { median, shuffle } from './lib/stats.js';
 import { expectOk } from './lib/tls-clients.js';
 
@@ -97,10 +97,13 @@ async function startFloor(
   processes: Processes,
   kind: FloorKind,
   certificate: CertificateFiles,
+  runtime: Runtime,
 ): Promise<{ started: Started; url: string }> {
+  // On the edge's runtime: the floor is that runtime's own cost of h2 (Node 24's nghttp2 and
+  // node:http2 are not Node 20's).
   const started = processes.start(
-    FLOOR_NAMES[kind],
-    process.execPath,
+    `${FLOOR_NAMES[kind]} (${runtime.label})`,
+    runtime.node,
     ['--import', 'tsx', path.join(here, 'h2-floor-server.ts'), kind],
     { ...process.env, BENCH_CERT_FILE: certificate.certFile, BENCH_KEY_FILE: certificate.keyFile },
   );
@@ -118,9 +121,9 @@ export async function http2Figures(
   certificate: CertificateFiles,
 ): Promise<void> {
   const floor = {
-    https: await startFloor(processes, 'https', certificate),
-    stream: await startFloor(processes, 'h2-stream', certificate),
-    compat: await startFloor(processes, 'h2-compat', certificate),
+    https: await startFloor(processes, 'https', certificate, edge.runtime),
+    stream: await startFloor(processes, 'h2-stream', certificate, edge.runtime),
+    compat: await startFloor(processes, 'h2-compat', certificate, edge.runtime),
   };
   try {
     await expectOk('Portico edge', edge.httpsPort, WRK_NAME);
@@ -176,7 +179,7 @@ export async function http2Figures(
         figures.set(key(load), [...(figures.get(key(load)) ?? []), figure]);
       }
     }
-    printTables(loads, figures, EDGE);
+    printTables(loads, figures, EDGE, edge.runtime.label);
   } finally {
     for (const server of Object.values(floor)) await processes.stop(server.started);
   }
@@ -188,9 +191,14 @@ const spread = (values: number[], digits = 2): string =>
     ? `${fixed(median(values), digits)} (${fixed(Math.min(...values), digits)}–${fixed(Math.max(...values), digits)})`
     : fixed(values[0] ?? Number.NaN, digits);
 
-function printTables(loads: Load[], figures: Map<string, H2Figure[]>, edgeName: string): void {
+function printTables(
+  loads: Load[],
+  figures: Map<string, H2Figure[]>,
+  edgeName: string,
+  runtimeLabel: string,
+): void {
   const of = (load: Pick<Load, 'subject' | 'protocol' | 'shape'>) => figures.get(key(load)) ?? [];
-  console.log(`\n### HTTP/2 against HTTP/1.1 (h2load)`);
+  console.log(`\n### HTTP/2 against HTTP/1.1 (h2load), the edge and the floor on ${runtimeLabel}`);
   console.log(
     `\nh2load settings: \`-c ${CONNECTIONS} -m 1\` for both protocols, the same connections and ${CONNECTIONS} requests in flight as bench:edge:throughput's wrk: h2 at its least favourable, one stream per connection (the target's figure). ` +
       `\`-c ${MULTIPLEXED.connections} -m ${MULTIPLEXED.streams}\` for h2 only, as browsers use it (one connection, many streams), against the same HTTP/1.1 load: the same ${MULTIPLEXED.connections * MULTIPLEXED.streams} requests in flight (HTTP/1.1 with \`-m\` above 1 would be pipelining, which no browser does). ` +

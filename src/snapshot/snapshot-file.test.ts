@@ -69,7 +69,7 @@ describe('the edge snapshot file', () => {
         const at = placed[i] as { offset: number; length: number; sha256: string };
         return [name, at.offset, at.length, at.sha256, '2030-01-01T00:00:00.000Z'];
       }),
-      routes: names.map((name, i) => [name, 0, '', i]),
+      routes: { names, apps: names.map(() => 0), certificates: names.map((_, i) => i), redirects: [] },
     } satisfies Omit<SnapshotIndex, 'records'>);
   };
 
@@ -109,7 +109,7 @@ describe('the edge snapshot file', () => {
     expect(readFileSync(file).equals(before)).toBe(true);
     abandoned.abort();
     expect(readFileSync(file).equals(before)).toBe(true);
-    expect(openSnapshot(file).closeAndTell((opened) => opened.index.routes.length)).toBe(1);
+    expect(openSnapshot(file).closeAndTell((opened) => opened.index.routes.names.length)).toBe(1);
     // A rebuild abandoned leaves no records file of its own behind.
     new SnapshotBuilder(file).abort();
     expect(readdirSync(dir).sort()).toEqual([path.basename(file), first.records].sort());
@@ -118,7 +118,7 @@ describe('the edge snapshot file', () => {
     expect(second.records).toBe(first.records);
     expect(second.bodyEnd).toBeGreaterThan(first.bodyEnd);
     const opened = openSnapshot(file);
-    expect(opened.index.routes.map((route) => route[0])).toEqual(['a.example.com', 'b.example.com']);
+    expect(opened.index.routes.names).toEqual(['a.example.com', 'b.example.com']);
     // The first record is still there, before the appended ones, and the new index points at them.
     const [, offset, length, hash] = opened.index.certificates[1] as SnapshotIndex['certificates'][number];
     expect(offset).toBeGreaterThanOrEqual(first.bodyEnd);
@@ -154,6 +154,13 @@ describe('the edge snapshot file', () => {
       Buffer.from('not a snapshot at all, but long enough to have a footer in it'.repeat(2)),
     );
     expect(() => openSnapshot(file)).toThrow(/wrong magic/);
+    // One of an earlier format (a row per route) is refused as such, whole, until the writer replaces it.
+    const earlier = Buffer.from(bytes);
+    earlier.write('PORTICO-SNAP-v1\n', 0, 'latin1');
+    writeFileSync(file, earlier);
+    expect(() => openSnapshot(file)).toThrow(
+      /written in another format \(PORTICO-SNAP-v1, not PORTICO-SNAP-v2\)/,
+    );
     writeFileSync(file, bytes);
     truncateSync(path.join(dir, records), bodyEnd - 1);
     expect(() => openSnapshot(file)).toThrow(/truncated or damaged \(\d+ bytes, \d+ expected\)/);

@@ -158,26 +158,21 @@ export class SnapshotReader {
     const started = performance.now();
     try {
       const opened = openSnapshot(this.options.file);
-      const { routes } = opened.index;
+      const { names, apps, certificates, redirects } = opened.index.routes;
       const byName = new Map<string, number>();
-      const appOf = new Int32Array(routes.length);
-      const certOf = new Int32Array(routes.length);
-      const redirects = new Map<number, string>();
-      for (const [i, [name, appIndex, redirectTo, certIndex]] of routes.entries()) {
-        byName.set(name, i);
-        appOf[i] = appIndex;
-        certOf[i] = certIndex;
-        if (redirectTo) redirects.set(i, redirectTo);
-      }
-      // The arrays are garbage from here on: only the compact form above is kept.
-      opened.index.routes = [];
+      for (const [i, name] of names.entries()) byName.set(name, i);
+      const appOf = Int32Array.from(apps);
+      const certOf = Int32Array.from(certificates);
+      const redirectOf = new Map(redirects);
+      // The columns are garbage from here on: only the compact form above is kept.
+      opened.index.routes = { names: [], apps: [], certificates: [], redirects: [] };
       this.close();
       this.loaded = {
         ...opened,
         byName,
         appOf,
         certOf,
-        redirects,
+        redirects: redirectOf,
         takenAtMs: Date.parse(opened.index.takenAt),
         ino: stat.ino,
         mtimeMs: stat.mtimeMs,

@@ -362,16 +362,17 @@ export class SnapshotWriter {
       certificateIndex.set(name, certificates.length);
       certificates.push([name, entry.offset, entry.length, entry.sha256, entry.notAfter]);
     }
-    const routes: SnapshotIndex['routes'] = [];
+    const routes: SnapshotIndex['routes'] = { names: [], apps: [], certificates: [], redirects: [] };
     for (const [hostname, packed] of this.routes) {
       const newline = packed.indexOf('\n');
+      const redirectTo = packed.slice(newline + 1);
       const certificate = this.routeCertificate.get(hostname);
-      routes.push([
-        hostname,
-        Number(packed.slice(0, newline)),
-        packed.slice(newline + 1),
+      if (redirectTo) routes.redirects.push([routes.names.length, redirectTo]);
+      routes.names.push(hostname);
+      routes.apps.push(Number(packed.slice(0, newline)));
+      routes.certificates.push(
         certificate === undefined ? -1 : (certificateIndex.get(certificate || hostname) ?? -1),
-      ]);
+      );
     }
     // Apps no route points to any more stay listed until the next rebuild: a few bytes each.
     return { takenAt: new Date(takenAt).toISOString(), apps: this.apps, certificates, routes };

@@ -133,8 +133,7 @@ describe.skipIf(!hasPostgres)('edges through a store outage, on PostgreSQL', () 
   /** Names in a node's snapshot, or 0 while it has none. */
   const snapshotNames = (dataDir: string): Set<string> => {
     try {
-      const opened = openSnapshot(snapshotFile(dataDir));
-      return new Set(opened.index.routes.map((route) => route[0]));
+      return openSnapshot(snapshotFile(dataDir)).closeAndTell((opened) => new Set(opened.index.routes.names));
     } catch {
       return new Set();
     }
