@@ -38,7 +38,7 @@ import {
   seededDataDir,
   siteName,
 } from './lib/edge-setup.js';
-import { startPorticoEdge } from './lib/portico-edge.js';
+import { type EdgeProcess, startPorticoEdge } from './lib/portico-edge.js';
 import { freePort, isMain, type Processes, rssMb, runBench } from './lib/processes.js';
 import { type Server, startOrigin } from './lib/proxies.js';
 import { cell, fixed, type SummaryRow, table, verdict } from './lib/report.js';
@@ -98,6 +98,44 @@ export async function prepareStartStores(
   return { emptyDir, fullDir, defaultCacheHolds };
 }
 
+/** An edge's memory once `requests` HTTPS requests to distinct names went through it. */
+interface AfterTraffic {
+  rss: number;
+  fileRss: number;
+  ok: number;
+  failed: number;
+  firstError?: string;
+}
+
+async function afterTraffic(edge: EdgeProcess, certNames: string[], requests: number): Promise<AfterTraffic> {
+  const names = shuffle([...certNames]).slice(0, requests);
+  const result = await requestEach(edge.httpsPort, names, HANDSHAKE_CONCURRENCY);
+  return {
+    rss: rssMb(edge.started.pid),
+    fileRss: rssMb(edge.started.pid, 'RssFile'),
+    ok: result.statuses.get(200) ?? 0,
+    failed: result.failed,
+    firstError: result.firstError,
+  };
+}
+
+/**
+ * Every start's reading after its traffic, as one: the median RSS (one reading moves by several MB
+ * with when the garbage collector last ran), its range, and the requests' outcomes summed.
+ */
+function summarizeTraffic(readings: AfterTraffic[]) {
+  if (readings.length === 0) return undefined;
+  const rss = readings.map((reading) => reading.rss);
+  return {
+    rss: median(rss),
+    fileRss: median(readings.map((reading) => reading.fileRss)),
+    range: `${fixed(Math.min(...rss), 0)}–${fixed(Math.max(...rss), 0)}`,
+    ok: readings.reduce((sum, reading) => sum + reading.ok, 0),
+    failed: readings.reduce((sum, reading) => sum + reading.failed, 0),
+    firstError: readings.find((reading) => reading.firstError)?.firstError,
+  };
+}
+
 interface Reading {
   startMs: number;
   rss: number;
@@ -122,10 +160,7 @@ export async function startAndMemory(
   const readings = new Map(
     runtimes.map((runtime) => [runtime.label, { empty: [] as Reading[], full: [] as Reading[] }]),
   );
-  const afterRequests = new Map<
-    string,
-    { rss: number; fileRss: number; statuses: Map<number, number>; failed: number; firstError?: string }
-  >();
+  const afterRequests = new Map(runtimes.map((runtime) => [runtime.label, [] as AfterTraffic[]]));
   for (let round = 0; round < START_ROUNDS; round++) {
     for (const runtime of runtimes) {
       for (const kind of ['empty', 'full'] as const) {
@@ -139,14 +174,8 @@ export async function startAndMemory(
           rss: rssMb(edge.started.pid),
           fileRss: rssMb(edge.started.pid, 'RssFile'),
         });
-        if (kind === 'full' && round === START_ROUNDS - 1) {
-          const names = shuffle([...certNames]).slice(0, requests);
-          const result = await requestEach(edge.httpsPort, names, HANDSHAKE_CONCURRENCY);
-          afterRequests.set(runtime.label, {
-            rss: rssMb(edge.started.pid),
-            fileRss: rssMb(edge.started.pid, 'RssFile'),
-            ...result,
-          });
+        if (kind === 'full') {
+          afterRequests.get(runtime.label)?.push(await afterTraffic(edge, certNames, requests));
         }
         await procs.stop(edge.started);
       }
@@ -170,7 +199,7 @@ export async function startAndMemory(
   for (const runtime of runtimes) {
     const label = runtime.label;
     const runs = readings.get(label) ?? { empty: [], full: [] };
-    const after = afterRequests.get(label);
+    const after = summarizeTraffic(afterRequests.get(label) ?? []);
     const emptyStart = median(runs.empty.map((run) => run.startMs));
     const fullStart = median(runs.full.map((run) => run.startMs));
     const emptyRss = median(runs.empty.map((run) => run.rss));
@@ -197,9 +226,8 @@ export async function startAndMemory(
       ],
     );
     if (after) {
-      const ok = after.statuses.get(200) ?? 0;
       rows.push([
-        `${label}, … then ${requests.toLocaleString('en')} HTTPS requests to distinct served names (${ok} × 200, ${after.failed} failed)`,
+        `${label}, … then ${requests.toLocaleString('en')} HTTPS requests to distinct served names, each start (${after.ok} × 200, ${after.failed} failed; RSS ${after.range} MB)`,
         '–',
         '–',
         '–',
@@ -306,7 +334,7 @@ export async function startFromSnapshot(
   for (const runtime of runtimes) {
     const servingMs: number[] = [];
     const listeningMs: number[] = [];
-    let after: { rss: number; ok: number; failed: number; firstError?: string } | undefined;
+    const traffic: AfterTraffic[] = [];
     for (let round = 0; round < START_ROUNDS; round++) {
       const began = performance.now();
       const edge = await startPorticoEdge(procs, {
@@ -329,25 +357,17 @@ export async function startFromSnapshot(
           throw new Error(`no 200 from the snapshot: ${result.firstError}`);
       }
       servingMs.push(performance.now() - began);
-      if (round === START_ROUNDS - 1) {
-        const names = shuffle([...certNames]).slice(0, requests);
-        const result = await requestEach(edge.httpsPort, names, HANDSHAKE_CONCURRENCY);
-        after = {
-          rss: rssMb(edge.started.pid),
-          ok: result.statuses.get(200) ?? 0,
-          failed: result.failed,
-          firstError: result.firstError,
-        };
-      }
+      traffic.push(await afterTraffic(edge, certNames, requests));
       await procs.stop(edge.started);
     }
+    const after = summarizeTraffic(traffic);
     const serving = median(servingMs);
     rows.push([
       `${runtime.label}, store unreachable, snapshot of ${DOMAINS.toLocaleString('en')} names`,
       fixed(median(listeningMs), 0),
       fixed(serving, 0),
       servingMs.map((ms) => fixed(ms, 0)).join(', '),
-      after ? `${fixed(after.rss, 0)} (${after.ok} × 200, ${after.failed} failed)` : '–',
+      after ? `${fixed(after.rss, 0)} (${after.range}; ${after.ok} × 200, ${after.failed} failed)` : '–',
     ]);
     if (after?.firstError) console.log(`\n${runtime.label}: first request error: ${after.firstError}`);
     const rss = after?.rss ?? Number.NaN;
@@ -372,7 +392,7 @@ export async function startFromSnapshot(
     `\nSnapshot for part 3b: built from the full store in ${fixed(snapshot.seconds, 1)} s, ${fixed(snapshot.bytes / 2 ** 20, 1)} MiB (the certificates of ${certNames.length.toLocaleString('en')} names, the routes of all).`,
   );
   table(
-    `### 3b. Edge start with the store unreachable, from its snapshot (spawn → "edge listening", and spawn → first 200 from the snapshot, median of ${START_ROUNDS}), RSS after ${requests.toLocaleString('en')} requests to distinct names`,
+    `### 3b. Edge start with the store unreachable, from its snapshot (spawn → "edge listening", and spawn → first 200 from the snapshot, median of ${START_ROUNDS}), RSS after ${requests.toLocaleString('en')} requests to distinct names (median of the starts, and its range)`,
     ['start', 'listening ms', 'serving ms', 'each run, serving ms', 'RSS MB'],
     rows,
     [':---'],
