@@ -137,7 +137,9 @@ describe.each(backends)(
       expect(rig.events).toContainEqual({ hostname: domain, event: 'certificate.renewed' });
       // Over DNS-01: the CA looked the challenge up (through the delegation into the dns role), and
       // never connected to the name's address for HTTP-01 or TLS-ALPN-01.
-      expect(ca.dns.queriesFor(`_acme-challenge.${domain}`, 'TXT')).toBeGreaterThan(0);
+      // (It failed once on CI with no such query: what the server did receive says more next time.)
+      const received = ca.dns.queries.map((query) => `${query.name} ${query.type}`);
+      expect(ca.dns.queriesFor(`_acme-challenge.${domain}`, 'TXT'), received.join(', ')).toBeGreaterThan(0);
       expect(ca.tripwire.connections()).toBe(0);
 
       // Served throughout, and from the new certificate from then on, straight and through the proxy.
