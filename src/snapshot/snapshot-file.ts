@@ -84,6 +84,11 @@ export interface SnapshotRoutes {
   redirects: [number, string][];
 }
 
+/** Routes with no route in them: the writer fills them, the reader leaves them so once loaded. */
+export function emptyRoutes(): SnapshotRoutes {
+  return { names: [], apps: [], certificates: [], redirects: [] };
+}
+
 /** Why a snapshot cannot be served: said in the log, as is. */
 export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';

@@ -4,6 +4,7 @@ import { type Route, routeUnderWildcard } from '../domain/serving.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import {
+  emptyRoutes,
   type OpenedSnapshot,
   openSnapshot,
   readCertificateRecord,
@@ -165,7 +166,7 @@ export class SnapshotReader {
       const certOf = Int32Array.from(certificates);
       const redirectOf = new Map(redirects);
       // The columns are garbage from here on: only the compact form above is kept.
-      opened.index.routes = { names: [], apps: [], certificates: [], redirects: [] };
+      opened.index.routes = emptyRoutes();
       this.close();
       this.loaded = {
         ...opened,

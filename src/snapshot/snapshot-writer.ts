@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { ALL_HOSTNAMES, type Store } from '../store/store.js';
 import {
   certificateRecord,
+  emptyRoutes,
   type Placement,
   RECORDS_START,
   SnapshotBuilder,
@@ -362,7 +363,7 @@ export class SnapshotWriter {
       certificateIndex.set(name, certificates.length);
       certificates.push([name, entry.offset, entry.length, entry.sha256, entry.notAfter]);
     }
-    const routes: SnapshotIndex['routes'] = { names: [], apps: [], certificates: [], redirects: [] };
+    const routes = emptyRoutes();
     for (const [hostname, packed] of this.routes) {
       const newline = packed.indexOf('\n');
       const redirectTo = packed.slice(newline + 1);
